@@ -1,0 +1,36 @@
+# Everything installs into .venv/ at the repo root.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SAMPLE := sursmr/samples/astronaut.png
+
+.PHONY: install demo test lint typecheck check clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[train,bench,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job on the bundled sample image.
+demo: install
+	$(BIN)/sursmr codecs
+	$(BIN)/sursmr sweep $(SAMPLE) --codec jpeg --levels 10:95:5
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check sursmr codec_adapters training benchmarks tests
+	$(BIN)/ruff format --check sursmr codec_adapters
+
+typecheck: install
+	$(BIN)/mypy sursmr codec_adapters
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,149 @@
+"""The codec adapter protocol: what every codec declares and does.
+
+An adapter turns an 8-bit RGB image into a bitstream at one *level* of its
+quality axis and decodes bitstreams back to RGB of the same size. Adapters
+declare their level axis (range and which direction is better) so the
+controller and CLI never branch on codec names.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from sursmr.errors import CodecError, CodecTimeout, CodecUnavailableError, InputError, ToolError, ToolTimeout
+from sursmr.imaging import RGBImage, check_rgb
+from sursmr.toolrun import ToolResult, run_tool
+
+Better = Literal["higher", "lower"]
+
+DEFAULT_TIMEOUT_S = 120.0
+
+
+@dataclass(frozen=True)
+class LevelAxis:
+    """The integer quality axis of a codec: ``lo..hi`` inclusive, and which end is better."""
+
+    lo: int
+    hi: int
+    better: Better
+
+    def __post_init__(self) -> None:
+        if self.lo > self.hi:
+            raise ValueError(f"empty level axis {self.lo}..{self.hi}")
+
+    def __contains__(self, level: object) -> bool:
+        return isinstance(level, int) and self.lo <= level <= self.hi
+
+    def worst_to_best(self) -> list[int]:
+        """All levels ordered from the most compressed to the best quality."""
+        levels = list(range(self.lo, self.hi + 1))
+        return levels if self.better == "higher" else levels[::-1]
+
+    def is_better(self, a: int, b: int) -> bool:
+        """True when level ``a`` means better quality than level ``b``."""
+        return a > b if self.better == "higher" else a < b
+
+    def check(self, level: int, codec: str) -> int:
+        if isinstance(level, bool) or not isinstance(level, int) or level not in self:
+            raise InputError(f"{codec}: level {level!r} is outside {self.lo}..{self.hi}")
+        return level
+
+
+@dataclass(frozen=True)
+class Availability:
+    available: bool
+    reason: str | None = None
+
+
+class CodecAdapter(ABC):
+    """Base class of every codec adapter; subclasses register with ``@register``.
+
+    Subclasses set the class attributes and implement :meth:`_encode` and
+    :meth:`_decode`. Options are keyword arguments of :meth:`encode`; each
+    adapter lists the ones it accepts in ``options`` with their defaults.
+    """
+
+    name: ClassVar[str]
+    extension: ClassVar[str]  # without the dot
+    levels: ClassVar[LevelAxis]
+    default_level: ClassVar[int]
+    description: ClassVar[str] = ""
+    options: ClassVar[Mapping[str, Any]] = {}
+    min_side: ClassVar[int] = 1
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+        if timeout <= 0:
+            raise InputError(f"timeout must be positive, got {timeout}")
+        self.timeout = timeout
+
+    # --- declared facts -----------------------------------------------------
+
+    @classmethod
+    def availability(cls) -> Availability:
+        """Whether this codec can run here, and if not, why (override when it depends on binaries)."""
+        return Availability(True)
+
+    def require_available(self) -> None:
+        status = self.availability()
+        if not status.available:
+            raise CodecUnavailableError(f"codec {self.name!r} is not available here: {status.reason}")
+
+    # --- encode / decode ------------------------------------------------------
+
+    def resolve_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Defaults merged with ``options``; unknown names are an :class:`InputError`."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise InputError(f"{self.name}: unknown option(s) {', '.join(unknown)}; accepted: {known}")
+        return {**self.options, **options}
+
+    def encode(self, rgb: RGBImage, level: int, **options: Any) -> bytes:
+        """Encode ``rgb`` (uint8, H×W×3) at ``level``; returns the bitstream bytes."""
+        check_rgb(rgb, name=f"{self.name} input", min_side=self.min_side)
+        self.levels.check(level, self.name)
+        resolved = self.resolve_options(options)
+        self.require_available()
+        data: bytes = self._timed(self._encode, rgb, level, resolved)
+        return data
+
+    def decode(self, data: bytes) -> RGBImage:
+        """Decode a bitstream of this codec to uint8 RGB (H×W×3) at its coded size."""
+        if not isinstance(data, bytes | bytearray | memoryview) or len(data) == 0:
+            raise InputError(f"{self.name}: decode needs non-empty bytes")
+        self.require_available()
+        decoded: RGBImage = self._timed(self._decode, bytes(data))
+        return decoded
+
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn`` under the adapter's time limit.
+
+        Subprocess work is killed at the limit by :func:`run_tool`. In-process
+        libraries cannot be interrupted, so their result is discarded and the
+        same :class:`CodecTimeout` raised when they finish past the limit.
+        """
+        start = time.monotonic()
+        try:
+            result = fn(*args)
+        except ToolTimeout as exc:
+            raise CodecTimeout(f"{self.name}: {exc}") from exc
+        except ToolError as exc:
+            raise CodecError(f"{self.name}: {exc}") from exc
+        elapsed = time.monotonic() - start
+        if elapsed > self.timeout:
+            raise CodecTimeout(f"{self.name}: took {elapsed:.3f} s, over the {self.timeout:g} s limit")
+        return result
+
+    def run(self, args: list[str], stdin: bytes | None = None) -> ToolResult:
+        """Run an external program under this adapter's time limit."""
+        return run_tool(args, timeout=self.timeout, stdin=stdin)
+
+    @abstractmethod
+    def _encode(self, rgb: RGBImage, level: int, options: dict[str, Any]) -> bytes: ...
+
+    @abstractmethod
+    def _decode(self, data: bytes) -> RGBImage: ...

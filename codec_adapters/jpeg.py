@@ -1,0 +1,51 @@
+"""JPEG through Pillow (libjpeg-turbo): quality 1..100, higher is better."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, ClassVar
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from codec_adapters import register
+from codec_adapters.base import CodecAdapter, LevelAxis
+from sursmr.errors import CorruptBitstreamError, InputError
+from sursmr.imaging import RGBImage
+
+# Pillow's subsampling codes
+_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+
+
+@register
+class JpegAdapter(CodecAdapter):
+    name = "jpeg"
+    extension = "jpg"
+    levels = LevelAxis(1, 100, "higher")
+    default_level = 85
+    description = "JPEG (Pillow/libjpeg-turbo), baseline, Huffman-optimised"
+    # 4:2:0 is libjpeg's default and what MCL-JCI / KonJND-1k used
+    options: ClassVar[dict[str, Any]] = {"subsampling": "4:2:0", "optimize": True, "progressive": False}
+
+    def _encode(self, rgb: RGBImage, level: int, options: dict[str, Any]) -> bytes:
+        subsampling = options["subsampling"]
+        if subsampling not in _SUBSAMPLING:
+            raise InputError(f"jpeg: subsampling must be one of {', '.join(_SUBSAMPLING)}, got {subsampling!r}")
+        buffer = io.BytesIO()
+        Image.fromarray(rgb, "RGB").save(
+            buffer,
+            format="JPEG",
+            quality=level,
+            subsampling=_SUBSAMPLING[subsampling],
+            optimize=bool(options["optimize"]),
+            progressive=bool(options["progressive"]),
+        )
+        return buffer.getvalue()
+
+    def _decode(self, data: bytes) -> RGBImage:
+        try:
+            with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+                im.load()
+                return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise CorruptBitstreamError(f"jpeg: not a decodable JPEG bitstream ({exc})") from None

@@ -1,0 +1,121 @@
+"""The click group every ``sursmr`` command hangs from, and what they share.
+
+Commands live one module per topic in this package and attach themselves to
+:data:`main` with ``@main.command()``. This module owns the conventions:
+results go to stdout (a table, or one JSON object per line with ``--json``),
+progress and messages to stderr, and errors map to the exit codes of
+:class:`sursmr.errors.ExitCode`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import click
+from tqdm import tqdm
+
+from sursmr import __version__
+from sursmr.errors import ExitCode, SursmrError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class SursmrGroup(click.Group):
+    """A click group that turns library errors into messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SursmrError as exc:
+            click.echo(f"{ctx.info_name}: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo(f"{ctx.info_name}: interrupted", err=True)
+            ctx.exit(ExitCode.INTERRUPTED)
+
+
+@click.group(cls=SursmrGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sursmr")
+def main() -> None:
+    """Compress images to the smallest size whose predicted SUR and SMR meet your targets.
+
+    SUR (Satisfied User Ratio) is the share of people who see no difference
+    from the original; SMR (Satisfied Machine Ratio) the share of machine
+    vision models whose output does not change.
+
+    \b
+    Examples:
+      sursmr codecs
+      sursmr sweep photo.png --codec jpeg --levels 20:95:5 --json
+      sursmr compress photo.png --codec bpg --target-sur 0.75 --target-smr 0.9 -o out/
+
+    \b
+    Exit codes: 0 ok, 2 bad usage or input, 3 codec unavailable, 4 codec failed,
+    5 target unreachable, 6 model or weights unavailable, 130 interrupted.
+    """
+
+
+def json_option(fn: F) -> F:
+    """``--json``: print one JSON object per line on stdout instead of a table."""
+    return click.option("--json", "as_json", is_flag=True, help="One JSON object per line on stdout.")(fn)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def emit_json(record: Mapping[str, Any]) -> None:
+    """Write one JSON line to stdout and flush it (consumers read line by line)."""
+    click.echo(json.dumps({k: _json_safe(v) for k, v in record.items()}, separators=(",", ":")))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "inf" if value > 0 else ("nan" if math.isnan(value) else "-inf")
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    if isinstance(value, list | tuple):
+        return ":".join(str(v) for v in value)
+    return str(value)
+
+
+def emit_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    """Write rows as an aligned plain-text table on stdout."""
+    cells = [[_cell(row.get(col)) for col in columns] for row in rows]
+    widths = [max([len(col)] + [len(r[i]) for r in cells]) for i, col in enumerate(columns)]
+    click.echo("  ".join(col.ljust(w) for col, w in zip(columns, widths, strict=True)).rstrip())
+    for r in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def progress(
+    iterable: Iterable[Any] | None = None, *, total: int | None = None, desc: str = "", quiet: bool = False
+) -> tqdm:  # type: ignore[type-arg]
+    """A progress bar on stderr (hidden with ``quiet`` or when stderr is not a terminal)."""
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        file=sys.stderr,
+        disable=quiet or None,  # None: tqdm hides itself on a non-tty
+        leave=False,
+        dynamic_ncols=True,
+    )
+
+
+def show_warnings_on_stderr() -> None:
+    """Library warnings (image conversions...) as one short line each on stderr."""
+
+    def show(message: Warning | str, category: type[Warning], *_: Any, **__: Any) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    warnings.showwarning = show

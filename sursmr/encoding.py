@@ -1,0 +1,181 @@
+"""Encoding one image at many levels, in parallel worker processes.
+
+Used by ``sursmr sweep``, the rate controller and the dataset builder: each
+candidate is encoded *and* decoded in the worker, so the parent receives
+ready-to-score pixels.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+import codec_adapters
+from codec_adapters.base import DEFAULT_TIMEOUT_S
+from sursmr import fidelity
+from sursmr.imaging import RGBImage
+
+
+@dataclass(frozen=True)
+class CandidateEncode:
+    """One encode of an image: bitstream, its decoded pixels and what it cost."""
+
+    codec: str
+    level: int
+    data: bytes = field(repr=False)
+    decoded: RGBImage = field(repr=False)
+    encode_seconds: float
+    decode_seconds: float
+    fidelity: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the bitstream."""
+        height, width = self.decoded.shape[:2]
+        return 8.0 * len(self.data) / float(height * width)
+
+
+def encode_and_decode(
+    rgb: RGBImage,
+    codec: str,
+    level: int,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    with_fidelity: bool = False,
+) -> CandidateEncode:
+    """Encode ``rgb`` at ``level`` and decode it back (in this process)."""
+    adapter = codec_adapters.create(codec, timeout=timeout)
+    start = time.perf_counter()
+    data = adapter.encode(rgb, level, **dict(options or {}))
+    encoded = time.perf_counter()
+    decoded = adapter.decode(data)
+    done = time.perf_counter()
+    scores: dict[str, float] = {}
+    if with_fidelity:
+        scores = {"psnr": fidelity.psnr(rgb, decoded), "ssim": fidelity.ssim(rgb, decoded)}
+    return CandidateEncode(codec, level, data, decoded, encoded - start, done - encoded, scores)
+
+
+# Worker-process state: the image is sent once per worker, not once per level.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(rgb: RGBImage, codec: str, options: Mapping[str, Any], timeout: float, with_fidelity: bool) -> None:
+    # parallel workers must not each spawn a thread pool per core
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _WORKER.update(rgb=rgb, codec=codec, options=options, timeout=timeout, with_fidelity=with_fidelity)
+
+
+def _worker_job(level: int) -> CandidateEncode:
+    return encode_and_decode(
+        _WORKER["rgb"], _WORKER["codec"], level, _WORKER["options"], _WORKER["timeout"], _WORKER["with_fidelity"]
+    )
+
+
+def default_jobs() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def iter_encodes(
+    rgb: RGBImage,
+    codec: str,
+    levels: Iterable[int],
+    *,
+    jobs: int = 1,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    with_fidelity: bool = False,
+) -> Iterator[CandidateEncode]:
+    """Yield encodes of ``rgb`` at each level as they finish (any order).
+
+    ``jobs`` > 1 runs them in that many worker processes. The codec and its
+    options are checked once up front, so a bad option fails before any work.
+    """
+    wanted = list(dict.fromkeys(levels))
+    adapter = codec_adapters.create(codec, timeout=timeout)
+    adapter.resolve_options(dict(options or {}))
+    for level in wanted:
+        adapter.levels.check(level, codec)
+    adapter.require_available()
+    if jobs <= 1 or len(wanted) <= 1:
+        for level in wanted:
+            yield encode_and_decode(rgb, codec, level, options, timeout, with_fidelity)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(
+        max_workers=min(jobs, len(wanted)),
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(rgb, codec, dict(options or {}), timeout, with_fidelity),
+    ) as pool:
+        futures: list[Future[CandidateEncode]] = [pool.submit(_worker_job, level) for level in wanted]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def encode_levels(
+    rgb: RGBImage,
+    codec: str,
+    levels: Iterable[int],
+    *,
+    jobs: int = 1,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    with_fidelity: bool = False,
+    on_done: Callable[[CandidateEncode], None] | None = None,
+) -> list[CandidateEncode]:
+    """All encodes of :func:`iter_encodes`, returned in the order of ``levels``."""
+    order = {level: i for i, level in enumerate(dict.fromkeys(levels))}
+    results: list[CandidateEncode] = []
+    for candidate in iter_encodes(
+        rgb, codec, order, jobs=jobs, options=options, timeout=timeout, with_fidelity=with_fidelity
+    ):
+        results.append(candidate)
+        if on_done is not None:
+            on_done(candidate)
+    return sorted(results, key=lambda c: order[c.level])
+
+
+def parse_levels(spec: str | None, lo: int, hi: int) -> list[int]:
+    """Parse ``LO:HI[:STEP]`` (inclusive, either order) or ``A,B,C``; ``None`` means all of ``lo..hi``."""
+    from sursmr.errors import InputError
+
+    if spec is None or spec.strip() in ("", "all"):
+        return list(range(lo, hi + 1))
+    try:
+        if "," in spec:
+            levels = [int(part) for part in spec.split(",") if part.strip()]
+        else:
+            parts = [int(part) for part in spec.split(":")]
+            if len(parts) == 1:
+                levels = parts
+            elif len(parts) in (2, 3):
+                start, stop = parts[0], parts[1]
+                step = parts[2] if len(parts) == 3 else 1
+                if step <= 0:
+                    raise InputError(f"level step must be positive, got {step}")
+                first, last = min(start, stop), max(start, stop)
+                levels = list(range(first, last + 1, step))
+            else:
+                raise ValueError(spec)
+    except ValueError:
+        raise InputError(f"cannot read levels {spec!r}; use LO:HI, LO:HI:STEP or a comma list") from None
+    outside = [level for level in levels if not lo <= level <= hi]
+    if outside:
+        raise InputError(f"levels {outside} are outside this codec's range {lo}..{hi}")
+    if not levels:
+        raise InputError(f"levels {spec!r} select nothing")
+    return levels
