@@ -1,0 +1,40 @@
+"""Shared fixtures: small real photos (no downloads) and a clean temp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+SAMPLE = Path(__file__).resolve().parents[1] / "sursmr" / "samples" / "astronaut.png"
+
+
+def sample_rgb() -> np.ndarray:
+    with Image.open(SAMPLE) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def photo_crop(height: int, width: int, top: int = 40, left: int = 120) -> np.ndarray:
+    """A crop of the bundled sample photo, C-contiguous uint8 RGB."""
+    return np.ascontiguousarray(sample_rgb()[top : top + height, left : left + width])
+
+
+def photo_768x512() -> np.ndarray:
+    """The sample photo resized to 768x768 and centre-cropped to 768x512 (W x H)."""
+    with Image.open(SAMPLE) as im:
+        big = im.convert("RGB").resize((768, 768), Image.Resampling.LANCZOS)
+    return np.ascontiguousarray(np.asarray(big, dtype=np.uint8)[128:640])
+
+
+@pytest.fixture
+def small_photo() -> np.ndarray:
+    """64x96 (H x W) crop of a real photo: fast to encode with every codec."""
+    return photo_crop(64, 96)
+
+
+@pytest.fixture
+def odd_photo() -> np.ndarray:
+    """33 wide, 17 high: odd sizes must round-trip exactly."""
+    return photo_crop(17, 33)

@@ -1,0 +1,41 @@
+"""Full-reference IQA metrics for pseudo-SUR labels: the protocol and the registry.
+
+A metric compares a distorted image with its reference and returns one number.
+It declares which direction is better (``lower_is_better``) so label maths
+never branch on names, and whether it can run here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from codec_adapters.base import Availability
+from sursmr.imaging import RGBImage
+from sursmr.registry import Registry
+
+
+class Metric(ABC):
+    """One full-reference metric. Subclasses register with ``@METRICS.register``.
+
+    ``score`` takes two uint8 RGB arrays of the same (H, W, 3) shape.
+    """
+
+    name: ClassVar[str]
+    lower_is_better: ClassVar[bool]
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    # a metric whose scale is tied to just-noticeable differences (butteraugli...)
+    jnd_unit: ClassVar[str | None] = None
+    # deep metrics whose weights must come from a user-given file
+    needs_weights_file: ClassVar[bool] = False
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return Availability(True)
+
+    @abstractmethod
+    def score(self, reference: RGBImage, distorted: RGBImage) -> float: ...
+
+
+METRICS: Registry[type[Metric]] = Registry("metric", package="training.metrics")
