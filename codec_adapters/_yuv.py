@@ -1,0 +1,142 @@
+"""RGB ↔ Y'CbCr 4:2:0 conversion shared by the HEVC (BPG) and VVC adapters.
+
+We do the colour conversion ourselves, in numpy, so both directions use the
+same matrix and range whatever the encoder's or decoder's defaults are.
+Chroma is sited at the centre of each 2×2 block (JPEG/BPG siting): a box
+filter to subsample, and the matching 3:1 bilinear filter to upsample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from sursmr.imaging import RGBImage
+
+Matrix = Literal["bt601", "bt709"]
+
+# (Kr, Kb) luma coefficients of each matrix
+_K = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
+
+
+@dataclass(frozen=True)
+class Planes420:
+    """Three planes of a 4:2:0 picture; luma padded to even size, chroma half of that.
+
+    ``width``/``height`` are the picture's real size (before padding).
+    Samples are ``uint8`` for 8-bit and ``uint16`` for deeper pictures.
+    """
+
+    y: npt.NDArray[np.integer]
+    cb: npt.NDArray[np.integer]
+    cr: npt.NDArray[np.integer]
+    width: int
+    height: int
+    bit_depth: int
+
+    def tobytes(self) -> bytes:
+        """Planar ``yuv420p`` (8-bit) or ``yuv420p10le``-style little-endian bytes."""
+        dtype = "<u2" if self.bit_depth > 8 else "u1"
+        return b"".join(np.ascontiguousarray(p, dtype=dtype).tobytes() for p in (self.y, self.cb, self.cr))
+
+
+def _matrices(matrix: Matrix) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    kr, kb = _K[matrix]
+    kg = 1.0 - kr - kb
+    forward = np.array(
+        [
+            [kr, kg, kb],
+            [-kr / (2 * (1 - kb)), -kg / (2 * (1 - kb)), 0.5],
+            [0.5, -kg / (2 * (1 - kr)), -kb / (2 * (1 - kr))],
+        ]
+    )
+    return forward, np.linalg.inv(forward)
+
+
+def _pad_even(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    h, w = a.shape[:2]
+    return np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+
+
+def rgb_to_420(
+    rgb: RGBImage,
+    *,
+    bit_depth: int = 8,
+    full_range: bool = True,
+    matrix: Matrix = "bt601",
+    pad_to: int = 2,
+) -> Planes420:
+    """Convert uint8 RGB (H, W, 3) to 4:2:0 planes; luma padded by edge replication to a multiple of ``pad_to``."""
+    if pad_to % 2:
+        raise ValueError("pad_to must be even for 4:2:0")
+    height, width = rgb.shape[:2]
+    forward, _ = _matrices(matrix)
+    ycc = rgb.astype(np.float64) @ forward.T / 255.0  # Y in [0,1], Cb/Cr in [-0.5, 0.5]
+    pad_h, pad_w = (-height) % pad_to, (-width) % pad_to
+    ycc = np.pad(ycc, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    ph, pw = ycc.shape[:2]
+    chroma = ycc[:, :, 1:].reshape(ph // 2, 2, pw // 2, 2, 2).mean(axis=(1, 3))
+    peak = (1 << bit_depth) - 1
+    mid = 1 << (bit_depth - 1)
+    if full_range:
+        y = ycc[:, :, 0] * peak
+        c = chroma * peak + mid
+    else:  # "studio" range: Y 16..235, C 16..240 scaled to the bit depth
+        scale = 1 << (bit_depth - 8)
+        y = (16 + 219 * ycc[:, :, 0]) * scale
+        c = (128 + 224 * chroma) * scale
+    dtype = np.uint16 if bit_depth > 8 else np.uint8
+    y_q: npt.NDArray[np.integer] = np.clip(np.rint(y), 0, peak).astype(dtype)
+    c_q: npt.NDArray[np.integer] = np.clip(np.rint(c), 0, peak).astype(dtype)
+    return Planes420(y_q, c_q[:, :, 0], c_q[:, :, 1], width, height, bit_depth)
+
+
+def _upsample_axis(c: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.float64]:
+    # centre-sited chroma: each output sample is 3/4 of the nearest chroma sample and 1/4 of the next one
+    prev = np.concatenate([np.take(c, [0], axis=axis), np.delete(c, -1, axis=axis)], axis=axis)
+    nxt = np.concatenate([np.delete(c, 0, axis=axis), np.take(c, [-1], axis=axis)], axis=axis)
+    even = 0.75 * c + 0.25 * prev
+    odd = 0.75 * c + 0.25 * nxt
+    out = np.stack([even, odd], axis=axis + 1)
+    shape = list(c.shape)
+    shape[axis] *= 2
+    return out.reshape(shape)
+
+
+def planes_420_to_rgb(
+    y: npt.NDArray[np.integer],
+    cb: npt.NDArray[np.integer],
+    cr: npt.NDArray[np.integer],
+    *,
+    width: int,
+    height: int,
+    bit_depth: int = 8,
+    full_range: bool = True,
+    matrix: Matrix = "bt601",
+) -> RGBImage:
+    """Convert 4:2:0 planes (luma possibly padded) back to uint8 RGB cropped to ``height`` × ``width``."""
+    peak = (1 << bit_depth) - 1
+    mid = 1 << (bit_depth - 1)
+    cb_up = _upsample_axis(_upsample_axis(cb.astype(np.float64), 0), 1)
+    cr_up = _upsample_axis(_upsample_axis(cr.astype(np.float64), 0), 1)
+    luma = y.astype(np.float64)
+    h = min(luma.shape[0], cb_up.shape[0])
+    w = min(luma.shape[1], cb_up.shape[1])
+    if h < height or w < width:
+        raise ValueError(f"planes of {w}x{h} are smaller than the picture {width}x{height}")
+    luma, cb_up, cr_up = luma[:height, :width], cb_up[:height, :width], cr_up[:height, :width]
+    if full_range:
+        yn = luma / peak
+        cbn = (cb_up - mid) / peak
+        crn = (cr_up - mid) / peak
+    else:
+        scale = 1 << (bit_depth - 8)
+        yn = (luma / scale - 16) / 219
+        cbn = (cb_up / scale - 128) / 224
+        crn = (cr_up / scale - 128) / 224
+    _, inverse = _matrices(matrix)
+    rgb = np.stack([yn, cbn, crn], axis=-1) @ inverse.T * 255.0
+    return np.ascontiguousarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
