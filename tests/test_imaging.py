@@ -1,0 +1,158 @@
+"""The input policy: what load_image converts, what it refuses, and how."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sursmr.errors import ImageLoadError, UnsupportedImageError
+from sursmr.imaging import ImageConversionWarning, check_rgb, load_image
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def write_png16_rgb(path: Path, pixels: np.ndarray) -> None:
+    """A real 48-bit RGB PNG (Pillow cannot write one)."""
+    height, width = pixels.shape[:2]
+    rows = b"".join(b"\x00" + pixels[y].astype(">u2").tobytes() for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(rows))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+def test_rgb_png_loads_unchanged(tmp_path: Path, small_photo: np.ndarray) -> None:
+    path = tmp_path / "a.png"
+    Image.fromarray(small_photo).save(path)
+    loaded = load_image(path)
+    assert loaded.dtype == np.uint8 and loaded.flags.c_contiguous
+    np.testing.assert_array_equal(loaded, small_photo)
+
+
+def test_exif_orientation_is_applied(tmp_path: Path, small_photo: np.ndarray) -> None:
+    path = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: viewers turn it 90° clockwise
+    Image.fromarray(small_photo).save(path, quality=95, exif=exif)
+    loaded = load_image(path)
+    assert loaded.shape == (small_photo.shape[1], small_photo.shape[0], 3)
+
+
+@pytest.mark.parametrize(
+    ("mode", "expect"),
+    [("L", "greyscale"), ("P", "palette"), ("CMYK", "CMYK"), ("1", "1-bit")],
+)
+def test_other_modes_convert_with_a_warning(tmp_path: Path, small_photo: np.ndarray, mode: str, expect: str) -> None:
+    path = tmp_path / ("x.tif" if mode == "CMYK" else "x.png")
+    Image.fromarray(small_photo).convert(mode).save(path)
+    with pytest.warns(ImageConversionWarning, match=expect):
+        loaded = load_image(path)
+    assert loaded.shape == small_photo.shape
+
+
+def test_transparency_is_flattened_onto_white(tmp_path: Path) -> None:
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[..., 0] = 255  # red, fully transparent on the left half
+    rgba[:, 10:, 3] = 255
+    path = tmp_path / "alpha.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    with pytest.warns(ImageConversionWarning, match="transparency"):
+        loaded = load_image(path)
+    np.testing.assert_array_equal(loaded[0, 0], [255, 255, 255])
+    np.testing.assert_array_equal(loaded[0, 15], [255, 0, 0])
+
+
+def test_sixteen_bit_inputs_reduce_to_eight_bits(tmp_path: Path) -> None:
+    grey16 = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
+    grey_path = tmp_path / "g16.png"
+    Image.fromarray(grey16).save(grey_path)
+    with pytest.warns(ImageConversionWarning, match="16-bit"):
+        loaded = load_image(grey_path)
+    assert loaded.shape == (32, 32, 3)
+    assert loaded[-1, -1, 0] == round(int(grey16[-1, -1]) / 257)
+
+    rgb16 = np.full((20, 24, 3), 0x8000, np.uint16)
+    rgb_path = tmp_path / "rgb16.png"
+    write_png16_rgb(rgb_path, rgb16)
+    with pytest.warns(ImageConversionWarning, match="16-bit"):
+        loaded = load_image(rgb_path)
+    assert loaded.shape == (20, 24, 3)
+    assert abs(int(loaded[0, 0, 0]) - 128) <= 1
+
+
+def test_strict_mode_refuses_conversions(tmp_path: Path, small_photo: np.ndarray) -> None:
+    path = tmp_path / "grey.png"
+    Image.fromarray(small_photo).convert("L").save(path)
+    with pytest.raises(UnsupportedImageError, match="strict"):
+        load_image(path, strict=True)
+
+
+def test_missing_corrupt_truncated_and_non_images(tmp_path: Path, small_photo: np.ndarray) -> None:
+    with pytest.raises(ImageLoadError, match="no such file"):
+        load_image(tmp_path / "nope.png")
+    with pytest.raises(ImageLoadError, match="directory"):
+        load_image(tmp_path)
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image")
+    with pytest.raises(ImageLoadError, match="not an image"):
+        load_image(text)
+    good = tmp_path / "good.jpg"
+    Image.fromarray(small_photo).save(good, quality=90)
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(good.read_bytes()[:400])
+    with pytest.raises(ImageLoadError):
+        load_image(truncated)
+    png = tmp_path / "good.png"
+    Image.fromarray(small_photo).save(png)
+    corrupt = tmp_path / "corrupt.png"
+    raw = bytearray(png.read_bytes())
+    raw[60:90] = b"\x00" * 30
+    corrupt.write_bytes(bytes(raw))
+    with pytest.raises(ImageLoadError):
+        load_image(corrupt)
+
+
+def test_decompression_bombs_and_huge_images_are_refused_before_decoding(tmp_path: Path) -> None:
+    def fake_png(width: int, height: int) -> Path:
+        # the header claims a huge picture; the data is tiny
+        header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        path = tmp_path / f"{width}x{height}.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(b"")))
+        return path
+
+    with pytest.raises(ImageLoadError, match="decompression bomb"):
+        load_image(fake_png(60000, 60000))
+    with pytest.raises(UnsupportedImageError, match="MP limit"):
+        load_image(fake_png(9000, 8000))
+    small = tmp_path / "s.png"
+    Image.new("RGB", (100, 100)).save(small)
+    with pytest.raises(UnsupportedImageError, match="MP limit"):
+        load_image(small, max_pixels=5000)
+
+
+def test_tiny_images_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "one.png"
+    Image.new("RGB", (1, 1)).save(path)
+    with pytest.raises(UnsupportedImageError, match="too small"):
+        load_image(path)
+
+
+def test_check_rgb_rejects_wrong_arrays() -> None:
+    with pytest.raises(UnsupportedImageError):
+        check_rgb(np.zeros((8, 8), np.uint8))
+    with pytest.raises(UnsupportedImageError):
+        check_rgb(np.zeros((8, 8, 4), np.uint8))
+    with pytest.raises(UnsupportedImageError):
+        check_rgb(np.zeros((8, 8, 3), np.uint16))
+    with pytest.raises(UnsupportedImageError):
+        check_rgb(np.zeros((0, 8, 3), np.uint8))
