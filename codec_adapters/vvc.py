@@ -1,0 +1,375 @@
+"""VVC (H.266) intra stills: libvvenc in imageio-ffmpeg's ffmpeg, PyAV's native ``vvc`` decoder.
+
+Level = the picture's luma QP, 0..63, lower is better. The QP is pinned: no
+perceptual QP adaptation (``-qpa 0``), no block-importance mapping (``BIM=0``,
+which otherwise switches on CU-level QP deltas), no intra QP offset, one intra
+frame. The bitstream then carries ``pps_cu_qp_delta_enabled_flag = 0`` and a
+slice QP equal to the level (``tests/test_vvc.py`` reads both back).
+
+Colour: sRGB → Y'CbCr with the BT.709 matrix in limited ("TV") range, 10-bit
+4:2:0 with centre-sited chroma (:mod:`codec_adapters._yuv`). BT.709 limited is
+the convention of HD video and of VVC test material; it is written to the VUI (matrix 1, full-range flag 0, primaries 1,
+transfer 13 = sRGB, chroma sample location 1 = centre). Our decoder always
+uses this convention, whatever the VUI says.
+
+Picture size: libvvenc codes multiples of 8 and VVC crops with a conformance
+window in 2-sample steps, so we pad (edge replication) and signal the crop to
+the even size with an explicit conformance window: any VVC decoder shows that
+size. 4:2:0 cannot signal an odd width or height, so for odd sizes the stream
+also carries a standard ``user_data_unregistered`` SEI (our UUID, the exact
+size); decoders that do not know it ignore it and show one extra edge column
+or row, ours crops to the exact size.
+
+ffmpeg's libvvenc wrapper sizes its output buffer at width × height bytes, so
+a picture that codes to more (tiny images, near-lossless QPs on noisy content)
+fails; we then encode once more on a taller padded canvas, which costs a few
+bytes of padding but always fits.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import struct
+import uuid
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+
+from codec_adapters import register
+from codec_adapters._yuv import Matrix, Planes420, planes_420_to_rgb, rgb_to_420
+from codec_adapters.base import Availability, CodecAdapter, LevelAxis
+from sursmr.errors import CodecError, CorruptBitstreamError, InputError, ToolError, ToolTimeout
+from sursmr.imaging import RGBImage
+from sursmr.toolrun import run_tool
+
+PRESETS = ("faster", "fast", "medium", "slow", "slower")
+BIT_DEPTH = 10
+MATRIX: Matrix = "bt709"
+FULL_RANGE = False
+# libvvenc codes picture sizes in multiples of the minimum CU size, 8 luma samples
+_ALIGN = 8
+# worst case measured: white noise at QP 0 codes to ~2.5 bytes per pixel
+_ROOMY_BYTES_PER_PIXEL = 3
+_ROOMY_SLACK_BYTES = 2048
+
+# VVC NAL unit types (H.266 Table 5)
+_NAL_MAX_VCL = 11
+_NAL_PH = 19
+_NAL_PREFIX_SEI = 23
+_SEI_USER_DATA_UNREGISTERED = 5
+SIZE_SEI_UUID = uuid.UUID("dfda07a1-7f33-42ee-8524-9f62d89b08ad").bytes
+_SIZE_SEI_VERSION = 1
+_SIZE_PAYLOAD = struct.Struct(">BII")  # version, width, height
+# decoder output formats we convert (other encoders' 8-bit streams included), with their bit depth
+_DECODED_FORMATS = {"yuv420p": 8, "yuv420p10le": 10}
+
+
+# --- Annex-B / NAL helpers (pure) ------------------------------------------------
+
+
+def nal_units(stream: bytes) -> list[tuple[int, int, int]]:
+    """``(prefix_start, payload_start, payload_end)`` of each NAL unit of an Annex-B stream.
+
+    ``prefix_start`` includes a leading ``zero_byte`` of a 4-byte start code.
+    """
+    starts: list[int] = []
+    pos = stream.find(b"\x00\x00\x01")
+    while pos >= 0:
+        starts.append(pos)
+        pos = stream.find(b"\x00\x00\x01", pos + 3)
+    units = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(stream)
+        # trailing zero bytes belong to the next start code (or are stream padding)
+        while end > start + 3 and stream[end - 1] == 0:
+            end -= 1
+        prefix = start - 1 if start > 0 and stream[start - 1] == 0 else start
+        units.append((prefix, start + 3, end))
+    return units
+
+
+def nal_type(nal: bytes) -> int:
+    """``nal_unit_type`` from a VVC NAL unit's two-byte header (-1 when too short)."""
+    return (nal[1] >> 3) & 0x1F if len(nal) >= 2 else -1
+
+
+def escape_rbsp(rbsp: bytes) -> bytes:
+    """Insert emulation-prevention bytes: no ``00 00 0x`` (x ≤ 3) may appear in a NAL payload."""
+    out = bytearray()
+    zeros = 0
+    for byte in rbsp:
+        if zeros >= 2 and byte <= 3:
+            out.append(3)
+            zeros = 0
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def unescape_rbsp(payload: bytes) -> bytes:
+    """Drop emulation-prevention bytes (the ``03`` of ``00 00 03``)."""
+    out = bytearray()
+    zeros = 0
+    for byte in payload:
+        if zeros >= 2 and byte == 3:
+            zeros = 0
+            continue
+        out.append(byte)
+        zeros = zeros + 1 if byte == 0 else 0
+    return bytes(out)
+
+
+def size_sei_nal(width: int, height: int) -> bytes:
+    """A prefix SEI NAL unit (no start code) carrying the exact picture size."""
+    payload = SIZE_SEI_UUID + _SIZE_PAYLOAD.pack(_SIZE_SEI_VERSION, width, height)
+    rbsp = bytes([_SEI_USER_DATA_UNREGISTERED, len(payload)]) + payload + b"\x80"
+    # forbidden_zero_bit, nuh_reserved_zero_bit, nuh_layer_id = 0; nuh_temporal_id_plus1 = 1
+    header = bytes([0, (_NAL_PREFIX_SEI << 3) | 1])
+    return header + escape_rbsp(rbsp)
+
+
+def insert_before_picture(stream: bytes, nal: bytes) -> bytes:
+    """Insert ``nal`` (with a 4-byte start code) before the picture header or first slice."""
+    for prefix, begin, end in nal_units(stream):
+        kind = nal_type(stream[begin:end])
+        if 0 <= kind <= _NAL_MAX_VCL or kind == _NAL_PH:
+            return stream[:prefix] + b"\x00\x00\x00\x01" + nal + stream[prefix:]
+    raise CodecError("vvc: the encoder produced no picture")
+
+
+def _sei_messages(rbsp: bytes) -> list[tuple[int, bytes]]:
+    """``(payload_type, payload)`` of each SEI message in an SEI RBSP (no NAL header)."""
+    messages = []
+    pos = 0
+
+    def read_varlen() -> int:
+        nonlocal pos
+        value = 0
+        while pos < len(rbsp) and rbsp[pos] == 0xFF:
+            value += 255
+            pos += 1
+        if pos >= len(rbsp):
+            raise CorruptBitstreamError("vvc: truncated SEI message header")
+        value += rbsp[pos]
+        pos += 1
+        return value
+
+    # more_rbsp_data(): stop at the rbsp_trailing_bits byte
+    while pos < len(rbsp) and rbsp[pos:] != b"\x80":
+        kind = read_varlen()
+        size = read_varlen()
+        if pos + size > len(rbsp):
+            raise CorruptBitstreamError("vvc: SEI payload runs past its NAL unit")
+        messages.append((kind, rbsp[pos : pos + size]))
+        pos += size
+    return messages
+
+
+def read_size_sei(stream: bytes) -> tuple[int, int] | None:
+    """The exact ``(width, height)`` from our size SEI, or ``None`` when the stream has none."""
+    for _, begin, end in nal_units(stream):
+        nal = stream[begin:end]
+        if nal_type(nal) != _NAL_PREFIX_SEI:
+            continue
+        for kind, payload in _sei_messages(unescape_rbsp(nal[2:])):
+            if kind != _SEI_USER_DATA_UNREGISTERED or payload[:16] != SIZE_SEI_UUID:
+                continue
+            if len(payload) != 16 + _SIZE_PAYLOAD.size:
+                raise CorruptBitstreamError("vvc: malformed picture-size SEI")
+            version, width, height = _SIZE_PAYLOAD.unpack(payload[16:])
+            if version != _SIZE_SEI_VERSION or width < 1 or height < 1:
+                raise CorruptBitstreamError(f"vvc: unsupported picture-size SEI (version {version})")
+            return width, height
+    return None
+
+
+# --- canvas geometry (pure) --------------------------------------------------------
+
+
+def _ceil_to(value: int, step: int) -> int:
+    return -(-value // step) * step
+
+
+def tight_canvas(width: int, height: int) -> tuple[int, int]:
+    """The smallest codable canvas (multiple of 8 each side) holding a ``width`` × ``height`` picture."""
+    return _ceil_to(width, _ALIGN), _ceil_to(height, _ALIGN)
+
+
+def roomy_canvas(width: int, height: int) -> tuple[int, int]:
+    """A taller canvas whose area (= ffmpeg's output buffer in bytes) fits any coded picture."""
+    canvas_w, canvas_h = tight_canvas(width, height)
+    needed = _ROOMY_BYTES_PER_PIXEL * canvas_w * canvas_h + _ROOMY_SLACK_BYTES
+    return canvas_w, _ceil_to(math.ceil(needed / canvas_w), _ALIGN)
+
+
+def _pad_planes(planes: Planes420, canvas_w: int, canvas_h: int) -> bytes:
+    """Planar little-endian ``yuv420p10le`` bytes of ``planes`` edge-padded to the canvas."""
+    out = []
+    for plane, (h, w) in (
+        (planes.y, (canvas_h, canvas_w)),
+        (planes.cb, (canvas_h // 2, canvas_w // 2)),
+        (planes.cr, (canvas_h // 2, canvas_w // 2)),
+    ):
+        padded = np.pad(plane, ((0, h - plane.shape[0]), (0, w - plane.shape[1])), mode="edge")
+        out.append(np.ascontiguousarray(padded, dtype="<u2").tobytes())
+    return b"".join(out)
+
+
+# --- availability -------------------------------------------------------------------
+
+
+def _ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
+    return exe
+
+
+@functools.cache
+def _probe() -> Availability:
+    try:
+        exe = _ffmpeg_exe()
+    except ImportError:
+        return Availability(False, "the Python package imageio-ffmpeg is not installed (pip install imageio-ffmpeg)")
+    except RuntimeError as exc:
+        return Availability(False, f"imageio-ffmpeg has no ffmpeg binary: {exc}")
+    try:
+        listing = run_tool([exe, "-hide_banner", "-encoders"], timeout=60.0).stdout.decode("utf-8", "replace")
+    except ToolError as exc:
+        return Availability(False, f"cannot run imageio-ffmpeg's ffmpeg: {exc}")
+    if not any(line.split()[1:2] == ["libvvenc"] for line in listing.splitlines()):
+        return Availability(False, f"{exe} was built without libvvenc (needs imageio-ffmpeg >= 0.6)")
+    try:
+        import av
+
+        av.codec.Codec("vvc", "r")
+    except ImportError:
+        return Availability(False, "the Python package av (PyAV) is not installed (pip install av)")
+    except ValueError:
+        return Availability(False, "this PyAV build has no VVC decoder (needs av >= 14)")
+    return Availability(True)
+
+
+# --- the adapter ----------------------------------------------------------------------
+
+
+@register
+class VvcAdapter(CodecAdapter):
+    name = "vvc"
+    extension = "266"
+    levels = LevelAxis(0, 63, "lower")
+    # vvenc's and ffmpeg's default QP and the middle of the JVET all-intra test QPs (22/27/32/37);
+    # VVC-JND's levels are QP 13..51
+    default_level = 32
+    description = "VVC/H.266 intra (libvvenc via imageio-ffmpeg), QP pinned, 10-bit 4:2:0 BT.709 limited range"
+    # preset: vvenc speed/efficiency trade-off; threads: vvenc worker threads per encode
+    # (1 because encode_levels already runs one encode per core; 0 = vvenc's default)
+    options: ClassVar[dict[str, Any]] = {"preset": "faster", "threads": 1}
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return _probe()
+
+    def _encode(self, rgb: RGBImage, level: int, options: dict[str, Any]) -> bytes:
+        preset, threads = options["preset"], options["threads"]
+        if preset not in PRESETS:
+            raise InputError(f"vvc: preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 64:
+            raise InputError(f"vvc: threads must be an integer 0..64 (0 = vvenc's default), got {threads!r}")
+        height, width = rgb.shape[:2]
+        planes = rgb_to_420(rgb, bit_depth=BIT_DEPTH, full_range=FULL_RANGE, matrix=MATRIX, pad_to=_ALIGN)
+        try:
+            stream = self._run_vvenc(planes, tight_canvas(width, height), level, preset, threads)
+        except ToolTimeout:
+            raise
+        except ToolError:
+            # most likely ffmpeg's width×height-byte output buffer overflowed: retry on a bigger canvas
+            stream = self._run_vvenc(planes, roomy_canvas(width, height), level, preset, threads)
+        if width % 2 or height % 2:
+            stream = insert_before_picture(stream, size_sei_nal(width, height))
+        return stream
+
+    def _run_vvenc(self, planes: Planes420, canvas: tuple[int, int], level: int, preset: str, threads: int) -> bytes:
+        canvas_w, canvas_h = canvas
+        even_w, even_h = _ceil_to(planes.width, 2), _ceil_to(planes.height, 2)
+        vvenc_params = ":".join(
+            [
+                "IntraQPOffset=0",  # the I picture gets exactly the asked QP
+                "BIM=0",  # block-importance mapping would enable CU-level QP deltas
+                "MCTF=0",  # temporal filter: nothing to filter in one picture, saves ~0.1 s
+                "ConformanceWindowMode=3",
+                f"ConfWinRight={canvas_w - even_w}",
+                f"ConfWinBottom={canvas_h - even_h}",
+                # VUI colour description; ffmpeg's own -colorspace/-color_range flags would make
+                # it insert a scaler that alters the samples (measured: QP 0 fell from 62 to 51 dB)
+                "ColourPrimaries=1",  # BT.709 / sRGB primaries
+                "TransferCharacteristics=13",  # sRGB
+                "MatrixCoefficients=1",  # BT.709
+                "VideoFullRange=0",
+                "ChromaLocInfoPresent=1",
+                "ChromaSampleLocType=1",  # centre-sited chroma, as _yuv subsamples
+            ]
+        )
+        args = [
+            _ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel", "error",
+            "-f", "rawvideo",
+            "-pix_fmt", "yuv420p10le",
+            "-s", f"{canvas_w}x{canvas_h}",
+            "-i", "-",
+            "-frames:v", "1",
+            "-c:v", "libvvenc",
+            "-preset", preset,
+            "-qp", str(level),
+            "-qpa", "0",
+            "-g", "1",
+            "-threads", str(threads),
+            "-vvenc-params", vvenc_params,
+            "-f", "vvc",
+            "-",
+        ]  # fmt: skip
+        stream = self.run(args, stdin=_pad_planes(planes, canvas_w, canvas_h)).stdout
+        if not stream:
+            raise ToolError("ffmpeg/libvvenc wrote no bitstream")
+        return stream
+
+    def _decode(self, data: bytes) -> RGBImage:
+        import av
+
+        exact = read_size_sei(data)
+        try:
+            context = av.CodecContext.create("vvc", "r")
+            frames = []
+            for packet in context.parse(data) + context.parse(None):
+                frames.extend(context.decode(packet))
+            frames.extend(context.decode(None))
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise CorruptBitstreamError(f"vvc: not a decodable VVC bitstream ({exc})") from None
+        if len(frames) != 1:
+            found = "no picture" if not frames else f"{len(frames)} pictures"
+            raise CorruptBitstreamError(f"vvc: expected one still picture, found {found}")
+        frame = frames[0]
+        bit_depth = _DECODED_FORMATS.get(frame.format.name)
+        if bit_depth is None:
+            raise CodecError(f"vvc: pictures in {frame.format.name} are not supported; only 8/10-bit 4:2:0")
+        y, cb, cr = (_plane_array(plane, bit_depth) for plane in frame.planes)
+        width, height = frame.width, frame.height
+        if exact is not None:
+            if not (0 <= width - exact[0] <= 1 and 0 <= height - exact[1] <= 1):
+                raise CorruptBitstreamError(
+                    f"vvc: picture-size SEI says {exact[0]}x{exact[1]} but the picture is {width}x{height}"
+                )
+            width, height = exact
+        return planes_420_to_rgb(
+            y, cb, cr, width=width, height=height, bit_depth=bit_depth, full_range=FULL_RANGE, matrix=MATRIX
+        )
+
+
+def _plane_array(plane: Any, bit_depth: int) -> npt.NDArray[Any]:
+    """One plane of a decoded frame as (height, width) samples, row padding dropped."""
+    dtype = np.dtype("<u2") if bit_depth > 8 else np.dtype(np.uint8)
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+    return rows[:, : plane.width]
