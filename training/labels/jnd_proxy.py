@@ -1,0 +1,263 @@
+"""An ABSOLUTE SUR PROXY from JND-calibrated metrics and a simulated observer population.
+
+SUR (satisfied-user ratio) is the share of viewers who see no difference
+between an original and its compressed version. Here each simulated
+observer looks through one metric whose scale is tied to just-noticeable
+differences (butteraugli, SSIMULACRA2, VMAF) and has a personal threshold on
+that metric's *distance* (how far the pair is from "identical"); the
+observer is satisfied while the distance stays below the threshold.
+Thresholds are log-normal across observers, so per metric, in closed form,
+
+    SUR_m(d) = 1 − F_m(d),   F_m(d) = Φ((ln d − ln median_m) / σ_m),   F_m(0) = 0.
+
+Observers are assigned to metrics in proportion to each metric's ``weight``,
+so the ensemble SUR is the weighted mean of the per-metric SURs over the
+metrics at hand. Unlike Eq. 3 (:mod:`training.labels.pseudo_sur`) nothing is
+normalised over a level set: an image against itself gets SUR = 1, a set of
+mild levels stays near 1, and SUR never increases when a metric's distance
+grows. It is still a PROXY: the calibration constants below are published
+rules of thumb plus stated assumptions, not a fit to subjective data.
+:func:`fit_from_jnd_points` re-fits a metric's threshold distribution from
+real per-subject JND points (KonJND-1k, MCL-JCI...) when a user has them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.special import ndtr, ndtri
+
+from sursmr.errors import InputError, LabellerUnavailableError
+from sursmr.imaging import RGBImage, check_rgb
+from training.metrics.base import METRICS
+
+FloatArray = npt.NDArray[np.float64]
+
+DEFAULT_LOG_SIGMA = 0.5
+"""ASSUMPTION (not measured here): spread of ln(threshold) across observers.
+
+0.5 puts the 10th–90th percentile observers a factor e^(2·1.2816·0.5) ≈ 3.6
+apart in distance. Replace it by fitting real per-subject JND points
+(:func:`fit_from_jnd_points`)."""
+
+
+@dataclass(frozen=True)
+class LogNormalThreshold:
+    """Observers' JND thresholds on a metric distance: ln T ~ Normal(ln ``median``, ``log_sigma``²)."""
+
+    median: float
+    log_sigma: float
+
+    def __post_init__(self) -> None:
+        if not (self.median > 0 and math.isfinite(self.median)):
+            raise InputError(f"threshold median must be a positive number, got {self.median}")
+        if not (self.log_sigma > 0 and math.isfinite(self.log_sigma)):
+            raise InputError(f"threshold log_sigma must be a positive number, got {self.log_sigma}")
+
+    @classmethod
+    def from_anchor(cls, distance: float, share_noticing: float, log_sigma: float) -> LogNormalThreshold:
+        """The distribution in which a share ``share_noticing`` (0..1) of observers notices ``distance``."""
+        if not 0.0 < share_noticing < 1.0:
+            raise InputError(f"share_noticing must be strictly between 0 and 1, got {share_noticing}")
+        if distance <= 0:
+            raise InputError(f"anchor distance must be positive, got {distance}")
+        median = distance / math.exp(float(ndtri(share_noticing)) * log_sigma)
+        return cls(median=median, log_sigma=log_sigma)
+
+    def share_noticing(self, distance: npt.ArrayLike) -> FloatArray:
+        """F(d): share of observers whose threshold is below distance ``d`` (≥ 0); 0 at d = 0."""
+        d = np.asarray(distance, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            z = (np.log(np.maximum(d, 0.0)) - math.log(self.median)) / self.log_sigma
+        return np.asarray(ndtr(z), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class JndScale:
+    """How one registered metric maps to a JND distance, and its observers' thresholds.
+
+    ``distance = max(0, value − identity_value)`` for lower-is-better metrics,
+    ``max(0, identity_value − value)`` otherwise, in the metric's own units.
+    ``min_side`` is the smallest short image side (px) at which the
+    calibration is meant to hold; ``source`` says where the constants come from.
+    """
+
+    metric: str
+    identity_value: float
+    lower_is_better: bool
+    threshold: LogNormalThreshold
+    weight: float = 1.0
+    min_side: int = 16
+    source: str = ""
+
+    def distance(self, values: npt.ArrayLike) -> FloatArray:
+        v = np.asarray(values, dtype=np.float64)
+        if np.isnan(v).any():
+            raise InputError(f"{self.metric}: NaN metric value")
+        gap = v - self.identity_value if self.lower_is_better else self.identity_value - v
+        return np.asarray(np.maximum(gap, 0.0), dtype=np.float64)
+
+    def sur(self, values: npt.ArrayLike) -> FloatArray:
+        """Share of this metric's observers who see no difference, in [0, 1]."""
+        return np.asarray(1.0 - self.threshold.share_noticing(self.distance(values)), dtype=np.float64)
+
+
+BUTTERAUGLI_3NORM = JndScale(
+    metric="butteraugli_3norm",
+    identity_value=0.0,
+    lower_is_better=True,
+    # butteraugli's unit: distance 1.0 is designed as the just-noticeable point (libjxl/butteraugli
+    # docs; cjxl -d 1.0 is its "visually lossless" setting), read here as "half the observers notice".
+    # The 3-norm rather than the max: the max is the single worst spot and already exceeds 1.0 at
+    # JPEG quality 95 (1.48 on a 256x256 photo crop, measured here), which most viewers accept.
+    threshold=LogNormalThreshold.from_anchor(distance=1.0, share_noticing=0.5, log_sigma=DEFAULT_LOG_SIGMA),
+    source="butteraugli/libjxl: distance 1.0 = just noticeable; spread assumed",
+)
+
+SSIMULACRA2 = JndScale(
+    metric="ssimulacra2",
+    identity_value=100.0,
+    lower_is_better=False,
+    # cloudinary/ssimulacra2 README: 70 = "distortion barely noticeable by an average observer in a
+    # side-by-side comparison at 1:1"; read as the median observer's threshold (distance 30).
+    # Consistent with its other bands (80: not noticeable side by side; 90: visually lossless).
+    threshold=LogNormalThreshold.from_anchor(distance=30.0, share_noticing=0.5, log_sigma=DEFAULT_LOG_SIGMA),
+    # under 256 px the metric drops scales and its weights misalign (see training.metrics.ssimulacra2_metric)
+    min_side=256,
+    source="ssimulacra2 README quality bands (70 ≈ barely noticeable side by side); spread assumed",
+)
+
+VMAF = JndScale(
+    metric="vmaf",
+    # VMAF of a still image against itself with vmaf_v0.6.1 (temporal feature 0), measured here on
+    # 64x96 and 256x256 photo crops: 97.428; 17x33 gave 96.31, hence min_side.
+    identity_value=97.428,
+    lower_is_better=False,
+    # "a 6-point VMAF difference is a just-noticeable difference, noticed by 75% of viewers"
+    # (J. Ozer, Streaming Learning Center, "Finding the Just Noticeable Difference with Netflix VMAF").
+    threshold=LogNormalThreshold.from_anchor(distance=6.0, share_noticing=0.75, log_sigma=DEFAULT_LOG_SIGMA),
+    min_side=64,
+    source="6 VMAF points = JND noticed by 75% (Ozer/Netflix rule of thumb); spread assumed",
+)
+
+
+@dataclass(frozen=True)
+class JndProxyConfig:
+    """The metrics of the absolute proxy and their calibration (all constants live here)."""
+
+    scales: tuple[JndScale, ...] = (BUTTERAUGLI_3NORM, SSIMULACRA2, VMAF)
+
+    def __post_init__(self) -> None:
+        names = [s.metric for s in self.scales]
+        if not names or len(set(names)) != len(names):
+            raise InputError(f"a JND proxy needs one or more distinct metrics, got {names}")
+        if any(not (s.weight > 0) for s in self.scales):
+            raise InputError("every JND scale weight must be positive")
+
+    def scale(self, metric: str) -> JndScale:
+        for s in self.scales:
+            if s.metric == metric:
+                return s
+        raise InputError(f"metric {metric!r} is not in this JND proxy; it has {[s.metric for s in self.scales]}")
+
+    def with_scale(self, new: JndScale) -> JndProxyConfig:
+        """A copy with the scale of ``new.metric`` replaced (or added)."""
+        kept = tuple(s for s in self.scales if s.metric != new.metric)
+        return dataclasses.replace(self, scales=(*kept, new))
+
+
+DEFAULT_JND_PROXY = JndProxyConfig()
+
+
+def per_metric_sur(
+    values: Mapping[str, npt.ArrayLike], config: JndProxyConfig = DEFAULT_JND_PROXY
+) -> dict[str, FloatArray]:
+    """SUR of each configured metric present in ``values`` (metric → value or array of values)."""
+    return {s.metric: s.sur(values[s.metric]) for s in config.scales if s.metric in values}
+
+
+def jnd_sur(values: Mapping[str, npt.ArrayLike], config: JndProxyConfig = DEFAULT_JND_PROXY) -> FloatArray:
+    """Absolute SUR PROXY in [0, 1] from metric values (scalars or equal-shape arrays).
+
+    Uses the configured metrics found in ``values`` (others are ignored) and
+    averages their SURs with the configured weights: each simulated observer
+    belongs to one metric, chosen in proportion to its weight.
+    """
+    used = [s for s in config.scales if s.metric in values]
+    if not used:
+        raise InputError(
+            f"no JND-calibrated metric among {sorted(values)}; expected some of {[s.metric for s in config.scales]}"
+        )
+    surs = np.stack(np.broadcast_arrays(*(s.sur(values[s.metric]) for s in used)))
+    weights = np.array([s.weight for s in used], dtype=np.float64).reshape((-1,) + (1,) * (surs.ndim - 1))
+    return np.asarray((surs * weights).sum(axis=0) / weights.sum(), dtype=np.float64)
+
+
+def usable_scales(height: int, width: int, config: JndProxyConfig = DEFAULT_JND_PROXY) -> list[JndScale]:
+    """Scales whose metric can run here and whose calibration holds at this image size."""
+    return [
+        s for s in config.scales if min(height, width) >= s.min_side and METRICS.get(s.metric).availability().available
+    ]
+
+
+def jnd_metric_values(
+    reference: RGBImage, distorted: RGBImage, config: JndProxyConfig = DEFAULT_JND_PROXY
+) -> dict[str, float]:
+    """Values of the usable JND-calibrated metrics for one pair (see :func:`usable_scales`)."""
+    check_rgb(reference, name="reference")
+    scales = usable_scales(reference.shape[0], reference.shape[1], config)
+    if not scales:
+        reasons = {
+            s.metric: METRICS.get(s.metric).availability().reason or f"needs a short side ≥ {s.min_side} px"
+            for s in config.scales
+        }
+        raise LabellerUnavailableError(f"no JND-calibrated metric usable for this image: {reasons}")
+    return {s.metric: METRICS.get(s.metric)().score(reference, distorted) for s in scales}
+
+
+def jnd_sur_for_images(reference: RGBImage, distorted: RGBImage, config: JndProxyConfig = DEFAULT_JND_PROXY) -> float:
+    """Absolute SUR PROXY of one decoded version against its reference, in [0, 1]."""
+    return float(jnd_sur(jnd_metric_values(reference, distorted, config), config))
+
+
+def fit_from_jnd_points(
+    metric: str,
+    jnd_values: Sequence[float] | npt.ArrayLike,
+    config: JndProxyConfig = DEFAULT_JND_PROXY,
+) -> JndProxyConfig:
+    """Re-fit one metric's observer thresholds from real per-subject JND points.
+
+    ``jnd_values`` holds, for each subject (and image), the metric's value at
+    the compressed version where that subject first noticed a difference
+    (e.g. butteraugli_3norm of KonJND-1k's per-subject JND images). They are
+    turned into distances with the scale's ``identity_value`` and fitted by
+    maximum likelihood in log space (median = exp(mean ln d), σ = std ln d
+    with ddof=1). Returns a new config; the input is unchanged. Subjects who
+    never noticed a difference (right-censored) are not handled: leave them out.
+    """
+    scale = config.scale(metric)
+    v = np.asarray(jnd_values, dtype=np.float64).ravel()
+    if v.size < 2:
+        raise InputError(f"{metric}: need at least 2 JND points to fit a spread, got {v.size}")
+    if not np.isfinite(v).all():
+        raise InputError(f"{metric}: JND points must be finite numbers")
+    d = scale.distance(v)
+    at_identity = int((d <= 0).sum())
+    if at_identity:
+        raise InputError(
+            f"{metric}: {at_identity} JND point(s) sit at or beyond the identity value {scale.identity_value} "
+            "(zero distance); drop them or correct identity_value for your data"
+        )
+    logs = np.log(d)
+    sigma = float(np.std(logs, ddof=1))
+    if not sigma > 0:
+        raise InputError(f"{metric}: all JND points are equal; cannot fit a spread")
+    fitted = LogNormalThreshold(median=float(np.exp(logs.mean())), log_sigma=sigma)
+    return config.with_scale(
+        dataclasses.replace(scale, threshold=fitted, source=f"fitted from {v.size} per-subject JND points")
+    )

@@ -1,0 +1,106 @@
+"""Butteraugli distances through libjxl's ``butteraugli_main`` (Debian ``libjxl-devtools``).
+
+Butteraugli is a psychovisual distance whose unit is tied to just-noticeable
+differences: 1.0 is meant as "just noticeable" at the tool's default viewing
+conditions (80 nits). Two metrics share one tool:
+
+* ``butteraugli_max``: the maximum of the distance map (the tool's first line);
+* ``butteraugli_3norm``: the 3-norm of the map (its ``3-norm:`` line),
+  less dominated by a single worst spot.
+
+Both are distances: 0 for identical images, lower is better. Images travel
+as PNG files (no ICC profile, so the tool reads them as sRGB) through a
+scratch directory that is always removed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, ClassVar
+
+from codec_adapters.base import Availability
+from sursmr.errors import ToolError
+from sursmr.imaging import RGBImage, save_png
+from sursmr.toolrun import run_tool, scratch_dir
+from training.metrics._sized import SizedMetric
+from training.metrics.base import METRICS
+
+BUTTERAUGLI_BINARY = "butteraugli_main"
+BUTTERAUGLI_TIMEOUT_S = 120.0
+_NUMBER = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+_MAX_LINE = re.compile(rf"^\s*{_NUMBER}\s*$", re.MULTILINE)
+_PNORM_LINE = re.compile(rf"^\s*3-norm:\s*{_NUMBER}\s*$", re.MULTILINE)
+
+
+@cache
+def butteraugli_path() -> str | None:
+    """Absolute path of ``butteraugli_main`` on PATH, or None."""
+    return shutil.which(BUTTERAUGLI_BINARY)
+
+
+@dataclass(frozen=True)
+class ButteraugliDistances:
+    """Both summaries of one butteraugli distance map (unitless, 1.0 ≈ just noticeable)."""
+
+    max: float
+    norm3: float
+
+
+def parse_butteraugli_output(stdout: str) -> ButteraugliDistances:
+    """Read ``<max>\\n3-norm: <p3>`` as printed by libjxl's butteraugli_main."""
+    max_match = _MAX_LINE.search(stdout)
+    norm_match = _PNORM_LINE.search(stdout)
+    if max_match is None or norm_match is None:
+        raise ToolError(f"{BUTTERAUGLI_BINARY} printed no distances: {stdout.strip()[-300:]!r}")
+    return ButteraugliDistances(max=float(max_match.group(1)), norm3=float(norm_match.group(1)))
+
+
+def butteraugli_distances(reference: RGBImage, distorted: RGBImage) -> ButteraugliDistances:
+    """Run the tool once on a pair of uint8 RGB images (checked by the caller)."""
+    binary = butteraugli_path()
+    if binary is None:
+        raise ToolError(f"{BUTTERAUGLI_BINARY} is not installed (Debian/Ubuntu: apt install libjxl-devtools)")
+    with scratch_dir("sursmr-butteraugli-") as tmp:
+        ref_path, dist_path = tmp / "reference.png", tmp / "distorted.png"
+        save_png(reference, ref_path)
+        save_png(distorted, dist_path)
+        result = run_tool([binary, ref_path, dist_path], timeout=BUTTERAUGLI_TIMEOUT_S)
+    return parse_butteraugli_output(result.stdout.decode("utf-8", "replace"))
+
+
+class ButteraugliMetric(SizedMetric):
+    """Base of the two butteraugli summaries; ``field`` names the one reported."""
+
+    lower_is_better: ClassVar[bool] = True
+    jnd_unit: ClassVar[str | None] = "butteraugli"
+    min_side: ClassVar[int] = 16
+    field: ClassVar[str]
+
+    @classmethod
+    def availability(cls) -> Availability:
+        if butteraugli_path() is None:
+            return Availability(False, f"{BUTTERAUGLI_BINARY} not found on PATH (apt install libjxl-devtools)")
+        return Availability(True)
+
+    def _score(self, reference: RGBImage, distorted: RGBImage) -> float:
+        distances = butteraugli_distances(reference, distorted)
+        return float(getattr(distances, self.field))
+
+
+_SUMMARIES: tuple[tuple[str, str, str], ...] = (
+    ("butteraugli_max", "max", "maximum of the butteraugli distance map"),
+    ("butteraugli_3norm", "norm3", "3-norm of the butteraugli distance map"),
+)
+
+for _name, _field, _description in _SUMMARIES:
+    _attributes: dict[str, Any] = {
+        "name": _name,
+        "field": _field,
+        "description": f"{_description} (libjxl butteraugli_main; 1.0 ≈ just noticeable)",
+        "__module__": __name__,
+        "__doc__": f"Butteraugli {_description}; lower is better, 0 for identical images.",
+    }
+    METRICS.register(type(f"Butteraugli_{_field}", (ButteraugliMetric,), _attributes))
