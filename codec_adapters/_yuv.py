@@ -43,7 +43,7 @@ class Planes420:
         return b"".join(np.ascontiguousarray(p, dtype=dtype).tobytes() for p in (self.y, self.cb, self.cr))
 
 
-def _matrices(matrix: Matrix) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _matrices(matrix: Matrix) -> tuple[npt.NDArray[np.floating], npt.NDArray[np.floating]]:
     kr, kb = _K[matrix]
     kg = 1.0 - kr - kb
     forward = np.array(
@@ -56,7 +56,7 @@ def _matrices(matrix: Matrix) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.f
     return forward, np.linalg.inv(forward)
 
 
-def _pad_even(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def _pad_even(a: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
     h, w = a.shape[:2]
     return np.pad(a, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
@@ -74,7 +74,7 @@ def rgb_to_420(
         raise ValueError("pad_to must be even for 4:2:0")
     height, width = rgb.shape[:2]
     forward, _ = _matrices(matrix)
-    ycc = rgb.astype(np.float64) @ forward.T / 255.0  # Y in [0,1], Cb/Cr in [-0.5, 0.5]
+    ycc = rgb.astype(np.float32) @ forward.T.astype(np.float32) / np.float32(255.0)  # Y in [0,1], Cb/Cr in [-0.5, 0.5]
     pad_h, pad_w = (-height) % pad_to, (-width) % pad_to
     ycc = np.pad(ycc, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     ph, pw = ycc.shape[:2]
@@ -94,7 +94,7 @@ def rgb_to_420(
     return Planes420(y_q, c_q[:, :, 0], c_q[:, :, 1], width, height, bit_depth)
 
 
-def _upsample_axis(c: npt.NDArray[np.float64], axis: int) -> npt.NDArray[np.float64]:
+def _upsample_axis(c: npt.NDArray[np.floating], axis: int) -> npt.NDArray[np.floating]:
     # centre-sited chroma: each output sample is 3/4 of the nearest chroma sample and 1/4 of the next one
     prev = np.concatenate([np.take(c, [0], axis=axis), np.delete(c, -1, axis=axis)], axis=axis)
     nxt = np.concatenate([np.delete(c, 0, axis=axis), np.take(c, [-1], axis=axis)], axis=axis)
@@ -120,9 +120,9 @@ def planes_420_to_rgb(
     """Convert 4:2:0 planes (luma possibly padded) back to uint8 RGB cropped to ``height`` × ``width``."""
     peak = (1 << bit_depth) - 1
     mid = 1 << (bit_depth - 1)
-    cb_up = _upsample_axis(_upsample_axis(cb.astype(np.float64), 0), 1)
-    cr_up = _upsample_axis(_upsample_axis(cr.astype(np.float64), 0), 1)
-    luma = y.astype(np.float64)
+    cb_up = _upsample_axis(_upsample_axis(cb.astype(np.float32), 0), 1)
+    cr_up = _upsample_axis(_upsample_axis(cr.astype(np.float32), 0), 1)
+    luma = y.astype(np.float32)
     h = min(luma.shape[0], cb_up.shape[0])
     w = min(luma.shape[1], cb_up.shape[1])
     if h < height or w < width:
@@ -138,5 +138,5 @@ def planes_420_to_rgb(
         cbn = (cb_up / scale - 128) / 224
         crn = (cr_up / scale - 128) / 224
     _, inverse = _matrices(matrix)
-    rgb = np.stack([yn, cbn, crn], axis=-1) @ inverse.T * 255.0
+    rgb = np.stack([yn, cbn, crn], axis=-1) @ inverse.T.astype(np.float32) * np.float32(255.0)
     return np.ascontiguousarray(np.clip(np.rint(rgb), 0, 255).astype(np.uint8))
