@@ -1,0 +1,363 @@
+"""The machine zoo: pure matching maths, declared "satisfied" rules, and every available machine on real photos.
+
+Model tests run each available machine a few times on small images chosen to
+hold content for it (a face, text, a cat) and check its rule on three
+pairs: the image against a near-lossless JPEG (must be satisfied), against
+a 16-px mosaic of itself (must not be), and a flat grey image against
+itself (detectors, OCR and face machines cannot judge it). Each model loads
+once per test module.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import skimage.data
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image, ImageDraw, ImageFont
+
+from codec_adapters.base import Availability
+from sursmr.errors import InputError, LabellerUnavailableError, UnsupportedImageError
+from training.machines import MACHINES, Machine
+from training.machines._kinds import ClassScores, Detector, ScoreClassifier, TextReader, Top1Classifier
+from training.machines._matching import (
+    Detection,
+    box_iou,
+    detection_f1,
+    edit_distance,
+    edit_similarity,
+    match_detections,
+    normalise_text,
+    normalised_landmark_error,
+)
+from training.machines.dlib_face import DlibFaceEmbedding, DlibLandmarks68, Face, FaceConditioned
+
+# --- pure matching maths -------------------------------------------------------------
+
+
+def test_box_iou_hand_numbers() -> None:
+    assert box_iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert box_iou((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+    assert box_iou((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0  # touching edges do not overlap
+    assert box_iou((0, 0, 0, 0), (0, 0, 0, 0)) == 0.0
+
+
+def test_matching_maximises_the_number_of_pairs_not_greedy_overlap() -> None:
+    a, b = Detection((0, 0, 10, 10), 1.0), Detection((0, 3, 10, 14), 1.0)
+    x, y = Detection((0, 0, 10, 11), 1.0), Detection((0, 0, 16, 10), 1.0)
+    assert box_iou(a.box, x.box) == pytest.approx(100 / 110)  # greedy would take a–x first...
+    assert box_iou(b.box, y.box) == pytest.approx(70 / 200)  # ...and leave b–y below 0.5
+    assert match_detections([a, b], [x, y]) == [(0, 1), (1, 0)]
+    assert detection_f1([a, b], [x, y]) == 1.0
+
+
+def test_matching_needs_equal_labels_and_enough_overlap() -> None:
+    face = Detection((0, 0, 10, 10), 0.9, "FACE_FEMALE")
+    assert match_detections([face], [Detection((0, 0, 10, 10), 0.9, "FACE_MALE")]) == []
+    assert match_detections([face], [Detection((5, 0, 15, 10), 0.9, "FACE_FEMALE")]) == []  # IoU 1/3
+    assert match_detections([face], [Detection((5, 0, 15, 10), 0.9, "FACE_FEMALE")], iou_threshold=0.3) == [(0, 0)]
+    with pytest.raises(ValueError, match="iou_threshold"):
+        match_detections([face], [face], iou_threshold=0.0)
+
+
+def test_detection_f1_hand_numbers() -> None:
+    boxes = [Detection((10.0 * i, 0, 10.0 * i + 8, 8), 1.0) for i in range(5)]
+    assert detection_f1([], []) == 1.0
+    assert detection_f1(boxes, []) == 0.0
+    assert detection_f1([], boxes[:1]) == 0.0
+    assert detection_f1(boxes, boxes[:4]) == pytest.approx(2 * 4 / 9)  # one miss in five: 0.889
+    assert detection_f1(boxes[:2], boxes[:3]) == pytest.approx(2 * 2 / 5)  # one extra box: 0.8
+
+
+def test_edit_distance_hand_numbers() -> None:
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("flaw", "lawn") == 2
+    assert edit_distance("", "abc") == edit_distance("abc", "") == 3
+    assert edit_distance("日本語", "日本") == 1
+
+
+def _reference_edit_distance(a: str, b: str) -> int:
+    table = [[i + j if i * j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+    return table[len(a)][len(b)]
+
+
+@given(st.text(alphabet="abcé ", max_size=12), st.text(alphabet="abcé ", max_size=12))
+def test_edit_distance_matches_the_textbook_table(a: str, b: str) -> None:
+    assert edit_distance(a, b) == _reference_edit_distance(a, b)
+
+
+def test_edit_similarity_ignores_whitespace_and_width_forms() -> None:
+    assert normalise_text(" Region-based\n segmentation ") == "Region-basedsegmentation"
+    assert edit_similarity("Region-based segmentation", "Region-basedsegmentation") == 1.0
+    assert edit_similarity("ＡＢＣ", "ABC") == 1.0  # NFKC folds full-width letters
+    assert edit_similarity("", "  ") == 1.0
+    assert edit_similarity("abcdefghij", "abcdefghiX") == pytest.approx(0.9)
+    assert edit_similarity("abc", "") == 0.0
+
+
+def test_normalised_landmark_error_hand_numbers() -> None:
+    reference = [(0.0, 0.0), (10.0, 0.0), (5.0, 5.0)]
+    shifted = [(1.0, 0.0), (11.0, 0.0), (5.0, 0.0)]  # displacements 1, 1, 5 over an anchor distance of 10
+    assert normalised_landmark_error(reference, shifted, 0, 1) == pytest.approx(7 / 3 / 10)
+    assert normalised_landmark_error([(1.0, 1.0), (1.0, 1.0)], [(1.0, 1.0), (1.0, 1.0)], 0, 1) == math.inf
+    with pytest.raises(ValueError, match="shape"):
+        normalised_landmark_error(reference, shifted[:2], 0, 1)
+
+
+# --- declared rules, on hand-made results (no models) ----------------------------------
+
+
+def _first(kind: type) -> type[Machine]:
+    for _, cls in MACHINES.items():
+        if issubclass(cls, kind):
+            return cls
+    raise AssertionError(f"no registered machine is a {kind.__name__}")
+
+
+def test_detector_rule_none_false_true() -> None:
+    detector = _first(Detector)()
+    face = Detection((10, 10, 50, 50), 0.9)
+    assert detector.judge((), ()) is None  # nothing to judge on either image
+    assert detector.judge((), (face,)) is False  # a detection appeared: the output changed
+    assert detector.judge((face,), ()) is False
+    assert detector.judge((face,), (Detection((12, 11, 51, 50), 0.5),)) is True
+    five = tuple(Detection((60.0 * i, 0, 60.0 * i + 50, 50), 0.9) for i in range(5))
+    assert detector.judge(five, five[:4]) is True  # F1 0.889 ≥ 0.8
+    assert detector.judge(five[:2], five[:1]) is False  # F1 2·1/3 = 0.67
+
+
+def test_detector_rule_boundary_is_inclusive() -> None:
+    detector = _first(Detector)()
+    boxes = tuple(Detection((60.0 * i, 0, 60.0 * i + 50, 50), 0.9) for i in range(3))
+    assert detection_f1(boxes[:2], boxes) == pytest.approx(0.8)
+    assert detector.judge(boxes[:2], boxes) is True
+
+
+def test_text_rule_none_false_true() -> None:
+    reader = _first(TextReader)()
+    assert reader.judge("", " \n") is None
+    assert reader.judge("", "ghost") is False
+    assert reader.judge("Quick brown fox", "") is False
+    assert reader.judge("Quick brown fox", "Quick brown f0x") is True  # 1 of 13 characters
+    assert reader.judge("Quick brown fox", "Qu1ck brown f0x") is False  # 2 of 13: similarity 0.85
+
+
+def test_classifier_rules() -> None:
+    top1 = _first(Top1Classifier)()
+    cat = ClassScores((285, 282), (0.6, 0.2))
+    assert top1.judge(cat, ClassScores((285, 281), (0.4, 0.3))) is True
+    assert top1.judge(cat, ClassScores((282, 285), (0.5, 0.4))) is False
+    score = _first(ScoreClassifier)()
+    assert score.judge(0.01, 0.02) is True  # odds × 2.0
+    assert score.judge(0.01, 0.03) is False  # odds × 3.1
+    assert score.judge(0.0, 0.0) is True  # clipped, no division by zero
+
+
+def _face(box: tuple[float, float, float, float], values: list[float]) -> Face:
+    return Face(box=box, score=1.0, values=tuple(values))
+
+
+def test_landmark_rule() -> None:
+    machine = DlibLandmarks68()
+    points = np.zeros((68, 2))
+    points[36], points[45] = (100.0, 100.0), (150.0, 100.0)  # inter-ocular distance 50 px
+    face = _face((80, 80, 170, 170), points.ravel().tolist())
+    near = _face((81, 80, 170, 171), np.add(points, (0.9, 0.0)).ravel().tolist())  # 0.018 of 50 px
+    far = _face((81, 80, 170, 171), np.add(points, (1.1, 0.0)).ravel().tolist())  # 0.022
+    elsewhere = _face((300, 300, 390, 390), points.ravel().tolist())
+    assert machine.judge((), (face,)) is None  # face-conditioned: no face on the original
+    assert machine.judge((face,), (near,)) is True
+    assert machine.judge((face,), (far,)) is False
+    assert machine.judge((face,), (elsewhere,)) is False  # the original's face was lost
+    assert machine.judge((face,), (near, elsewhere)) is True  # an extra face is not this machine's concern
+
+
+def test_embedding_rule() -> None:
+    machine = DlibFaceEmbedding()
+    base = np.zeros(128)
+    face = _face((0, 0, 90, 90), base.tolist())
+    assert machine.judge((face,), (_face((0, 0, 90, 90), (base + 0.29 / math.sqrt(128)).tolist()),)) is True
+    assert machine.judge((face,), (_face((0, 0, 90, 90), (base + 0.31 / math.sqrt(128)).tolist()),)) is False
+
+
+# --- the registry ----------------------------------------------------------------------
+
+
+def test_registry_declares_every_machine() -> None:
+    assert len(MACHINES) >= 8
+    for name, cls in MACHINES.items():
+        assert cls.name == name
+        assert cls.task and cls.version and len(cls.rule) > 20, name
+        assert isinstance(cls.availability(), Availability)
+        status = cls.availability()
+        assert status.available or status.reason, f"{name} is unavailable without a reason"
+        if issubclass(cls, Detector):  # the rule text is derived from the declared numbers
+            assert f"F1 against the original's detections ≥ {cls.min_f1:g}" in cls.rule
+            assert f"IoU ≥ {cls.iou_threshold:g}" in cls.rule
+
+
+def test_installed_zoo_is_diverse() -> None:
+    available = [cls for _, cls in MACHINES.items() if cls.availability().available]
+    if len(available) < 8:
+        pytest.skip(f"only {len(available)} machines available here: {[c.name for c in available]}")
+    assert len({cls.task for cls in available}) >= 4
+
+
+def test_unavailable_machine_refuses_to_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    cls = _first(Detector)
+    monkeypatch.setattr(cls, "availability", classmethod(lambda c: Availability(False, "test says no")))
+    with pytest.raises(LabellerUnavailableError, match="test says no"):
+        cls().analyse(np.zeros((32, 32, 3), dtype=np.uint8))
+
+
+def test_machine_rejects_bad_input() -> None:
+    machine = _first(Detector)()
+    with pytest.raises(UnsupportedImageError):
+        machine.analyse(np.zeros((32, 32, 3), dtype=np.float32))  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        machine.analyse(np.zeros((8, 32, 3), dtype=np.uint8))
+
+
+# --- every available machine on real images ---------------------------------------------
+
+
+def _jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=quality)
+    with Image.open(io.BytesIO(buffer.getvalue())) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8)
+
+
+def _mosaic(rgb: np.ndarray, block: int = 16) -> np.ndarray:
+    """Each block×block tile replaced by its mean: the content is gone, the layout stays."""
+    height, width = rgb.shape[:2]
+    small = Image.fromarray(rgb).resize((max(1, width // block), max(1, height // block)), Image.Resampling.BOX)
+    return np.asarray(small.resize((width, height), Image.Resampling.NEAREST), dtype=np.uint8)
+
+
+def _text_image() -> np.ndarray:
+    image = Image.new("RGB", (256, 96), (250, 250, 245))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=28)  # Pillow's bundled FreeType font: same glyphs everywhere
+    draw.text((10, 10), "Quick brown fox", fill=(10, 10, 10), font=font)
+    draw.text((10, 50), "jumps 42 times", fill=(10, 10, 10), font=font)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _skimage(name: str) -> np.ndarray:
+    return np.ascontiguousarray(getattr(skimage.data, name)(), dtype=np.uint8)
+
+
+_CONTENT: dict[str, Callable[[], np.ndarray]] = {
+    "face": lambda: np.ascontiguousarray(_skimage("astronaut")[0:300, 80:380]),  # face at ~(96, 76)-(186, 167)
+    "people": lambda: _skimage("astronaut"),
+    "cat": lambda: _skimage("chelsea"),
+    "text": _text_image,
+}
+
+# which test image holds content for each machine (machines not listed get only the generic checks)
+CONTENT_FOR = {
+    "efficientnet_lite0": "cat",
+    "open_nsfw": "face",
+    "nudenet": "face",
+    "haar_frontal_face": "face",
+    "haar_eyes": "face",
+    "hog_people": "people",
+    "dlib_hog_face": "face",
+    "dlib_landmarks68": "face",
+    "dlib_face_embedding": "face",
+    "rapidocr": "text",
+    "tesseract": "text",
+}
+
+MACHINE_NAMES = MACHINES.names()
+
+
+class ZooRun:
+    """Results of each machine on each test image, computed once per module."""
+
+    def __init__(self) -> None:
+        self.machines: dict[str, Machine] = {}
+        self.images: dict[str, np.ndarray] = {}
+        self.results: dict[tuple[str, str], Any] = {}
+
+    def machine(self, name: str) -> Machine:
+        cls = MACHINES.get(name)
+        status = cls.availability()
+        if not status.available:
+            pytest.skip(f"{name} unavailable: {status.reason}")
+        return self.machines.setdefault(name, cls())
+
+    def image(self, key: str) -> np.ndarray:
+        if key not in self.images:
+            kind, _, variant = key.partition(":")
+            source = np.full((96, 128, 3), 128, dtype=np.uint8) if kind == "grey" else _CONTENT[kind]()
+            self.images[key] = {"": source, "q98": _jpeg(source, 98), "mosaic": _mosaic(source)}[variant]
+        return self.images[key]
+
+    def result(self, name: str, key: str) -> Any:
+        if (name, key) not in self.results:
+            self.results[(name, key)] = self.machine(name).analyse(self.image(key))
+        return self.results[(name, key)]
+
+
+@pytest.fixture(scope="module")
+def zoo_run() -> ZooRun:
+    return ZooRun()
+
+
+def _content(name: str) -> str:
+    if name not in CONTENT_FOR:
+        pytest.skip(f"no test image declared for machine {name!r}")
+    return CONTENT_FOR[name]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MACHINE_NAMES)
+def test_machine_is_deterministic_picklable_and_agrees_with_itself(zoo_run: ZooRun, name: str) -> None:
+    content = _content(name)
+    first = zoo_run.result(name, content)
+    again = zoo_run.machine(name).analyse(zoo_run.image(content))
+    assert again == first
+    assert pickle.loads(pickle.dumps(first)) == first  # results travel between label worker processes
+    assert pickle.loads(pickle.dumps(zoo_run.machine(name))).name == name
+    assert zoo_run.machine(name).judge(first, again) is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MACHINE_NAMES)
+def test_machine_satisfied_by_near_lossless_jpeg(zoo_run: ZooRun, name: str) -> None:
+    content = _content(name)
+    original = zoo_run.result(name, content)
+    assert original not in ((), ""), f"{name} found nothing on its test image; the test image is wrong"
+    assert zoo_run.machine(name).judge(original, zoo_run.result(name, f"{content}:q98")) is True
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MACHINE_NAMES)
+def test_machine_unsatisfied_by_destroyed_image(zoo_run: ZooRun, name: str) -> None:
+    content = _content(name)
+    verdict = zoo_run.machine(name).judge(zoo_run.result(name, content), zoo_run.result(name, f"{content}:mosaic"))
+    assert verdict is False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MACHINE_NAMES)
+def test_machine_on_flat_grey(zoo_run: ZooRun, name: str) -> None:
+    machine = zoo_run.machine(name)
+    grey = zoo_run.result(name, "grey:")
+    verdict = machine.judge(grey, grey)
+    if isinstance(machine, Detector | TextReader | FaceConditioned):
+        assert verdict is None  # nothing to detect or read: cannot judge, never "satisfied"
+    else:
+        assert verdict is True  # classifiers always judge, and agree with themselves
