@@ -1,0 +1,344 @@
+"""Dataset recipes, source crops, the resumable builder and the torch dataset (fake labellers)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import photo_crop
+from PIL import Image
+
+from sursmr.errors import InputError
+from training.datasets import builder as builder_module
+from training.datasets.builder import assign_splits, build_dataset, read_items
+from training.datasets.labelling import LabelPipeline
+from training.datasets.recipe import DEFAULT_RECIPE, CodecPlan, Recipe, estimate_cost, load_recipe, save_recipe
+from training.datasets.sources import directory_photos, plan_crops, render_crop
+
+# --- fake labellers: cheap, deterministic, picklable (module level) --------------------
+
+
+class FakeMeanAbsError:
+    name = "fake_mae"
+    lower_is_better = True
+    version = "1"
+
+    def score(self, reference: np.ndarray, distorted: np.ndarray) -> float:
+        return float(np.abs(reference.astype(np.float64) - distorted).mean())
+
+
+class FakePsnr:
+    name = "fake_psnr"
+    lower_is_better = False
+    version = "1"
+
+    def score(self, reference: np.ndarray, distorted: np.ndarray) -> float:
+        mse = float(((reference.astype(np.float64) - distorted) ** 2).mean())
+        return float(10 * np.log10(255.0**2 / max(mse, 1e-6)))
+
+
+class FakeMachine:
+    """'Classifies' the mean colour; satisfied when the class is unchanged; cannot judge dark images."""
+
+    name = "fake_colour"
+    task = "classification"
+    version = "1"
+    rule = "argmax channel mean unchanged"
+
+    def analyse(self, rgb: np.ndarray) -> Any:
+        means = rgb.reshape(-1, 3).mean(axis=0)
+        return None if means.max() < 5 else int(np.argmax(means))
+
+    def judge(self, original: Any, compressed: Any) -> bool | None:
+        return None if original is None else original == compressed
+
+
+def fake_eq3(scores: Mapping[str, Sequence[float]], lower_is_better: Mapping[str, bool]) -> np.ndarray:
+    parts = []
+    for name, values in scores.items():
+        v = np.asarray(values, dtype=np.float64)
+        span = v.max() - v.min()
+        norm = np.zeros_like(v) if span == 0 else (v - v.min()) / span
+        parts.append(1 - norm if lower_is_better[name] else norm)
+    return np.asarray(np.mean(parts, axis=0), dtype=np.float64)
+
+
+def fake_smr(verdicts: Mapping[str, bool | None]) -> float | None:
+    judged = [v for v in verdicts.values() if v is not None]
+    return None if not judged else sum(judged) / len(judged)
+
+
+def fake_jnd(
+    reference: np.ndarray, decoded: Sequence[np.ndarray], scores: Mapping[str, Sequence[float]]
+) -> list[float | None]:
+    return [float(np.clip(1 - s / 10.0, 0, 1)) for s in scores["fake_mae"]]
+
+
+@dataclass(frozen=True)
+class FakeLabellers:
+    """A pipeline factory like ``RegistryLabellers`` but with the fakes above."""
+
+    jnd: bool = True
+
+    def __call__(self) -> LabelPipeline:
+        return LabelPipeline(
+            metrics={"fake_mae": FakeMeanAbsError(), "fake_psnr": FakePsnr()},
+            machines={"fake_colour": FakeMachine()},
+            eq3=fake_eq3,
+            smr=fake_smr,
+            jnd_sur=fake_jnd if self.jnd else None,
+            jnd_sur_name="tests.fake_jnd" if self.jnd else None,
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"proxy_labels": True, "metrics": ["fake_mae", "fake_psnr"], "machines": ["fake_colour"]}
+
+
+# --- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    """Two small real-photo sources (different crops of the bundled sample)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(photo_crop(96, 128, top=0, left=0)).save(folder / "a.png")
+    Image.fromarray(photo_crop(96, 128, top=200, left=250)).save(folder / "b.png")
+    return folder
+
+
+def tiny_recipe(photo_dir: Path, **changes: Any) -> Recipe:
+    base = Recipe(
+        name="tiny",
+        collections=(),
+        source_dirs=(str(photo_dir),),
+        crop_sizes=((48, 64),),
+        crop_scales=(1.0, 0.75),
+        crops_per_source=2,
+        codecs=(CodecPlan("jpeg", (30, 60, 90)),),
+        split=(0.5, 0.0, 0.5),
+        seed=3,
+    )
+    return base.with_changes(**changes)
+
+
+# --- recipe ---------------------------------------------------------------------------
+
+
+def test_recipe_json_round_trip(tmp_path: Path) -> None:
+    path = save_recipe(DEFAULT_RECIPE, tmp_path / "r.json")
+    again = load_recipe(path)
+    assert again == DEFAULT_RECIPE
+    assert load_recipe("default") is DEFAULT_RECIPE
+    assert {p.codec for p in DEFAULT_RECIPE.codecs} == {"jpeg", "bpg", "vvc"}
+
+
+def test_recipe_rejects_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="unknown recipe field"):
+        Recipe.from_dict({**DEFAULT_RECIPE.to_dict(), "colour": 1})
+    with pytest.raises(InputError, match="at least 2 levels"):
+        CodecPlan("jpeg", (50,))
+    with pytest.raises(InputError, match="split"):
+        DEFAULT_RECIPE.with_changes(split=(0.5, 0.5, 0.5))
+    with pytest.raises(InputError, match="does not exist"):
+        load_recipe(tmp_path / "missing.json")
+
+
+def test_default_recipe_estimate_is_in_budget() -> None:
+    estimate = estimate_cost(DEFAULT_RECIPE, n_sources=40)
+    assert estimate["crops"] >= 150
+    assert estimate["wall_hours"] <= 2.0
+
+
+# --- sources and splits -----------------------------------------------------------------
+
+
+def test_crops_are_deterministic_and_remember_their_source(photo_dir: Path) -> None:
+    photos = directory_photos(photo_dir)
+    first = plan_crops(photos, [(48, 64)], [1.0, 0.5], 3, seed=1)
+    again = plan_crops(photos, [(48, 64)], [1.0, 0.5], 3, seed=1)
+    other = plan_crops(photos, [(48, 64)], [1.0, 0.5], 3, seed=2)
+    assert first == again and first != other
+    assert {c.source_id for c in first} == {p.source_id for p in photos}
+    assert len({c.crop_id for c in first}) == len(first) == 6
+    # a photo's crops do not move when another photo is dropped
+    alone = plan_crops(photos[:1], [(48, 64)], [1.0, 0.5], 3, seed=1)
+    assert alone == [c for c in first if c.source_id == photos[0].source_id]
+    crop = render_crop(first[1])  # scale 0.5 of 96x128 -> 48x64 fits exactly
+    assert crop.shape == (48, 64, 3) and crop.dtype == np.uint8
+
+
+def test_split_is_by_source_and_follows_shares() -> None:
+    ids = [f"src{i}" for i in range(40)]
+    splits = assign_splits(ids, (0.7, 0.1, 0.2), seed=5)
+    assert set(splits) == set(ids)
+    counts = {s: sum(1 for v in splits.values() if v == s) for s in ("train", "val", "test")}
+    assert counts == {"train": 28, "val": 4, "test": 8}
+    assert assign_splits(ids, (0.7, 0.1, 0.2), seed=5) == splits
+    small = assign_splits(["a", "b", "c"], (0.8, 0.1, 0.1), seed=0)
+    assert sorted(small.values()) == ["test", "train", "val"]
+
+
+def test_offline_collections_are_found() -> None:
+    from training.datasets.sources import COLLECTIONS, gather_sources
+
+    names = [n for n, c in COLLECTIONS.items() if c.availability().available]
+    if not names:
+        pytest.skip("no offline photo collection installed here")
+    photos = gather_sources(names)
+    assert all(p.path.is_file() and p.licence for p in photos)
+
+
+# --- builder --------------------------------------------------------------------------
+
+
+def test_tiny_build_writes_shards_and_manifest(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    report = build_dataset(tiny_recipe(photo_dir), out, factory=FakeLabellers())
+    assert report.items == 4 and report.built == 4 and not report.failed
+    lines = (out / "manifest.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert len(records) == 4
+    header = json.loads((out / "dataset.json").read_text())
+    assert header["recipe"]["name"] == "tiny" and header["labellers"]["machines"] == ["fake_colour"]
+    for record in records:
+        assert record["levels"] == [30, 60, 90]
+        assert record["bytes"][0] < record["bytes"][2]  # quality 30 is smaller than 90
+        labels = record["labels"]
+        assert set(labels["scores"]) == {"fake_mae", "fake_psnr"}
+        assert all(0.0 <= v <= 1.0 for v in labels["pseudo_sur_eq3"])
+        assert labels["pseudo_sur_eq3"][2] > labels["pseudo_sur_eq3"][0]
+        assert len(labels["machine_verdicts"]["fake_colour"]) == 3
+        assert record["labels_are_proxies"] is True
+        with np.load(out / record["npz"]) as data:
+            assert {"reference_png", "decoded_png_0", "bitstream_2"} <= set(data.files)
+            assert bytes(data["bitstream_0"].tobytes()[:2]) == b"\xff\xd8"  # a JPEG
+    # every crop of a source is in its source's split, and no source spans two splits
+    split_of: dict[str, set[str]] = {}
+    for record in records:
+        split_of.setdefault(record["source_id"], set()).add(record["split"])
+    assert all(len(s) == 1 for s in split_of.values())
+    assert {next(iter(s)) for s in split_of.values()} == {"train", "test"}
+
+
+def test_build_resumes_without_redoing_finished_items(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    done: list[str] = []
+
+    class Killed(Exception):
+        pass
+
+    def die_after_two(outcome: builder_module.ItemOutcome) -> None:
+        done.append(outcome.item_id)
+        if len(done) == 2:
+            raise Killed
+
+    recipe = tiny_recipe(photo_dir)
+    with pytest.raises(Killed):
+        build_dataset(recipe, out, factory=FakeLabellers(), on_item=die_after_two)
+    finished = {r["item_id"]: r for r in read_items(out)}
+    assert set(finished) == set(done)
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "items").glob("*/*")}
+    # a worker killed mid-write leaves at most a shard without its done-marker: ignored, never listed
+    half = out / "items" / "zz_half" / "jpeg.npz"
+    half.parent.mkdir(parents=True)
+    half.write_bytes(b"partial")
+    stale = half.parent / ".jpeg.npz.x1y2.part"
+    stale.write_bytes(b"temp file of a killed writer")
+
+    report = build_dataset(recipe, out, factory=FakeLabellers())
+    assert report.already_done == 2 and report.built == 2 and not report.failed
+    assert not stale.exists()
+    for path, stamp in stamps.items():
+        assert path.stat().st_mtime_ns == stamp, f"{path} was rewritten"
+    assert len(read_items(out)) == 4
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 4
+    # a third run has nothing to do
+    again = build_dataset(recipe, out, factory=FakeLabellers())
+    assert again.already_done == 4 and again.built == 0
+
+
+def test_build_refuses_an_out_dir_of_another_recipe(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    build_dataset(tiny_recipe(photo_dir), out, factory=FakeLabellers(), limit=1)
+    with pytest.raises(InputError, match="different recipe"):
+        build_dataset(tiny_recipe(photo_dir, seed=99), out, factory=FakeLabellers(), limit=1)
+
+
+def test_failed_items_are_recorded_and_retried(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    recipe = tiny_recipe(photo_dir, crop_sizes=((48, 64),))
+    report = build_dataset(recipe, out, factory=BrokenLabellers(), limit=1)
+    assert report.built == 0 and len(report.failed) == 1
+    assert "RuntimeError" in (report.failed[0].error or "")
+    assert list((out / "failed").glob("*.json"))
+    report = build_dataset(recipe, out, factory=FakeLabellers(), limit=1)
+    assert report.built == 1 and not list((out / "failed").glob("*.json"))
+
+
+@dataclass(frozen=True)
+class BrokenLabellers(FakeLabellers):
+    def __call__(self) -> LabelPipeline:
+        raise RuntimeError("model file missing")
+
+
+@pytest.mark.slow
+def test_local_process_pool_build(photo_dir: Path, tmp_path: Path) -> None:
+    report = build_dataset(tiny_recipe(photo_dir), tmp_path / "ds", factory=FakeLabellers(), workers=2)
+    assert report.built == 4 and not report.failed
+
+
+@pytest.mark.slow
+def test_ray_executor_builds_the_tiny_dataset(photo_dir: Path, tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray", reason="ray is not installed")
+    from ray import cloudpickle
+
+    # the fakes live in this test module, which Ray workers cannot import: ship them by value
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
+    try:
+        report = build_dataset(
+            tiny_recipe(photo_dir), tmp_path / "ds", factory=FakeLabellers(), executor="ray", workers=2
+        )
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])  # type: ignore[no-untyped-call]
+    assert not ray.is_initialized()
+    assert report.built == 4 and not report.failed, report.failed
+    assert len(read_items(tmp_path / "ds")) == 4
+
+
+# --- torch dataset ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_torch_dataset_shapes_and_label_ranges(photo_dir: Path, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from training.datasets.torch_dataset import SurSmrDataset
+
+    out = tmp_path / "ds"
+    build_dataset(tiny_recipe(photo_dir), out, factory=FakeLabellers())
+    train = SurSmrDataset(out, "train", label_kind="eq3")
+    test = SurSmrDataset(out, "test", label_kind="jnd", flip=True, seed=1)
+    assert len(train) == 2 * 3 and len(test) == 2 * 3  # 2 crops x 3 levels per split
+    assert len(SurSmrDataset(out, None)) == 12
+    reference, distorted, sur, smr, meta = train[0]
+    assert reference.shape == distorted.shape == (3, 48, 64)
+    assert reference.dtype == torch.float32 and 0.0 <= float(reference.min()) <= float(reference.max()) <= 1.0
+    assert 0.0 <= float(sur) <= 1.0
+    assert torch.isnan(smr) or 0.0 <= float(smr) <= 1.0
+    assert meta["codec"] == "jpeg" and meta["level"] in (30, 60, 90)
+    # flipping moves both images together
+    for i in range(len(test)):
+        ref, dist, *_ = test[i]
+        plain_ref, plain_dist, *_ = SurSmrDataset(out, "test", label_kind="jnd")[i]
+        flipped = [plain_ref, plain_ref.flip(-1), plain_ref.flip(-2), plain_ref.flip(-1).flip(-2)]
+        k = next(j for j, cand in enumerate(flipped) if torch.equal(cand, ref))
+        expected = [plain_dist, plain_dist.flip(-1), plain_dist.flip(-2), plain_dist.flip(-1).flip(-2)][k]
+        assert torch.equal(dist, expected)
+    with pytest.raises(InputError):
+        SurSmrDataset(out, "train", label_kind="mos")  # type: ignore[arg-type]

@@ -1,0 +1,183 @@
+"""``sursmr-train`` (labellers, recipe, build) and ``sursmr curve`` on isolated fake labellers."""
+
+from __future__ import annotations
+
+import json
+import types
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import photo_crop
+from PIL import Image
+
+from codec_adapters.base import Availability
+from sursmr.errors import ExitCode
+from training.cli import main as train_main
+from training.datasets import labelling
+from training.datasets.recipe import DEFAULT_RECIPE, CodecPlan, Recipe
+from training.machines.base import MACHINES, Machine
+from training.metrics.base import METRICS, Metric
+
+
+class FakeMae(Metric):
+    name = "fake_mae"
+    lower_is_better = True
+    version = "7"
+
+    def score(self, reference: np.ndarray, distorted: np.ndarray) -> float:
+        return float(np.abs(reference.astype(np.float64) - distorted).mean())
+
+
+class FakeMissing(Metric):
+    name = "fake_missing"
+    lower_is_better = False
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return Availability(False, "needs weights file X")
+
+    def score(self, reference: np.ndarray, distorted: np.ndarray) -> float:
+        raise AssertionError("never called")
+
+
+class FakeBrightness(Machine):
+    name = "fake_brightness"
+    task = "classification"
+    version = "2"
+    rule = "mean brightness bucket (of 8) unchanged"
+
+    def analyse(self, rgb: np.ndarray) -> Any:
+        return int(rgb.mean() // 32)
+
+    def judge(self, original: Any, compressed: Any) -> bool | None:
+        return bool(original == compressed)
+
+
+def _eq3(scores: Mapping[str, Sequence[float]], lower_is_better: Mapping[str, bool]) -> np.ndarray:
+    v = np.asarray(scores["fake_mae"], dtype=np.float64)
+    span = np.ptp(v)
+    return np.ones_like(v) if span == 0 else 1 - (v - v.min()) / span
+
+
+def _smr(verdicts: Mapping[str, bool | None]) -> float | None:
+    judged = [v for v in verdicts.values() if v is not None]
+    return sum(judged) / len(judged) if judged else None
+
+
+FAKE_MODULES = {
+    "pseudo_sur": types.SimpleNamespace(eq3_pseudo_sur=_eq3),
+    "smr": types.SimpleNamespace(smr_from_verdicts=_smr),
+    "jnd_proxy": types.SimpleNamespace(
+        __name__="fake_jnd",
+        usable_scales=lambda h, w: [types.SimpleNamespace(metric="fake_mae")],
+        jnd_sur=lambda values: np.clip(1 - np.asarray(values["fake_mae"]) / 8.0, 0, 1),
+    ),
+}
+
+
+@pytest.fixture
+def fake_registries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the fakes above are registered (and the real label modules are replaced) for one test."""
+    monkeypatch.setattr(METRICS, "_entries", {"fake_mae": FakeMae, "fake_missing": FakeMissing})
+    monkeypatch.setattr(METRICS, "_discovered", True)
+    monkeypatch.setattr(MACHINES, "_entries", {"fake_brightness": FakeBrightness})
+    monkeypatch.setattr(MACHINES, "_discovered", True)
+    monkeypatch.setattr(labelling, "_labels_module", lambda name: FAKE_MODULES[name])
+    monkeypatch.setattr(labelling, "_PIPELINES", {})
+
+
+def test_labellers_json_lists_availability(fake_registries: None) -> None:
+    result = CliRunner().invoke(train_main, ["labellers", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["name"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert set(rows) == {"fake_mae", "fake_missing", "fake_brightness"}
+    assert rows["fake_mae"]["available"] is True and rows["fake_mae"]["direction"] == "lower is better"
+    assert rows["fake_mae"]["version"] == "7" and rows["fake_mae"]["kind"] == "metric"
+    assert rows["fake_missing"]["available"] is False and rows["fake_missing"]["reason"] == "needs weights file X"
+    machine = rows["fake_brightness"]
+    assert machine["kind"] == "machine" and machine["task"] == "classification" and "bucket" in machine["rule"]
+    table = CliRunner().invoke(train_main, ["labellers"])
+    assert table.exit_code == 0 and "fake_missing" in table.stdout
+
+
+@pytest.mark.slow
+def test_labellers_json_on_the_real_registries() -> None:
+    """Every real registry entry declares availability and, when unavailable, a reason."""
+    result = CliRunner().invoke(train_main, ["labellers", "--json"])
+    assert result.exit_code == 0, result.output
+    for row in map(json.loads, result.stdout.splitlines()):
+        assert isinstance(row["available"], bool)
+        assert row["available"] or row["reason"], row
+
+
+def test_recipe_show_prints_the_default_recipe_json() -> None:
+    result = CliRunner().invoke(train_main, ["recipe", "--show"])
+    assert result.exit_code == 0, result.output
+    assert Recipe.from_json(result.stdout) == DEFAULT_RECIPE
+
+
+def test_build_cli_limit_and_resume(fake_registries: None, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(photo_crop(64, 96)).save(photos / "a.png")
+    recipe = Recipe(
+        name="cli",
+        collections=(),
+        source_dirs=(str(photos),),
+        crop_sizes=((32, 48),),
+        crops_per_source=3,
+        codecs=(CodecPlan("jpeg", (20, 50, 80)),),
+    )
+    recipe_path = tmp_path / "r.json"
+    recipe_path.write_text(recipe.to_json())
+    out = tmp_path / "ds"
+    args = ["build", "--recipe", str(recipe_path), "--out", str(out), "--jobs", "1", "--json", "-q"]
+    first = CliRunner().invoke(train_main, [*args, "--limit", "2"])
+    assert first.exit_code == 0, first.output
+    summary = json.loads(first.stdout.splitlines()[-1])
+    assert summary["built"] == 2 and summary["failed"] == 0
+    header = json.loads((out / "dataset.json").read_text())
+    assert header["labellers"]["skipped"] == {"metric:fake_missing": "needs weights file X"}
+    assert header["labellers"]["jnd_proxy"] == "fake_jnd.jnd_sur"
+    second = CliRunner().invoke(train_main, args)
+    summary = json.loads(second.stdout.splitlines()[-1])
+    assert summary["already_done"] == 2 and summary["built"] == 1
+    records = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(records) == 3
+    assert all(r["labels"]["sur_jnd_proxy"] is not None for r in records)
+
+
+def test_build_cli_bad_recipe_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"codecs": []}')
+    result = CliRunner().invoke(train_main, ["build", "--recipe", str(bad), "--out", str(tmp_path / "x")])
+    assert result.exit_code == ExitCode.USAGE
+    assert "lists no codecs" in result.output
+
+
+@pytest.mark.slow
+def test_sursmr_curve_writes_plot_and_json(fake_registries: None, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from sursmr.cli import main as sursmr_main
+
+    image = tmp_path / "photo.png"
+    Image.fromarray(photo_crop(64, 96)).save(image)
+    out = tmp_path / "plots"
+    result = CliRunner().invoke(
+        sursmr_main, ["curve", str(image), "--codec", "jpeg", "--levels", "10,40,70,95", "--out", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    levels = [row for row in rows if "level" in row]
+    assert [row["level"] for row in levels] == [95, 70, 40, 10]  # best quality first
+    assert levels[0]["pseudo_sur_eq3"] == 1.0 and levels[-1]["pseudo_sur_eq3"] == 0.0
+    assert all(0 <= row["sur_jnd_proxy"] <= 1 and row["smr"] in (0.0, 1.0) for row in levels)
+    files = rows[-1]
+    png = Path(files["plot"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    document = json.loads(Path(files["json"]).read_text())
+    assert document["labels_are_proxies"] is True and len(document["scores"]["fake_mae"]) == 4

@@ -1,0 +1,354 @@
+"""Build a proxy-labelled SUR/SMR dataset from a :class:`~training.datasets.recipe.Recipe`.
+
+Work unit ("item"): one crop × one codec. The item's worker renders the crop,
+encodes and decodes it at every level of the codec plan, labels the sweep
+(:func:`~training.datasets.labelling.label_sweep`) and writes two files:
+
+``items/<crop_id>/<codec>.npz``
+    ``reference_png`` (uint8 bytes of a PNG), and per level *i* (recipe
+    order) ``decoded_png_<i>`` and ``bitstream_<i>``. Decoded pixels are
+    stored (as lossless PNG) so training never needs the codecs and never
+    pays a BPG/VVC decode; bitstreams are kept for provenance and rate
+    numbers (they are a few KB each). Arrays are not re-compressed: PNG
+    already is.
+``items/<crop_id>/<codec>.json``
+    the item record: crop (with its ``source_id``), split, levels, bytes,
+    bpp, labels (raw metric scores, Eq. 3 pseudo-SUR, JND SUR proxy,
+    per-machine verdicts, SMR), the npz's SHA-256. Written *last*, it is the
+    item's done-marker: an item counts as done only when its JSON exists and
+    names an npz of the right size.
+
+Both files are written atomically (``sursmr.outputs.atomic_write_bytes``),
+so a killed build leaves finished items intact and no half files. Running
+the build again skips done items and redoes the rest. ``manifest.jsonl`` (one
+record per done item) is rebuilt from the item files at the end of every
+run, and ``dataset.json`` holds the recipe, the labellers with versions, the
+split of every source photo and the crop plan.
+
+Splitting is by *source photo* (:func:`assign_splits`): all crops of a photo
+land in the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+import codec_adapters
+from sursmr.encoding import encode_levels
+from sursmr.errors import CodecUnavailableError, InputError
+from sursmr.imaging import RGBImage
+from sursmr.outputs import atomic_write_bytes
+from training.datasets.executors import create_executor
+from training.datasets.labelling import PipelineFactory, RegistryLabellers, label_sweep, pipeline_for
+from training.datasets.recipe import Recipe
+from training.datasets.sources import CropSpec, gather_sources, plan_crops, slug, stable_seed
+
+DATASET_FORMAT = 1
+SPLITS = ("train", "val", "test")
+
+
+def assign_splits(source_ids: Iterable[str], shares: Sequence[float], seed: int) -> dict[str, str]:
+    """Map every source id to "train", "val" or "test" with about the given shares.
+
+    Deterministic for a seed; each id's position depends only on (seed, id),
+    so adding a photo moves few others. Counts use largest remainders; with
+    ≥ 3 sources every split with a positive share gets at least one.
+    """
+    ids = sorted(set(source_ids), key=lambda s: (stable_seed(seed, "split", s), s))
+    n = len(ids)
+    if n == 0:
+        return {}
+    raw = [share * n for share in shares]
+    counts = [int(np.floor(r)) for r in raw]
+    for i in sorted(range(3), key=lambda k: raw[k] - counts[k], reverse=True)[: n - sum(counts)]:
+        counts[i] += 1
+    if n >= 3:
+        for i in range(3):
+            if shares[i] > 0 and counts[i] == 0:
+                donor = max(range(3), key=lambda k: counts[k])
+                counts[donor] -= 1
+                counts[i] += 1
+    result: dict[str, str] = {}
+    start = 0
+    for split, count in zip(SPLITS, counts, strict=True):
+        for source_id in ids[start : start + count]:
+            result[source_id] = split
+        start += count
+    return result
+
+
+# --- one item -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemJob:
+    """Everything a worker needs for one item (picklable)."""
+
+    out_dir: str
+    crop: CropSpec
+    split: str
+    codec: str
+    levels: tuple[int, ...]
+    options: Mapping[str, Any]
+    factory: PipelineFactory
+    timeout: float = 120.0
+
+    @property
+    def item_id(self) -> str:
+        return f"{self.crop.crop_id}.{self.codec}"
+
+    def paths(self) -> tuple[Path, Path]:
+        folder = Path(self.out_dir) / "items" / slug(self.crop.crop_id)
+        return folder / f"{self.codec}.npz", folder / f"{self.codec}.json"
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    item_id: str
+    ok: bool
+    seconds: float
+    error: str | None = None
+
+
+def png_bytes(rgb: RGBImage) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def decode_png(data: bytes | np.ndarray) -> RGBImage:
+    raw = data.tobytes() if isinstance(data, np.ndarray) else data
+    with Image.open(io.BytesIO(raw)) as im:
+        return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+
+
+def item_is_done(job: ItemJob) -> bool:
+    npz_path, json_path = job.paths()
+    if not json_path.is_file() or not npz_path.is_file():
+        return False
+    try:
+        record = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return bool(record.get("npz_bytes") == npz_path.stat().st_size)
+
+
+def run_item(job: ItemJob) -> ItemOutcome:
+    """Encode, decode, label and store one item; never raises for a failed item (see ``failed/``)."""
+    from training.datasets.sources import render_crop
+
+    start = time.perf_counter()
+    failed_path = Path(job.out_dir) / "failed" / f"{slug(job.item_id)}.json"
+    try:
+        reference = render_crop(job.crop)
+        candidates = encode_levels(reference, job.codec, job.levels, jobs=1, options=job.options, timeout=job.timeout)
+        pipeline = pipeline_for(job.factory)
+        labels = label_sweep(reference, [c.decoded for c in candidates], pipeline)
+        arrays: dict[str, np.ndarray] = {"reference_png": np.frombuffer(png_bytes(reference), dtype=np.uint8)}
+        for i, cand in enumerate(candidates):
+            arrays[f"decoded_png_{i}"] = np.frombuffer(png_bytes(cand.decoded), dtype=np.uint8)
+            arrays[f"bitstream_{i}"] = np.frombuffer(cand.data, dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)  # type: ignore[arg-type]
+        payload = buffer.getvalue()
+        npz_path, json_path = job.paths()
+        atomic_write_bytes(npz_path, payload)
+        cls = codec_adapters.get(job.codec)
+        record = {
+            "format": DATASET_FORMAT,
+            "item_id": job.item_id,
+            "crop_id": job.crop.crop_id,
+            "source_id": job.crop.source_id,
+            "split": job.split,
+            "crop": job.crop.to_dict(),
+            "codec": job.codec,
+            "better": cls.levels.better,
+            "options": dict(job.options),
+            "levels": [c.level for c in candidates],
+            "bytes": [c.nbytes for c in candidates],
+            "bpp": [round(c.bpp, 6) for c in candidates],
+            "height": int(reference.shape[0]),
+            "width": int(reference.shape[1]),
+            "labels": labels.to_dict(),
+            "labels_are_proxies": True,
+            "jnd_proxy": pipeline.jnd_sur_name,
+            "npz": str(npz_path.relative_to(job.out_dir)),
+            "npz_bytes": len(payload),
+            "npz_sha256": hashlib.sha256(payload).hexdigest(),
+            "seconds": {
+                "encode": round(sum(c.encode_seconds for c in candidates), 4),
+                "decode": round(sum(c.decode_seconds for c in candidates), 4),
+                **{k: round(v, 4) for k, v in labels.seconds.items()},
+                "total": round(time.perf_counter() - start, 4),
+            },
+        }
+        atomic_write_bytes(json_path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+        failed_path.unlink(missing_ok=True)
+        return ItemOutcome(job.item_id, True, time.perf_counter() - start)
+    except Exception as exc:  # one bad item must not end a two-hour build; it is recorded and retried
+        message = f"{type(exc).__name__}: {exc}"
+        detail = {"item_id": job.item_id, "error": message, "traceback": traceback.format_exc()}
+        atomic_write_bytes(failed_path, (json.dumps(detail, indent=2) + "\n").encode("utf-8"))
+        return ItemOutcome(job.item_id, False, time.perf_counter() - start, message)
+
+
+# --- the whole build --------------------------------------------------------------
+
+
+@dataclass
+class BuildReport:
+    out_dir: Path
+    items: int
+    already_done: int
+    built: int
+    failed: list[ItemOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    manifest: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "items": self.items,
+            "already_done": self.already_done,
+            "built": self.built,
+            "failed": len(self.failed),
+            "failures": [{"item_id": f.item_id, "error": f.error} for f in self.failed],
+            "seconds": round(self.seconds, 2),
+            "manifest": str(self.manifest) if self.manifest else None,
+        }
+
+
+def plan_jobs(
+    recipe: Recipe, out_dir: Path, factory: PipelineFactory, limit: int | None = None, timeout: float = 120.0
+) -> tuple[list[ItemJob], dict[str, Any]]:
+    """All item jobs of a recipe (the first ``limit`` crops only, if given) and the dataset header."""
+    photos = gather_sources(recipe.collections, recipe.source_dirs)
+    crops = plan_crops(photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed)
+    splits = assign_splits((p.source_id for p in photos), recipe.split, recipe.seed)
+    if limit is not None:
+        if limit < 1:
+            raise InputError(f"--limit must be ≥ 1, got {limit}")
+        crops = crops[:limit]
+    jobs = [
+        ItemJob(
+            str(out_dir), crop, splits[crop.source_id], plan.codec, plan.levels, dict(plan.options), factory, timeout
+        )
+        for crop in crops
+        for plan in recipe.codecs
+    ]
+    header = {
+        "format": DATASET_FORMAT,
+        "recipe": recipe.to_dict(),
+        "labels_are_proxies": True,
+        "sources": [
+            {"source_id": p.source_id, "path": str(p.path), "licence": p.licence, "split": splits[p.source_id]}
+            for p in photos
+        ],
+        "crops": [c.to_dict() for c in crops],
+        "limit": limit,
+    }
+    return jobs, header
+
+
+def _check_codecs(recipe: Recipe) -> None:
+    for plan in recipe.codecs:
+        cls = codec_adapters.get(plan.codec)
+        for level in plan.levels:
+            cls.levels.check(level, plan.codec)
+        status = cls.availability()
+        if not status.available:
+            raise CodecUnavailableError(f"codec {plan.codec!r} is not available here: {status.reason}")
+
+
+def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[str, Any]) -> None:
+    path = out_dir / "dataset.json"
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            old = {}
+        if old.get("recipe") not in (None, header["recipe"]):
+            raise InputError(
+                f"{out_dir} holds a build of a different recipe ({old['recipe'].get('name')!r}); "
+                "use another --out, or delete it to start over"
+            )
+    document = {**header, "labellers": labellers}
+    atomic_write_bytes(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def read_items(out_dir: str | Path) -> list[dict[str, Any]]:
+    """Every done item record under ``out_dir``, sorted by item id."""
+    records = []
+    for path in sorted((Path(out_dir) / "items").glob("*/*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        npz = Path(out_dir) / str(record.get("npz", ""))
+        if npz.is_file() and npz.stat().st_size == record.get("npz_bytes"):
+            records.append(record)
+    return sorted(records, key=lambda r: str(r["item_id"]))
+
+
+def rebuild_manifest(out_dir: str | Path) -> Path:
+    """Write ``manifest.jsonl`` (one item record per line) from the item files; returns its path."""
+    lines = [json.dumps(record, sort_keys=True) for record in read_items(out_dir)]
+    return atomic_write_bytes(Path(out_dir) / "manifest.jsonl", ("\n".join(lines) + ("\n" if lines else "")).encode())
+
+
+def build_dataset(
+    recipe: Recipe,
+    out_dir: str | Path,
+    *,
+    executor: str = "local",
+    workers: int = 1,
+    limit: int | None = None,
+    factory: PipelineFactory | None = None,
+    timeout: float = 120.0,
+    on_item: Callable[[ItemOutcome], None] | None = None,
+    on_plan: Callable[[int, int], None] | None = None,
+) -> BuildReport:
+    """Build (or resume) the dataset of ``recipe`` in ``out_dir``.
+
+    ``factory`` builds the labellers in each worker (default: the registries,
+    filtered by the recipe). ``on_plan(total_items, already_done)`` is called
+    once before work starts, ``on_item`` after each item finishes; an
+    exception raised from ``on_item`` stops the build (finished items stay).
+    """
+    start = time.perf_counter()
+    root = Path(out_dir)
+    _check_codecs(recipe)
+    chosen = factory or RegistryLabellers(recipe.metrics, recipe.machines, recipe.jnd_proxy)
+    labellers = chosen.describe()
+    jobs, header = plan_jobs(recipe, root.resolve(), chosen, limit, timeout)
+    root.mkdir(parents=True, exist_ok=True)
+    _write_header(root, header, labellers)
+    for stale in (root / "items").glob("*/.*.part"):
+        stale.unlink(missing_ok=True)  # temp files of a worker that was killed mid-write
+    todo = [job for job in jobs if not item_is_done(job)]
+    report = BuildReport(root, len(jobs), len(jobs) - len(todo), 0)
+    if on_plan is not None:
+        on_plan(len(jobs), report.already_done)
+    try:
+        for outcome in create_executor(executor, workers).map_unordered(run_item, todo):
+            if outcome.ok:
+                report.built += 1
+            else:
+                report.failed.append(outcome)
+            if on_item is not None:
+                on_item(outcome)
+    finally:
+        report.manifest = rebuild_manifest(root)
+        report.seconds = time.perf_counter() - start
+    return report
