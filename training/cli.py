@@ -213,6 +213,230 @@ def build(
         click.get_current_context().exit(ExitCode.INTERNAL)
 
 
+def _load_scoring_model(model: str, device: str) -> Any:
+    """A run directory / ``.pt`` checkpoint (training output) or shipped weights (name or ``.safetensors``)."""
+    from sursmr.predictor import Predictor
+
+    candidate = Path(model)
+    if candidate.is_dir() or candidate.suffix == ".pt":
+        from training.train import model_from_checkpoint
+
+        return Predictor.from_model(model_from_checkpoint(candidate), device=device)
+    return Predictor.load(model, device=device)
+
+
+@main.command()
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Dataset built by `sursmr-train build`.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory (resumed when it exists).",
+)
+@click.option("--model", default="sursmr_effnet_lite0", show_default=True, help="Network config (`sursmr models`).")
+@click.option("--stage", type=click.Choice(["pretrain", "finetune"]), default="finetune", show_default=True)
+@click.option(
+    "--labels",
+    "label_kind",
+    type=click.Choice(["eq3", "jnd"]),
+    default=None,
+    help="SUR label [default: eq3 for pretrain, jnd for finetune].",
+)
+@click.option("--init", default=None, help="Run directory or .pt whose backbone starts this run.")
+@click.option("--full", is_flag=True, help="Train the backbone too (GPU path); default caches frozen features.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples per split.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0: default).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option
+def train(
+    data_dir: Path,
+    out_dir: Path,
+    model: str,
+    stage: str,
+    label_kind: str | None,
+    init: str | None,
+    full: bool,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    device: str,
+    limit: int | None,
+    threads: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Train (or resume) the SUR/SMR predictor on a built dataset (L1 loss, Adam, flips).
+
+    \b
+    Examples:
+      sursmr-train train --data data/default --out runs/head --epochs 40
+      sursmr-train train --data data/default --out runs/pre --stage pretrain --full --device cuda
+      sursmr-train train --data data/default --out runs/fine --init runs/pre --full --device cuda
+    """
+    import shlex
+    import sys
+
+    from sursmr.outputs import atomic_write_bytes
+    from training.train import TrainConfig
+    from training.train import train as run_training
+
+    config = TrainConfig(
+        data=str(data_dir),
+        out=str(out_dir),
+        model=model,
+        stage=stage,  # type: ignore[arg-type]
+        label_kind=label_kind,  # type: ignore[arg-type]
+        init=init,
+        freeze_backbone=not full,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        limit=limit,
+        threads=threads,
+    )
+    bar = progress(desc="train", quiet=quiet)
+
+    phase: dict[str, Any] = {"desc": None, "total": None}
+
+    def step(desc: str, done: int, total: int) -> None:
+        # a disabled (quiet, non-tty) bar keeps no description: track the phase here
+        if (phase["desc"], phase["total"]) != (desc, total):
+            phase.update(desc=desc, total=total)
+            bar.set_description(desc)
+            bar.reset(total=total)
+        bar.n = done
+        bar.refresh()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    command = shlex.join(["sursmr-train", *sys.argv[1:]]) if sys.argv[0].endswith("sursmr-train") else None
+    if command:
+        atomic_write_bytes(out_dir / "command.txt", (command + "\n").encode())
+    try:
+        result = run_training(config, log=lambda message: bar.write(message, file=sys.stderr), progress=step)
+    finally:
+        bar.close()
+    summary = {
+        "run": str(result.run),
+        "best_epoch": result.best_epoch,
+        "seconds": round(result.seconds, 1),
+        **{f"val_{k}": v for k, v in result.val["overall"].items()},
+    }
+    if as_json:
+        emit_json(summary)
+    else:
+        emit_table([summary], list(summary))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test", show_default=True)
+@click.option("--labels", "label_kind", type=click.Choice(["eq3", "jnd"]), default="jnd", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N items.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the full report as JSON here.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@json_option
+def evaluate(
+    model: str,
+    data_dir: Path,
+    split: str,
+    label_kind: str,
+    device: str,
+    limit: int | None,
+    report_path: Path | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """MAE and rank correlation of MODEL on a split, next to the level-mean and SSIM-fit baselines.
+
+    MODEL is a run directory, a .pt checkpoint, a weights name or a .safetensors file.
+
+    \b
+    Examples:
+      sursmr-train evaluate runs/head --data data/default
+      sursmr-train evaluate sursmr-effnet-lite0 --data data/default --json
+    """
+    import json
+
+    from sursmr.outputs import atomic_write_bytes
+    from training.evaluate import evaluate as run_evaluation
+
+    predictor = _load_scoring_model(model, device)
+    bar = progress(desc=f"evaluate {split}", quiet=quiet)
+
+    def step(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        report = run_evaluation(predictor, data_dir, split=split, label_kind=label_kind, limit=limit, progress=step)
+    finally:
+        bar.close()
+    if report_path is not None:
+        atomic_write_bytes(report_path, json.dumps(report, indent=2).encode())
+    rows = []
+    for method, table in [("model", report["model"]), *report["baselines"].items()]:
+        for group, values in table.items():
+            if isinstance(values, dict):
+                rows.append({"method": method, "codec": group, **values})
+    if as_json:
+        for row in rows:
+            emit_json(row)
+    else:
+        emit_table(rows, ["method", "codec", "samples", "mae_sur", "mae_smr", "srcc_sur", "srcc_smr"])
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--name", required=True, help="Weights name, e.g. sursmr-effnet-lite0.")
+@click.option(
+    "--weights-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write [default: the package's sursmr/weights/].",
+)
+@click.option("--fp16/--fp32", default=True, show_default=True, help="Store tensors as float16.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="JSON from `sursmr-train evaluate --report`, recorded as the card's measured metrics.",
+)
+def export(run_dir: Path, name: str, weights_dir: Path | None, fp16: bool, report_path: Path | None) -> None:
+    """Write a run's best weights as NAME.safetensors + NAME.json model card (loadable offline by name).
+
+    \b
+    Example:
+      sursmr-train export runs/head --name sursmr-effnet-lite0 --report runs/head/test.json
+    """
+    from training.export import export_run
+
+    path = export_run(run_dir, name, weights_dir=weights_dir, fp16=fp16, report_path=report_path)
+    click.echo(str(path))
+
+
 def run() -> None:
     """Console-script entry point."""
     show_warnings_on_stderr()

@@ -1,0 +1,60 @@
+"""``sursmr predict``: predicted SUR and SMR of one compressed image against its original."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sursmr.cli.app import emit_json, emit_table, json_option, main
+from sursmr.errors import InputError
+from sursmr.imaging import load_image
+
+
+@main.command()
+@click.argument("reference", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("distorted", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Weights name (see `sursmr models`) or path to a .safetensors file with its .json card "
+    "[default: the shipped model].",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--strict", is_flag=True, help="Refuse inputs that need conversion (alpha, CMYK, 16-bit...).")
+@json_option
+def predict(reference: Path, distorted: Path, model_name: str | None, device: str, strict: bool, as_json: bool) -> None:
+    """Predict SUR and SMR (each in [0, 1]) of DISTORTED as a compressed version of REFERENCE.
+
+    Both images must have the same size. Exit code 6 when the model's weights
+    are not installed.
+
+    \b
+    Examples:
+      sursmr predict photo.png photo_q40.jpg
+      sursmr predict photo.png photo_q40.jpg --model my_model.safetensors --json
+    """
+    ref = load_image(reference, strict=strict)
+    dist = load_image(distorted, strict=strict)
+    if ref.shape != dist.shape:
+        raise InputError(
+            f"{distorted} is {dist.shape[1]}x{dist.shape[0]} but {reference} is {ref.shape[1]}x{ref.shape[0]}; "
+            "a compressed image must have its original's size"
+        )
+    # torch loads only once the inputs are known to be usable
+    from sursmr.predictor import DEFAULT_MODEL, Predictor
+
+    predictor = Predictor.load(model_name or DEFAULT_MODEL, device=device)
+    (result,) = predictor.predict(ref, [dist])
+    row = {
+        "reference": str(reference),
+        "distorted": str(distorted),
+        "model": predictor.name,
+        "sur": result.sur,
+        "smr": result.smr,
+    }
+    if as_json:
+        emit_json(row)
+    else:
+        emit_table([row], ["distorted", "model", "sur", "smr"])

