@@ -271,6 +271,21 @@ def test_build_refuses_an_out_dir_of_another_recipe(photo_dir: Path, tmp_path: P
         build_dataset(tiny_recipe(photo_dir, seed=99), out, factory=FakeLabellers(), limit=1)
 
 
+def test_adding_a_codec_to_a_built_dataset_keeps_its_items(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    jpeg_only = tiny_recipe(photo_dir)
+    build_dataset(jpeg_only, out, factory=FakeLabellers())
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "items").glob("*/jpeg.*")}
+    wider = jpeg_only.with_changes(codecs=(*jpeg_only.codecs, CodecPlan("vvc", (30, 45))))
+    report = build_dataset(wider, out, factory=FakeLabellers())
+    assert report.already_done == 4 and report.built == 4
+    assert all(p.stat().st_mtime_ns == stamp for p, stamp in stamps.items())
+    assert json.loads((out / "dataset.json").read_text())["recipe"]["codecs"][-1]["codec"] == "vvc"
+    # dropping a codec is not an extension
+    with pytest.raises(InputError, match="different recipe"):
+        build_dataset(wider.with_changes(codecs=wider.codecs[1:]), out, factory=FakeLabellers())
+
+
 def test_failed_items_are_recorded_and_retried(photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     recipe = tiny_recipe(photo_dir, crop_sizes=((48, 64),))

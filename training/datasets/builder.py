@@ -271,6 +271,12 @@ def _check_codecs(recipe: Recipe) -> None:
             raise CodecUnavailableError(f"codec {plan.codec!r} is not available here: {status.reason}")
 
 
+def _extends(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """True when ``new`` is ``old`` with more codecs: the finished items stay valid, the build adds the rest."""
+    same_otherwise = {k: v for k, v in old.items() if k != "codecs"} == {k: v for k, v in new.items() if k != "codecs"}
+    return same_otherwise and all(plan in new.get("codecs", []) for plan in old.get("codecs", []))
+
+
 def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[str, Any]) -> None:
     path = out_dir / "dataset.json"
     if path.is_file():
@@ -278,7 +284,7 @@ def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[s
             old = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             old = {}
-        if old.get("recipe") not in (None, header["recipe"]):
+        if old.get("recipe") not in (None, header["recipe"]) and not _extends(old["recipe"], header["recipe"]):
             raise InputError(
                 f"{out_dir} holds a build of a different recipe ({old['recipe'].get('name')!r}); "
                 "use another --out, or delete it to start over"
