@@ -213,18 +213,6 @@ def build(
         click.get_current_context().exit(ExitCode.INTERNAL)
 
 
-def _load_scoring_model(model: str, device: str) -> Any:
-    """A run directory / ``.pt`` checkpoint (training output) or shipped weights (name or ``.safetensors``)."""
-    from sursmr.predictor import Predictor
-
-    candidate = Path(model)
-    if candidate.is_dir() or candidate.suffix == ".pt":
-        from training.train import model_from_checkpoint
-
-        return Predictor.from_model(model_from_checkpoint(candidate), device=device)
-    return Predictor.load(model, device=device)
-
-
 @main.command()
 @click.option(
     "--data",
@@ -381,8 +369,9 @@ def evaluate(
 
     from sursmr.outputs import atomic_write_bytes
     from training.evaluate import evaluate as run_evaluation
+    from training.evaluate import load_scoring_model
 
-    predictor = _load_scoring_model(model, device)
+    predictor = load_scoring_model(model, device)
     bar = progress(desc=f"evaluate {split}", quiet=quiet)
 
     def step(done: int, total: int) -> None:

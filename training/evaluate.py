@@ -75,6 +75,18 @@ def samples_of(record: Mapping[str, Any], label_kind: str) -> Iterator[tuple[int
         )
 
 
+def load_scoring_model(model: str, device: str = "cpu") -> QualityPredictor:
+    """A run directory / ``.pt`` checkpoint (training output) or shipped weights (name or ``.safetensors``)."""
+    from sursmr.predictor import Predictor
+
+    candidate = Path(model)
+    if candidate.is_dir() or candidate.suffix == ".pt":
+        from training.train import model_from_checkpoint
+
+        return Predictor.from_model(model_from_checkpoint(candidate), device=device)
+    return Predictor.load(model, device=device)
+
+
 # --- baselines -------------------------------------------------------------------------
 
 
