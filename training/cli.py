@@ -13,7 +13,17 @@ from typing import Any
 import click
 
 from sursmr import __version__
-from sursmr.cli.app import SursmrGroup, emit_json, emit_table, json_option, progress, show_warnings_on_stderr
+from sursmr.cli.app import (
+    SursmrGroup,
+    emit_json,
+    emit_table,
+    jobs_option,
+    json_option,
+    progress,
+    quiet_option,
+    show_warnings_on_stderr,
+    timeout_option,
+)
 from sursmr.errors import ExitCode
 
 
@@ -140,16 +150,10 @@ def recipe(recipe_spec: str, show: bool, as_json: bool) -> None:
     help="Dataset folder (a build there is resumed).",
 )
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Parallel workers [default: cores].")
+@jobs_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N crops (a trial run).")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=120.0,
-    show_default=True,
-    help="Seconds allowed per encode or decode.",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@timeout_option
+@quiet_option
 @json_option
 def build(
     recipe_spec: str,
@@ -246,7 +250,7 @@ def build(
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples per split.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0: default).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @json_option
 def train(
     data_dir: Path,
@@ -343,7 +347,7 @@ def train(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the full report as JSON here.",
 )
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 @json_option
 def evaluate(
     model: str,

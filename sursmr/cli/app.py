@@ -60,6 +60,42 @@ def main() -> None:
     """
 
 
+def quiet_option(fn: F) -> F:
+    """``--quiet/-q``: no progress bar."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(fn)
+
+
+def strict_option(fn: F) -> F:
+    """``--strict``: refuse inputs that the image policy would convert."""
+    return click.option("--strict", is_flag=True, help="Refuse inputs that need conversion (alpha, CMYK, 16-bit...).")(
+        fn
+    )
+
+
+def timeout_option(fn: F) -> F:
+    """``--timeout``: seconds allowed per encode or decode."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=120.0,
+        show_default=True,
+        help="Seconds allowed per encode or decode.",
+    )(fn)
+
+
+def jobs_option(fn: F) -> F:
+    """``--jobs/-j``: worker processes (default: the usable cores)."""
+    return click.option(
+        "--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes [default: cores]."
+    )(fn)
+
+
+def codec_levels_options(fn: F) -> F:
+    """``--codec NAME`` (required) and ``--levels SPEC``."""
+    fn = click.option("--levels", "levels_spec", default=None, help="LO:HI[:STEP] or A,B,C; default: every level.")(fn)
+    return click.option("--codec", "codec_name", required=True, help="Codec name (see `sursmr codecs`).")(fn)
+
+
 def json_option(fn: F) -> F:
     """``--json``: print one JSON object per line on stdout instead of a table."""
     return click.option("--json", "as_json", is_flag=True, help="One JSON object per line on stdout.")(fn)

@@ -13,7 +13,18 @@ from typing import Any
 import click
 
 import codec_adapters
-from sursmr.cli.app import emit_json, emit_table, json_option, main, progress
+from sursmr.cli.app import (
+    codec_levels_options,
+    emit_json,
+    emit_table,
+    jobs_option,
+    json_option,
+    main,
+    progress,
+    quiet_option,
+    strict_option,
+    timeout_option,
+)
 from sursmr.encoding import default_jobs, encode_levels, parse_levels
 from sursmr.errors import LabellerUnavailableError
 from sursmr.imaging import load_image
@@ -72,8 +83,7 @@ def plot_curve(rows: list[dict[str, Any]], title: str, better: str, path: Path) 
 
 @main.command()
 @click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--codec", "codec_name", required=True, help="Codec name (see `sursmr codecs`).")
-@click.option("--levels", "levels_spec", default=None, help="LO:HI[:STEP] or A,B,C; default: every level.")
+@codec_levels_options
 @click.option(
     "--out",
     "out_dir",
@@ -84,16 +94,10 @@ def plot_curve(rows: list[dict[str, Any]], title: str, better: str, path: Path) 
 )
 @click.option("--metrics", "metric_names", default=None, help="Comma list of IQA metrics [default: all available].")
 @click.option("--machines", "machine_names", default=None, help="Comma list of machines [default: all available].")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Encode workers [default: cores].")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=120.0,
-    show_default=True,
-    help="Seconds allowed per encode or decode.",
-)
-@click.option("--strict", is_flag=True, help="Refuse inputs that need conversion (alpha, CMYK, 16-bit...).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@jobs_option
+@timeout_option
+@strict_option
+@quiet_option
 @json_option
 def curve(
     image: Path,

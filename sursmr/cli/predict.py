@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sursmr.cli.app import emit_json, emit_table, json_option, main
+from sursmr.cli.app import emit_json, emit_table, json_option, main, strict_option
 from sursmr.errors import InputError
 from sursmr.imaging import load_image
 
@@ -22,7 +22,7 @@ from sursmr.imaging import load_image
     "[default: the shipped model].",
 )
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--strict", is_flag=True, help="Refuse inputs that need conversion (alpha, CMYK, 16-bit...).")
+@strict_option
 @json_option
 def predict(reference: Path, distorted: Path, model_name: str | None, device: str, strict: bool, as_json: bool) -> None:
     """Predict SUR and SMR (each in [0, 1]) of DISTORTED as a compressed version of REFERENCE.
