@@ -74,6 +74,8 @@ class CodecAdapter(ABC):
     description: ClassVar[str] = ""
     options: ClassVar[Mapping[str, Any]] = {}
     min_side: ClassVar[int] = 1
+    # encodes take milliseconds: probing in this process beats paying for worker processes
+    fast: ClassVar[bool] = False
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT_S) -> None:
         if timeout <= 0:

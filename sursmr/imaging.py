@@ -15,6 +15,7 @@ What we accept and what we do with it (documented in the README too):
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import warnings
@@ -154,6 +155,14 @@ def check_rgb(image: object, *, name: str = "image", min_side: int = 1) -> RGBIm
     if height < min_side or width < min_side:
         raise UnsupportedImageError(f"{name}: {width}x{height} is too small; each side must be at least {min_side} px")
     return image
+
+
+def image_digest(image: RGBImage) -> str:
+    """Content key of an image: BLAKE2b of its shape and pixels (hex)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(image.shape).encode())
+    digest.update(np.ascontiguousarray(image).data)
+    return digest.hexdigest()
 
 
 def save_png(image: RGBImage, path: str | os.PathLike[str]) -> None:

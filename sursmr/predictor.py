@@ -17,17 +17,15 @@ deterministic: eval mode, ``torch.inference_mode``, no dropout.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from sursmr.errors import InputError
-from sursmr.imaging import RGBImage, check_rgb
+from sursmr.imaging import RGBImage, check_rgb, image_digest
 from sursmr.models.config import NetConfig
 from sursmr.models.inputs import aggregate_tiles, image_to_input
 from sursmr.models.network import SurSmrNet
@@ -54,14 +52,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if chosen.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {device} requested but CUDA is not available here; use --device cpu")
     return chosen
-
-
-def image_digest(image: RGBImage) -> str:
-    """Content key of an image: BLAKE2b of its shape and pixels."""
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(repr(image.shape).encode())
-    digest.update(np.ascontiguousarray(image).data)
-    return digest.hexdigest()
 
 
 class Predictor:

@@ -1,0 +1,289 @@
+"""Search a codec's level axis for the smallest bitstream whose predicted SUR and SMR meet targets.
+
+Pure logic: no codecs, no model, no I/O. The caller supplies ``evaluate``,
+which turns a list of levels into :class:`Probe` objects (encode, decode,
+predict); the search decides which levels to ask for, keeps every probe and
+returns the passing probe with the fewest bytes — never merely the last one
+tried (the flaw of jpeg-recompress's bisection).
+
+Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
+
+``bisect`` (default)
+    Predicted SUR is monotone in the level, so a k-ary bisection over the
+    axis (``batch`` levels per round, so encodes can run in parallel and
+    predictions are batched) finds the most compressed level that still
+    meets the SUR target. SMR is not monotone: when that level misses the
+    SMR target, the ``batch`` levels just above it are probed (SMR curves are
+    jagged, a dip is usually local), then a bisection on "meets every
+    target" runs between them and the best level. With SUR, SMR and bytes
+    all monotone the answer equals the exhaustive one. When the best level
+    itself misses a target the search stops: the target is reported
+    unreachable (use ``exhaustive`` to try every level of a jagged curve).
+``interpolate``
+    The same walk, but each round probes where the straight line through the
+    bracketing probes crosses the target (regula falsi over levels), falling
+    back to a bisection step whenever that fails to halve the bracket; it
+    probes the worst and best levels together first. Fewer probes on smooth
+    curves, never more than about twice bisection's on adversarial ones.
+``exhaustive``
+    Every level in one batch (or as many as the budget allows, best first).
+
+``max_probes`` caps the number of distinct levels evaluated; when it runs
+out the best passing probe so far is returned, or :class:`TargetUnreachable`
+is raised with the closest attempt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from codec_adapters.base import LevelAxis
+from sursmr.errors import InputError, TargetUnreachable
+from sursmr.registry import Registry
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One evaluated level.
+
+    ``nbytes``: bitstream size in bytes; ``sur``/``smr``: predicted ratios in
+    [0, 1]; ``seconds``: wall time spent on this level (encode, decode and its
+    share of the batched prediction).
+    """
+
+    level: int
+    nbytes: int
+    sur: float
+    smr: float
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Lower bounds on predicted SUR and SMR (each in [0, 1]; ``None``: no constraint).
+
+    ``margin`` (≥ 0) is added to every target: a probe passes when
+    ``sur ≥ target_sur + margin`` and ``smr ≥ target_smr + margin``.
+    """
+
+    sur: float | None = 0.75
+    smr: float | None = None
+    margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.sur is None and self.smr is None:
+            raise InputError("give at least one target (SUR or SMR)")
+        for name, value in (("SUR", self.sur), ("SMR", self.smr)):
+            if value is not None and not (isinstance(value, int | float) and 0.0 <= value <= 1.0):
+                raise InputError(f"target {name} must be a number in [0, 1], got {value!r}")
+        if not (isinstance(self.margin, int | float) and 0.0 <= self.margin < 1.0):
+            raise InputError(f"margin must be a number in [0, 1), got {self.margin!r}")
+        for name, value in (("SUR", self.sur), ("SMR", self.smr)):
+            if value is not None and value + self.margin > 1.0:
+                raise InputError(
+                    f"target {name} {value:g} plus margin {self.margin:g} exceeds 1: no prediction can meet it"
+                )
+
+    @property
+    def required(self) -> dict[str, float]:
+        """What a probe must reach, margin included: ``{"sur": 0.77, ...}`` (constrained ratios only)."""
+        wanted = {"sur": self.sur, "smr": self.smr}
+        return {name: value + self.margin for name, value in wanted.items() if value is not None}
+
+    def slack(self, probe: Probe) -> float:
+        """The smallest ``ratio - required`` over the targets: ≥ 0 exactly when ``probe`` passes."""
+        return min(getattr(probe, name) - need for name, need in self.required.items())
+
+    def passes(self, probe: Probe) -> bool:
+        """True when ``probe`` meets every target (with the margin)."""
+        return self.slack(probe) >= 0.0
+
+    def sur_slack(self, probe: Probe) -> float:
+        """``sur - required SUR`` (+inf without a SUR target): ≥ 0 when the SUR target is met."""
+        return math.inf if self.sur is None else probe.sur - (self.sur + self.margin)
+
+    def meets_sur(self, probe: Probe) -> bool:
+        return self.sur_slack(probe) >= 0.0
+
+    def shortfall(self, probe: Probe) -> float:
+        """How far ``probe`` is from passing: the largest missing amount (0 when it passes)."""
+        return max(0.0, -self.slack(probe))
+
+    def describe(self) -> str:
+        return ", ".join(f"{name.upper()} ≥ {need:.3f}" for name, need in self.required.items())
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The chosen probe and every probe tried, in the order they were evaluated."""
+
+    best: Probe
+    probes: list[Probe] = field(default_factory=list)
+    strategy: str = "bisect"
+
+
+Evaluate = Callable[[Sequence[int]], Sequence[Probe]]
+"""``evaluate(levels) -> probes``: one :class:`Probe` per requested level (any order)."""
+
+
+class _Session:
+    """Memoises probes, enforces the budget and answers questions by axis index (0 = worst quality)."""
+
+    def __init__(self, axis: LevelAxis, evaluate: Evaluate, targets: Targets, max_probes: int | None) -> None:
+        self.order = axis.worst_to_best()
+        self.index_of = {level: i for i, level in enumerate(self.order)}
+        self.evaluate = evaluate
+        self.targets = targets
+        self.budget = len(self.order) if max_probes is None else max_probes
+        self.probes: list[Probe] = []
+        self.by_level: dict[int, Probe] = {}
+
+    @property
+    def top(self) -> int:
+        return len(self.order) - 1
+
+    def known(self, index: int) -> bool:
+        return 0 <= index < len(self.order) and self.order[index] in self.by_level
+
+    def probe(self, indices: Sequence[int]) -> bool:
+        """Evaluate the levels at ``indices`` not seen yet, as many as the budget allows (in the given order).
+
+        Returns True when every one of ``indices`` has a probe afterwards.
+        """
+        wanted = [self.order[i] for i in dict.fromkeys(indices) if not self.known(i)]
+        wanted = wanted[: max(0, self.budget - len(self.by_level))]
+        if wanted:
+            results = list(self.evaluate(wanted))
+            if sorted(p.level for p in results) != sorted(wanted):
+                raise InputError(f"evaluate returned levels {[p.level for p in results]} for {wanted}")
+            for p in results:
+                self.by_level[p.level] = p
+                self.probes.append(p)
+        return all(self.known(i) for i in indices)
+
+    def at(self, index: int) -> Probe:
+        return self.by_level[self.order[index]]
+
+    def lowest(
+        self,
+        lo: int,
+        hi: int,
+        slack: Callable[[Probe], float],
+        batch: int,
+        interpolate: bool,
+    ) -> int | None:
+        """Smallest index in (lo, hi] with ``slack ≥ 0``, assuming that is monotone; ``hi`` must pass.
+
+        ``lo`` is an index known (or, at -1, assumed) to fail. Returns None
+        when the budget runs out first.
+        """
+        guess_next = interpolate
+        while hi - lo > 1:
+            width = hi - lo
+            count = min(batch, width - 1)
+            spaced = {lo + round((j + 1) * width / (count + 1)) for j in range(count)}
+            if guess_next and self.known(lo):
+                below, above = slack(self.at(lo)), slack(self.at(hi))
+                # the crossing of the line through the bracket, rounded up: the first index predicted to pass
+                cross = lo + width * (-below) / max(above - below, 1e-12)
+                guess = min(hi - 1, max(lo + 1, math.ceil(cross - 1e-9)))
+                spaced = set(sorted(spaced, key=lambda i: abs(i - guess))[: count - 1]) | {guess}
+            points = sorted(spaced - {lo, hi})
+            if not self.probe(points):
+                return None
+            for index in points:  # ascending: the first pass bounds hi, the last failure below it bounds lo
+                if slack(self.at(index)) >= 0.0:
+                    hi = index
+                    break
+                lo = index
+            # regula falsi can creep from one side; bisect once whenever a round failed to halve the bracket
+            guess_next = interpolate and (hi - lo) * 2 <= width
+        return hi
+
+    def result(self, strategy: str) -> SearchResult:
+        passing = [p for p in self.probes if self.targets.passes(p)]
+        if passing:
+            best = min(passing, key=lambda p: (p.nbytes, self.index_of[p.level]))
+            return SearchResult(best, list(self.probes), strategy)
+        closest = min(self.probes, key=lambda p: (self.targets.shortfall(p), p.nbytes))
+        raise TargetUnreachable(
+            f"no probed level meets {self.targets.describe()}; closest: level {closest.level} "
+            f"(SUR {closest.sur:.3f}, SMR {closest.smr:.3f}, {closest.nbytes} bytes) after {len(self.probes)} "
+            "probes; lower the targets or the margin, or try another codec",
+            closest,
+            self.probes,
+        )
+
+
+Strategy = Callable[[_Session, int], None]
+"""A search strategy: probes through the session; the session picks the result."""
+
+STRATEGIES: Registry[Strategy] = Registry("strategy")
+
+
+@STRATEGIES.register(name="exhaustive")
+def _exhaustive(session: _Session, batch: int) -> None:
+    # best quality first, so a small budget still covers the levels most likely to pass
+    session.probe(list(range(session.top, -1, -1)))
+
+
+def _walk(session: _Session, batch: int, interpolate: bool) -> None:
+    """Find the SUR boundary, then step up past SMR dips; see the module docstring."""
+    targets, top = session.targets, session.top
+    session.probe([top, 0] if interpolate else [top])
+    if not session.known(top) or not targets.meets_sur(session.at(top)):
+        return  # SUR is monotone: when the best level misses it, every level does
+    if targets.sur is None or (session.known(0) and targets.meets_sur(session.at(0))):
+        if not session.probe([0]):
+            return
+        k: int | None = 0
+    else:
+        k = session.lowest(0 if session.known(0) else -1, top, targets.sur_slack, batch, interpolate)
+    if k is None or targets.passes(session.at(k)):
+        return
+    neighbours = list(range(k + 1, min(top, k + batch) + 1))
+    if not neighbours or not session.probe(neighbours):
+        return
+    if any(targets.passes(session.at(i)) for i in neighbours) or not targets.passes(session.at(top)):
+        return
+    session.lowest(neighbours[-1], top, targets.slack, batch, interpolate)
+
+
+@STRATEGIES.register(name="bisect")
+def _bisect(session: _Session, batch: int) -> None:
+    _walk(session, batch, interpolate=False)
+
+
+@STRATEGIES.register(name="interpolate")
+def _interpolate(session: _Session, batch: int) -> None:
+    _walk(session, batch, interpolate=True)
+
+
+def search(
+    axis: LevelAxis,
+    evaluate: Evaluate,
+    targets: Targets,
+    *,
+    strategy: str = "bisect",
+    max_probes: int | None = None,
+    batch: int = 1,
+) -> SearchResult:
+    """Find the passing probe with the fewest bytes on ``axis``; see the module docstring.
+
+    ``evaluate(levels)`` must return one :class:`Probe` per requested level.
+    ``batch`` (≥ 1) levels are requested per round (use the number of
+    parallel encoders). ``max_probes`` (≥ 1 or None: no cap) bounds the
+    distinct levels evaluated. Raises :class:`TargetUnreachable` (``best``:
+    the closest probe, ``probes``: all of them) when no probed level passes,
+    :class:`InputError` on a bad strategy, budget or batch.
+    """
+    if max_probes is not None and max_probes < 1:
+        raise InputError(f"max_probes must be at least 1, got {max_probes}")
+    if batch < 1:
+        raise InputError(f"batch must be at least 1, got {batch}")
+    run = STRATEGIES.get(strategy)
+    session = _Session(axis, evaluate, targets, max_probes)
+    run(session, batch)
+    return session.result(strategy)
