@@ -2,59 +2,66 @@
 
 It wires the pieces together: load the image (input policy), encode
 candidate levels (cached; parallel worker processes for slow codecs), score
-them with the predictor (reference features computed once, candidates in
-batches) and let :mod:`sursmr.rate_control` choose.
+each batch of candidates with one predictor call (the predictor keeps the
+reference's features) and let :mod:`sursmr.rate_control` choose the level.
 
 >>> from sursmr.compress import compress_to_target
 >>> result = compress_to_target("photo.png", codec="jpeg", target_sur=0.75, target_smr=0.9)
->>> open("photo.jpg", "wb").write(result.data)
+>>> Path("photo.jpg").write_bytes(result.data)
+
+The SUR and SMR in the result are *predictions* of the model, not measurements.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S
-from sursmr.encoding import CandidateEncode, default_jobs, encode_levels
-from sursmr.imaging import RGBImage, check_rgb, image_digest, load_image
-from sursmr.rate_control import Probe, Targets, search
+from sursmr.encoding import CandidateEncode, default_jobs, encode_and_decode
+from sursmr.errors import InputError, ModelError
+from sursmr.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
+from sursmr.rate_control import STRATEGIES, Probe, Targets, search
 from sursmr.scoring import QualityPredictor
 
 DEFAULT_TARGET_SUR = 0.75
 DEFAULT_TARGET_SMR = 0.9
-DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+# an encode+decode faster than this is cheaper in this process than shipping it to a worker
+FAST_ENCODE_S = 0.05
+
+CacheKey = tuple[str, str, int, str]
 
 
 class EncodeCache:
-    """In-memory LRU of candidate encodes keyed by (image digest, codec, level, options), bounded in bytes.
+    """In-memory LRU of bitstreams keyed by (image digest, codec, level, resolved options).
 
-    The size counted is the bitstream plus its decoded pixels.
+    Bounded by ``max_bytes`` of bitstream (≥ 0). Decoded pixels are not kept:
+    a hit is decoded again, which costs far less than the encode it saves.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if max_bytes < 0:
+            raise InputError(f"cache size must be ≥ 0 bytes, got {max_bytes}")
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[str, str, int, str], CandidateEncode] = OrderedDict()
-        self._bytes = 0
+        self._entries: OrderedDict[CacheKey, bytes] = OrderedDict()
+        self.nbytes = 0
         self.hits = 0
         self.misses = 0
 
     @staticmethod
-    def key(digest: str, codec: str, level: int, options: Mapping[str, Any]) -> tuple[str, str, int, str]:
-        return digest, codec, level, json.dumps(dict(options), sort_keys=True, default=str)
+    def key(digest: str, codec: str, level: int, options: Mapping[str, Any]) -> CacheKey:
+        return digest, codec, level, json.dumps(dict(options), sort_keys=True, default=repr)
 
-    @staticmethod
-    def _size(candidate: CandidateEncode) -> int:
-        return candidate.nbytes + int(candidate.decoded.nbytes)
-
-    def get(self, key: tuple[str, str, int, str]) -> CandidateEncode | None:
+    def get(self, key: CacheKey) -> bytes | None:
         found = self._entries.get(key)
         if found is None:
             self.misses += 1
@@ -63,28 +70,84 @@ class EncodeCache:
         self._entries.move_to_end(key)
         return found
 
-    def put(self, key: tuple[str, str, int, str], candidate: CandidateEncode) -> None:
-        if key in self._entries:
+    def put(self, key: CacheKey, data: bytes) -> None:
+        if key in self._entries or len(data) > self.max_bytes:
             return
-        self._entries[key] = candidate
-        self._bytes += self._size(candidate)
-        while self._bytes > self.max_bytes and len(self._entries) > 1:
+        self._entries[key] = data
+        self.nbytes += len(data)
+        while self.nbytes > self.max_bytes:
             _, old = self._entries.popitem(last=False)
-            self._bytes -= self._size(old)
+            self.nbytes -= len(old)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.nbytes = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
 
 _DEFAULT_CACHE = EncodeCache()
+
+# Worker-process state: the image travels once per worker, not once per level.
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(rgb: RGBImage, codec: str, options: dict[str, Any], timeout: float) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # parallel workers must not each start a thread per core
+    _WORKER.update(rgb=rgb, codec=codec, options=options, timeout=timeout)
+
+
+def _encode_in_worker(level: int) -> CandidateEncode:
+    return encode_and_decode(_WORKER["rgb"], _WORKER["codec"], level, _WORKER["options"], _WORKER["timeout"])
+
+
+class _Encoder:
+    """Encodes and decodes levels of one image: here, or in worker processes kept for the whole search.
+
+    Starting a pool costs about 2 s on a small machine, so it starts on the
+    first batch of several levels (never for a fast codec) and is reused by
+    every later batch, unlike one :func:`sursmr.encoding.encode_levels` call per round.
+    """
+
+    def __init__(self, rgb: RGBImage, codec: str, options: dict[str, Any], timeout: float, jobs: int) -> None:
+        self.rgb, self.codec, self.options, self.timeout, self.jobs = rgb, codec, options, timeout, jobs
+        self.count = 0
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __call__(self, levels: Sequence[int]) -> list[CandidateEncode]:
+        self.count += len(levels)
+        if self.jobs <= 1 or len(levels) <= 1:
+            done = [encode_and_decode(self.rgb, self.codec, level, self.options, self.timeout) for level in levels]
+            if done and max(c.encode_seconds + c.decode_seconds for c in done) < FAST_ENCODE_S:
+                self.jobs = 1  # measured fast: worker processes would only add overhead
+            return done
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_init_worker,
+                initargs=(self.rgb, self.codec, self.options, self.timeout),
+            )
+        return list(self._pool.map(_encode_in_worker, levels))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
 
 
 @dataclass(frozen=True)
 class CompressResult:
     """The chosen encode and how it was found.
 
-    ``sur``/``smr`` are the *predicted* ratios of the chosen level; ``probes``
-    lists every level evaluated, in evaluation order; ``seconds`` is wall time.
+    ``sur``/``smr``: the *predicted* ratios (in [0, 1]) at ``level``;
+    ``probes``: every level evaluated, in evaluation order; ``encodes``: how
+    many of them were encoded afresh (the rest came from the cache);
+    ``seconds``: wall time of the whole call; ``width``/``height`` in pixels.
     """
 
     codec: str
@@ -100,6 +163,7 @@ class CompressResult:
     strategy: str
     targets: Targets
     extension: str
+    encodes: int
 
     @property
     def nbytes(self) -> int:
@@ -107,6 +171,7 @@ class CompressResult:
 
     @property
     def bpp(self) -> float:
+        """Bits per pixel of the chosen bitstream."""
         return 8.0 * len(self.data) / float(self.width * self.height)
 
     def summary(self) -> dict[str, Any]:
@@ -125,11 +190,29 @@ class CompressResult:
         }
 
 
+_PREDICTORS: dict[tuple[str, str], QualityPredictor] = {}
+
+
 def load_predictor(name: str | os.PathLike[str] | None = None, device: str = "auto") -> QualityPredictor:
-    """The shipped predictor by name or weights path (torch is imported only here)."""
+    """The predictor called ``name`` (a shipped model name or a ``.safetensors`` path; None: the default).
+
+    Loaded once per (name, device) and kept; torch is imported only here.
+    Raises :class:`~sursmr.errors.ModelError` when it cannot be loaded.
+    """
     from sursmr.predictor import DEFAULT_MODEL, Predictor
 
-    return Predictor.load(name or DEFAULT_MODEL, device=device)
+    key = (os.fspath(name) if name is not None else DEFAULT_MODEL, device)
+    if key not in _PREDICTORS:
+        _PREDICTORS[key] = Predictor.load(key[0], device=device)
+    return _PREDICTORS[key]
+
+
+def _check_knobs(strategy: str, max_probes: int | None, jobs: int | None) -> None:
+    STRATEGIES.get(strategy)
+    if max_probes is not None and max_probes < 1:
+        raise InputError(f"max_probes must be at least 1, got {max_probes}")
+    if jobs is not None and jobs < 1:
+        raise InputError(f"jobs must be at least 1, got {jobs}")
 
 
 def compress_to_target(
@@ -151,57 +234,81 @@ def compress_to_target(
 ) -> CompressResult:
     """Encode ``image`` with ``codec`` at the smallest size whose predicted SUR/SMR meet the targets.
 
-    ``image`` is a path (loaded with the input policy) or a uint8 (H, W, 3)
-    array. ``predictor`` is a :class:`~sursmr.scoring.QualityPredictor`, a
-    weights name/path, or ``None`` for the shipped default. ``jobs``
-    parallel encoders (default: the cores; fast codecs encode in-process).
-    Raises :class:`~sursmr.errors.TargetUnreachable` when no level passes,
-    with the closest probe and all probes.
+    ``image``: a path (loaded with the input policy; ``strict`` refuses
+    conversions) or a uint8 (H, W, 3) RGB array. Targets are in [0, 1]
+    (``None``: unconstrained; at least one is needed) and ``margin`` is added
+    to each. ``predictor``: a :class:`~sursmr.scoring.QualityPredictor`, a
+    model name or weights path, or ``None`` for the shipped default (loaded on
+    ``device``). ``strategy``: a name in :data:`sursmr.rate_control.STRATEGIES`;
+    ``max_probes`` caps the levels evaluated. ``jobs``: parallel encoder
+    processes (default: the usable cores); codecs whose encode+decode takes
+    milliseconds are always encoded in this process. ``options``: codec
+    options (see ``sursmr codecs``); ``timeout``: seconds per encode/decode.
+    ``cache``: where bitstreams are remembered across calls (default: one
+    per process, 64 MiB).
+
+    Raises :class:`~sursmr.errors.TargetUnreachable` (with the closest probe
+    and all probes) when no level passes, :class:`~sursmr.errors.InputError`
+    on bad arguments or images, codec and model errors as their own types.
     """
     start = time.perf_counter()
     targets = Targets(target_sur, target_smr, margin)
-    adapter_cls = codec_adapters.get(codec)
-    adapter = adapter_cls(timeout=timeout)
-    resolved_options = adapter.resolve_options(dict(options or {}))
+    _check_knobs(strategy, max_probes, jobs)
+    adapter = codec_adapters.create(codec, timeout=timeout)
+    resolved = adapter.resolve_options(dict(options or {}))
     adapter.require_available()
-    rgb = (
-        check_rgb(image, min_side=16) if not isinstance(image, str | os.PathLike) else load_image(image, strict=strict)
+    if isinstance(image, str | os.PathLike):
+        rgb = load_image(image, strict=strict)
+    else:
+        rgb = check_rgb(image, name="image", min_side=max(MIN_SIDE, adapter.min_side))
+    scorer = (
+        load_predictor(predictor, device)
+        if predictor is None or isinstance(predictor, str | os.PathLike)
+        else predictor
     )
-    scorer = predictor if isinstance(predictor, QualityPredictor) else load_predictor(predictor, device)
-    workers = 1 if adapter_cls.fast else (jobs or default_jobs())
-    store = cache if cache is not None else _DEFAULT_CACHE
+    store = _DEFAULT_CACHE if cache is None else cache
     digest = image_digest(rgb)
-    chosen: dict[int, CandidateEncode] = {}
+    # a codec that declares itself fast never pays for worker processes; others are timed on their first probe
+    workers = 1 if getattr(adapter, "fast", False) else (jobs or default_jobs())
+    encoder = _Encoder(rgb, codec, resolved, timeout, workers)
+    bitstreams: dict[int, bytes] = {}
 
     def evaluate(levels: Sequence[int]) -> list[Probe]:
         began = time.perf_counter()
-        found: dict[int, CandidateEncode] = {}
+        decoded: dict[int, RGBImage] = {}
         missing = []
         for level in levels:
-            hit = store.get(EncodeCache.key(digest, codec, level, resolved_options))
+            hit = store.get(EncodeCache.key(digest, codec, level, resolved))
             if hit is None:
                 missing.append(level)
             else:
-                found[level] = hit
-        for cand in encode_levels(rgb, codec, missing, jobs=workers, options=resolved_options, timeout=timeout):
-            store.put(EncodeCache.key(digest, codec, cand.level, resolved_options), cand)
-            found[cand.level] = cand
-        predictions = scorer.predict(rgb, [found[level].decoded for level in levels])
-        share = (time.perf_counter() - began) / max(1, len(levels))
-        chosen.update(found)
+                bitstreams[level] = hit
+                decoded[level] = adapter.decode(hit)
+        for candidate in encoder(missing):
+            store.put(EncodeCache.key(digest, codec, candidate.level, resolved), candidate.data)
+            bitstreams[candidate.level] = candidate.data
+            decoded[candidate.level] = candidate.decoded
+        predictions = scorer.predict(rgb, [decoded[level] for level in levels])
+        if len(predictions) != len(levels):
+            raise ModelError(f"predictor {scorer.name!r} returned {len(predictions)} scores for {len(levels)} images")
+        share = (time.perf_counter() - began) / len(levels)
         return [
-            Probe(level, found[level].nbytes, float(p.sur), float(p.smr), share)
+            Probe(level, len(bitstreams[level]), float(p.sur), float(p.smr), share)
             for level, p in zip(levels, predictions, strict=True)
         ]
 
-    outcome = search(
-        adapter_cls.levels, evaluate, targets, strategy=strategy, max_probes=max_probes, batch=max(1, workers)
-    )
+    # one level per round when encodes run here: each extra level in a round is an extra predictor call
+    try:
+        outcome = search(
+            type(adapter).levels, evaluate, targets, strategy=strategy, max_probes=max_probes, batch=workers
+        )
+    finally:
+        encoder.close()
     best = outcome.best
     return CompressResult(
         codec=codec,
         level=best.level,
-        data=chosen[best.level].data,
+        data=bitstreams[best.level],
         sur=best.sur,
         smr=best.smr,
         probes=outcome.probes,
@@ -211,12 +318,6 @@ def compress_to_target(
         model=str(getattr(scorer, "name", type(scorer).__name__)),
         strategy=outcome.strategy,
         targets=targets,
-        extension=adapter_cls.extension,
+        extension=type(adapter).extension,
+        encodes=encoder.count,
     )
-
-
-def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
-    """``DIR/<stem>.<ext>`` with ``-o DIR``, else ``<stem>.sursmr.<ext>`` beside the input."""
-    if out_dir is not None:
-        return out_dir / f"{source.stem}.{extension}"
-    return source.with_name(f"{source.stem}.sursmr.{extension}")

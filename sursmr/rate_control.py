@@ -15,16 +15,18 @@ Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
     meets the SUR target. SMR is not monotone: when that level misses the
     SMR target, the ``batch`` levels just above it are probed (SMR curves are
     jagged, a dip is usually local), then a bisection on "meets every
-    target" runs between them and the best level. With SUR, SMR and bytes
-    all monotone the answer equals the exhaustive one. When the best level
-    itself misses a target the search stops: the target is reported
-    unreachable (use ``exhaustive`` to try every level of a jagged curve).
-``interpolate``
-    The same walk, but each round probes where the straight line through the
-    bracketing probes crosses the target (regula falsi over levels), falling
-    back to a bisection step whenever that fails to halve the bracket; it
-    probes the worst and best levels together first. Fewer probes on smooth
-    curves, never more than about twice bisection's on adversarial ones.
+    target" runs between them and the best level. Without a SUR target the
+    bisection runs on SMR directly. With SUR, SMR and bytes all monotone the
+    answer equals the exhaustive one. When the best level itself misses a
+    target the search stops: the target is reported unreachable (use
+    ``exhaustive`` to try every level of a jagged curve).
+``interpolate`` (experimental)
+    The same walk, but probing where the line through the bracketing probes
+    crosses the target on the logit scale (right for S-shaped SUR curves),
+    then the level next to that guess; a bisection step follows whenever a
+    guess fails to halve the bracket. It probes the worst and best levels
+    together first. Exact S-curves take 4 probes instead of bisect's 8; on
+    other shapes it can take a few more than bisect.
 ``exhaustive``
     Every level in one batch (or as many as the budget allows, best first).
 
@@ -38,10 +40,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from codec_adapters.base import LevelAxis
 from sursmr.errors import InputError, TargetUnreachable
 from sursmr.registry import Registry
+
+
+def _logit(ratio: float) -> float:
+    clipped = min(max(ratio, 1e-3), 1.0 - 1e-3)
+    return math.log(clipped / (1.0 - clipped))
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ class Targets:
 
     def slack(self, probe: Probe) -> float:
         """The smallest ``ratio - required`` over the targets: ≥ 0 exactly when ``probe`` passes."""
-        return min(getattr(probe, name) - need for name, need in self.required.items())
+        return min(float(getattr(probe, name)) - need for name, need in self.required.items())
 
     def passes(self, probe: Probe) -> bool:
         """True when ``probe`` meets every target (with the margin)."""
@@ -106,6 +114,15 @@ class Targets:
 
     def meets_sur(self, probe: Probe) -> bool:
         return self.sur_slack(probe) >= 0.0
+
+    def logit_slack(self, probe: Probe, *, sur_only: bool = False) -> float:
+        """Like :meth:`slack` on the logit scale (ratios clipped to [0.001, 0.999]); only for interpolation.
+
+        Predicted ratios are CDF-like in the level (S-shaped), which the logit
+        makes close to straight, so a line through two probes lands near the crossing.
+        """
+        needs = {"sur": self.required["sur"]} if sur_only else self.required
+        return min(_logit(getattr(probe, name)) - _logit(need) for name, need in needs.items())
 
     def shortfall(self, probe: Probe) -> float:
         """How far ``probe`` is from passing: the largest missing amount (0 when it passes)."""
@@ -170,36 +187,53 @@ class _Session:
         self,
         lo: int,
         hi: int,
-        slack: Callable[[Probe], float],
+        passes: Callable[[Probe], bool],
         batch: int,
-        interpolate: bool,
+        shape: Callable[[Probe], float] | None = None,
     ) -> int | None:
-        """Smallest index in (lo, hi] with ``slack ≥ 0``, assuming that is monotone; ``hi`` must pass.
+        """Smallest index in (lo, hi] that ``passes``, assuming that is monotone; ``hi`` must pass.
 
-        ``lo`` is an index known (or, at -1, assumed) to fail. Returns None
-        when the budget runs out first.
+        ``lo`` is an index known (or, at -1, assumed) to fail. ``shape``, when
+        given, is a continuous score (≥ 0 roughly where ``passes``) whose
+        straight-line crossing between the bracketing probes picks the next
+        level (regula falsi) instead of the midpoint. Returns None when the
+        budget runs out first.
         """
-        guess_next = interpolate
+        mode = "bisect" if shape is None else "guess"
+        guess, reference_width = 0, hi - lo
         while hi - lo > 1:
             width = hi - lo
             count = min(batch, width - 1)
-            spaced = {lo + round((j + 1) * width / (count + 1)) for j in range(count)}
-            if guess_next and self.known(lo):
-                below, above = slack(self.at(lo)), slack(self.at(hi))
-                # the crossing of the line through the bracket, rounded up: the first index predicted to pass
-                cross = lo + width * (-below) / max(above - below, 1e-12)
-                guess = min(hi - 1, max(lo + 1, math.ceil(cross - 1e-9)))
-                spaced = set(sorted(spaced, key=lambda i: abs(i - guess))[: count - 1]) | {guess}
-            points = sorted(spaced - {lo, hi})
+            spaced = [lo + round((j + 1) * width / (count + 1)) for j in range(count)]
+            if mode == "guess" and shape is not None and self.known(lo):
+                below, above = shape(self.at(lo)), shape(self.at(hi))
+                cross = lo + width * (-below) / (above - below) if below < 0.0 <= above and above > below else None
+                if cross is not None:
+                    # the first index predicted to pass, and the one below it that should fail
+                    guess = min(hi - 1, max(lo + 1, math.ceil(cross - 1e-9)))
+                    reference_width = width
+                    spaced = [guess, guess - 1, *sorted(spaced, key=lambda i: abs(i - guess))][:count]
+            elif mode == "confirm":
+                # one level per round: check the guess's neighbour, which closes the bracket when the line was right
+                step = guess - 1 if self.known(guess) and passes(self.at(guess)) else guess + 1
+                spaced = [step] if lo < step < hi else spaced
+            points = sorted(set(spaced) - {lo, hi})
             if not self.probe(points):
                 return None
             for index in points:  # ascending: the first pass bounds hi, the last failure below it bounds lo
-                if slack(self.at(index)) >= 0.0:
+                if passes(self.at(index)):
                     hi = index
                     break
                 lo = index
-            # regula falsi can creep from one side; bisect once whenever a round failed to halve the bracket
-            guess_next = interpolate and (hi - lo) * 2 <= width
+            if shape is None:
+                continue
+            if mode == "guess" and count == 1 and reference_width == width:
+                mode = "confirm"
+            elif mode in ("guess", "confirm"):
+                # the line misled us (no halving since the guess): a bisection step bounds the cost
+                mode = "guess" if (hi - lo) * 2 <= reference_width else "bisect"
+            else:
+                mode, reference_width = "guess", hi - lo
         return hi
 
     def result(self, strategy: str) -> SearchResult:
@@ -232,15 +266,16 @@ def _exhaustive(session: _Session, batch: int) -> None:
 def _walk(session: _Session, batch: int, interpolate: bool) -> None:
     """Find the SUR boundary, then step up past SMR dips; see the module docstring."""
     targets, top = session.targets, session.top
+    # without a SUR target the first bisection runs on SMR itself, treated as if it were monotone
+    first_test = targets.meets_sur if targets.sur is not None else targets.passes
+    first_shape = partial(targets.logit_slack, sur_only=targets.sur is not None) if interpolate else None
     session.probe([top, 0] if interpolate else [top])
-    if not session.known(top) or not targets.meets_sur(session.at(top)):
+    if not session.known(top) or not first_test(session.at(top)):
         return  # SUR is monotone: when the best level misses it, every level does
-    if targets.sur is None or (session.known(0) and targets.meets_sur(session.at(0))):
-        if not session.probe([0]):
-            return
+    if session.known(0) and first_test(session.at(0)):
         k: int | None = 0
     else:
-        k = session.lowest(0 if session.known(0) else -1, top, targets.sur_slack, batch, interpolate)
+        k = session.lowest(0 if session.known(0) else -1, top, first_test, batch, first_shape)
     if k is None or targets.passes(session.at(k)):
         return
     neighbours = list(range(k + 1, min(top, k + batch) + 1))
@@ -248,7 +283,7 @@ def _walk(session: _Session, batch: int, interpolate: bool) -> None:
         return
     if any(targets.passes(session.at(i)) for i in neighbours) or not targets.passes(session.at(top)):
         return
-    session.lowest(neighbours[-1], top, targets.slack, batch, interpolate)
+    session.lowest(neighbours[-1], top, targets.passes, batch, targets.logit_slack if interpolate else None)
 
 
 @STRATEGIES.register(name="bisect")

@@ -1,4 +1,4 @@
-"""compress_to_target and `sursmr compress` with real codecs and a fake (fidelity-based) predictor."""
+"""``compress_to_target`` with the real JPEG codec and a PSNR-based fake predictor, and ``sursmr compress``."""
 
 from __future__ import annotations
 
@@ -12,184 +12,247 @@ from click.testing import CliRunner
 from PIL import Image
 
 import codec_adapters
-import sursmr.compress as compress_module
+import sursmr.compress
+from codec_adapters.jpeg import JpegAdapter
 from sursmr import fidelity
 from sursmr.cli import main
 from sursmr.compress import EncodeCache, compress_to_target
-from sursmr.errors import ExitCode, TargetUnreachable
+from sursmr.errors import ExitCode, InputError, TargetUnreachable, UnknownNameError
 from sursmr.imaging import RGBImage
+from sursmr.rate_control import Targets
 from sursmr.scoring import Prediction
 
 
 class PsnrPredictor:
-    """SUR rises with PSNR (25 → 0, 40 dB → 1), SMR with SSIM; counts what it scores."""
+    """A stand-in for the model: SUR and SMR rise linearly with PSNR (capped at 0.99), monotone in the level."""
 
     name = "fake-psnr"
 
     def __init__(self) -> None:
-        self.scored = 0
+        self.calls: list[int] = []
 
     def predict(self, reference: RGBImage, candidates: Sequence[RGBImage]) -> list[Prediction]:
-        self.scored += len(candidates)
-        out = []
-        for cand in candidates:
-            sur = float(np.clip((fidelity.psnr(reference, cand) - 25) / 15, 0, 1))
-            smr = float(np.clip((fidelity.ssim(reference, cand) - 0.7) / 0.3, 0, 1))
-            out.append(Prediction(sur, smr))
-        return out
+        self.calls.append(len(candidates))
+        scores = []
+        for candidate in candidates:
+            psnr = fidelity.psnr(reference, candidate)
+            sur = float(np.clip((psnr - 24.0) / 16.0, 0.0, 0.99))
+            smr = float(np.clip((psnr - 20.0) / 16.0, 0.0, 0.99))
+            scores.append(Prediction(sur, smr))
+        return scores
 
 
 @pytest.fixture
-def photo(small_photo: np.ndarray) -> np.ndarray:
-    return small_photo
+def fake() -> PsnrPredictor:
+    return PsnrPredictor()
 
 
-def test_result_passes_decodes_and_is_smallest_passing(photo: np.ndarray) -> None:
-    predictor = PsnrPredictor()
-    result = compress_to_target(
-        photo, codec="jpeg", target_sur=0.5, target_smr=0.5, predictor=predictor, cache=EncodeCache()
-    )
-    assert result.sur >= 0.5 and result.smr >= 0.5
-    passing = [p for p in result.probes if p.sur >= 0.5 and p.smr >= 0.5]
-    assert result.nbytes == min(p.nbytes for p in passing)
-    decoded = codec_adapters.create("jpeg").decode(result.data)
-    assert decoded.shape == photo.shape
-    assert len(result.probes) < 15  # bisection, not a sweep of 100 levels
-    exhaustive = compress_to_target(
-        photo,
-        codec="jpeg",
-        target_sur=0.5,
-        target_smr=0.5,
-        predictor=PsnrPredictor(),
-        strategy="exhaustive",
-        cache=EncodeCache(),
-    )
-    assert len(exhaustive.probes) == 100
-    assert exhaustive.nbytes <= result.nbytes
+def check_choice(result: sursmr.compress.CompressResult, targets: Targets) -> None:
+    chosen = next(p for p in result.probes if p.level == result.level)
+    assert targets.passes(chosen) and chosen.nbytes == result.nbytes
+    assert result.nbytes == min(p.nbytes for p in result.probes if targets.passes(p))
 
 
-def test_cache_avoids_re_encoding(photo: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chosen_jpeg_passes_decodes_and_is_cached(small_photo: np.ndarray, fake: PsnrPredictor) -> None:
     cache = EncodeCache()
-    first = compress_to_target(
-        photo, codec="jpeg", target_sur=0.6, target_smr=None, predictor=PsnrPredictor(), cache=cache
-    )
-    encoded: list[int] = []
-    real = compress_module.encode_levels
+    result = compress_to_target(small_photo, codec="jpeg", target_sur=0.6, target_smr=0.7, predictor=fake, cache=cache)
+    targets = Targets(0.6, 0.7)
+    check_choice(result, targets)
+    assert result.sur >= 0.6 and result.smr >= 0.7
+    assert result.encodes == len(result.probes) == len(cache) == sum(fake.calls)
+    assert 1 < len(result.probes) <= 9  # bisect over 100 levels, not a sweep
+    decoded = codec_adapters.create("jpeg").decode(result.data)
+    assert decoded.shape == small_photo.shape
+    assert result.bpp == pytest.approx(8 * result.nbytes / (64 * 96))
+    assert (result.width, result.height, result.model, result.extension) == (96, 64, "fake-psnr", "jpg")
 
-    def spy(*args: object, **kwargs: object) -> object:
-        encoded.extend(args[2])  # type: ignore[arg-type]
-        return real(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(compress_module, "encode_levels", spy)
-    again = compress_to_target(
-        photo, codec="jpeg", target_sur=0.6, target_smr=None, predictor=PsnrPredictor(), cache=cache
-    )
-    assert encoded == [] and cache.hits >= len(again.probes)
-    assert again.level == first.level and again.data == first.data
+    again = compress_to_target(small_photo, codec="jpeg", target_sur=0.6, target_smr=0.7, predictor=fake, cache=cache)
+    assert again.encodes == 0 and cache.hits == len(result.probes)
+    assert (again.level, again.data) == (result.level, result.data)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("codec", ["bpg", "vvc"])
-def test_slow_codecs_in_worker_processes(codec: str, photo: np.ndarray) -> None:
-    cls = codec_adapters.get(codec)
-    if not cls.availability().available:
-        pytest.skip(f"{codec} unavailable: {cls.availability().reason}")
+def test_bisect_answer_is_no_bigger_than_exhaustive_would_allow(small_photo: np.ndarray) -> None:
+    kwargs = dict(codec="jpeg", target_sur=0.7, target_smr=None, cache=EncodeCache())
+    walked = compress_to_target(small_photo, predictor=PsnrPredictor(), **kwargs)  # type: ignore[arg-type]
+    swept = compress_to_target(small_photo, predictor=PsnrPredictor(), strategy="exhaustive", **kwargs)  # type: ignore[arg-type]
+    assert len(swept.probes) == 100 and swept.encodes == 100 - len(walked.probes)
+    check_choice(swept, Targets(0.7, None))
+    assert walked.nbytes >= swept.nbytes
+    assert walked.level == swept.level  # PSNR-based SUR and JPEG bytes are monotone here
+
+
+def test_path_input_and_a_named_predictor(
+    tmp_path: Path, small_photo: np.ndarray, fake: PsnrPredictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[object, str]] = []
+
+    def load(name: object, device: str) -> PsnrPredictor:
+        seen.append((name, device))
+        return fake
+
+    monkeypatch.setattr(sursmr.compress, "load_predictor", load)
+    path = tmp_path / "photo.png"
+    Image.fromarray(small_photo).save(path)
     result = compress_to_target(
-        photo, codec=codec, target_sur=0.4, target_smr=None, predictor=PsnrPredictor(), jobs=2, cache=EncodeCache()
+        path, codec="jpeg", target_sur=0.5, predictor="some-model", device="cpu", cache=EncodeCache()
     )
-    assert result.sur >= 0.4 and cls.levels.lo <= result.level <= cls.levels.hi
-    assert codec_adapters.create(codec).decode(result.data).shape == photo.shape
+    assert seen == [("some-model", "cpu")]
+    check_choice(result, Targets(0.5, 0.9))
 
 
-def test_unreachable_target_raises_with_best_attempt(photo: np.ndarray) -> None:
+def test_unreachable_target_carries_closest_probe(small_photo: np.ndarray, fake: PsnrPredictor) -> None:
     with pytest.raises(TargetUnreachable) as info:
-        compress_to_target(
-            photo, codec="jpeg", target_sur=1.0, target_smr=1.0, predictor=PsnrPredictor(), cache=EncodeCache()
-        )
-    assert info.value.best is not None and info.value.probes
+        compress_to_target(small_photo, codec="jpeg", target_sur=0.995, predictor=fake, cache=EncodeCache())
+    assert info.value.best.level == 100 and info.value.probes == [info.value.best]
+    assert info.value.exit_code == ExitCode.TARGET_UNREACHABLE
 
 
-# --- CLI ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(compress_module, "load_predictor", lambda name=None, device="auto": PsnrPredictor())
-
-
-def rows(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
-
-
-def test_cli_writes_outputs_and_reports_json(fake_model: None, photo: np.ndarray, tmp_path: Path) -> None:
-    source = tmp_path / "photo.png"
-    Image.fromarray(photo).save(source)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        main,
-        [
-            "compress",
-            str(source),
-            "--codec",
-            "jpeg",
-            "--target-sur",
-            "0.5",
-            "--target-smr",
-            "0.4",
-            "-o",
-            str(out),
-            "--json",
-        ],
+def test_budget_and_margin(small_photo: np.ndarray, fake: PsnrPredictor) -> None:
+    cache = EncodeCache()
+    plain = compress_to_target(small_photo, codec="jpeg", target_sur=0.6, target_smr=None, predictor=fake, cache=cache)
+    safer = compress_to_target(
+        small_photo, codec="jpeg", target_sur=0.6, target_smr=None, margin=0.1, predictor=fake, cache=cache
     )
-    assert result.exit_code == 0, result.output
-    (row,) = rows(result.stdout)
-    assert set(row) >= {"input", "output", "codec", "level", "bytes", "bpp", "sur", "smr", "probes", "seconds"}
-    written = Path(str(row["output"]))
-    assert written.parent == out and written.stat().st_size == row["bytes"]
-
-
-def test_cli_unreachable_exits_5_and_writes_nothing(fake_model: None, photo: np.ndarray, tmp_path: Path) -> None:
-    source = tmp_path / "photo.png"
-    Image.fromarray(photo).save(source)
-    out = tmp_path / "out"
-    result = CliRunner().invoke(
-        main,
-        [
-            "compress",
-            str(source),
-            "--codec",
-            "jpeg",
-            "--target-sur",
-            "1",
-            "--target-smr",
-            "1",
-            "-o",
-            str(out),
-            "--json",
-        ],
-    )
-    assert result.exit_code == ExitCode.TARGET_UNREACHABLE
-    (row,) = rows(result.stdout)
-    assert row["exit_code"] == ExitCode.TARGET_UNREACHABLE and "closest" in row
-    assert not out.exists() or list(out.iterdir()) == []
+    assert safer.sur >= 0.7 and safer.nbytes >= plain.nbytes
+    capped = compress_to_target(small_photo, codec="jpeg", target_sur=0.6, predictor=fake, max_probes=2, cache=cache)
+    assert len(capped.probes) == 2 and capped.sur >= 0.6
 
 
 @pytest.mark.parametrize(
-    "args", [["--target-sur", "1.5"], ["--target-sur", "none", "--target-smr", "none"], ["--codec", "webp2000"]]
+    ("kwargs", "error"),
+    [
+        ({"target_sur": 1.5}, InputError),
+        ({"target_sur": None, "target_smr": None}, InputError),
+        ({"strategy": "golden"}, InputError),
+        ({"max_probes": 0}, InputError),
+        ({"jobs": 0}, InputError),
+        ({"options": {"colour": "blue"}}, InputError),
+        ({"codec": "webp"}, UnknownNameError),
+    ],
 )
-def test_cli_bad_usage_exits_2(fake_model: None, photo: np.ndarray, tmp_path: Path, args: list[str]) -> None:
-    source = tmp_path / "photo.png"
-    Image.fromarray(photo).save(source)
-    codec = [] if "--codec" in args else ["--codec", "jpeg"]
-    result = CliRunner().invoke(main, ["compress", str(source), *codec, *args])
-    assert result.exit_code == ExitCode.USAGE, result.output
+def test_bad_arguments_fail_before_any_work(
+    small_photo: np.ndarray, fake: PsnrPredictor, kwargs: dict[str, object], error: type[Exception]
+) -> None:
+    arguments: dict[str, object] = {"codec": "jpeg", "predictor": fake, **kwargs}
+    with pytest.raises(error):
+        compress_to_target(small_photo, **arguments)  # type: ignore[arg-type]
+    assert fake.calls == []
 
 
-def test_cli_missing_weights_exit_6(photo: np.ndarray, tmp_path: Path) -> None:
-    source = tmp_path / "photo.png"
-    Image.fromarray(photo).save(source)
-    result = CliRunner().invoke(
-        main, ["compress", str(source), "--codec", "jpeg", "--model", str(tmp_path / "nothing.safetensors")]
+def test_cache_is_an_lru_bounded_in_bytes() -> None:
+    cache = EncodeCache(max_bytes=10)
+    keys = [EncodeCache.key("d", "jpeg", level, {"optimize": True}) for level in range(3)]
+    cache.put(keys[0], b"aaaa")
+    cache.put(keys[1], b"bbbb")
+    assert cache.get(keys[0]) == b"aaaa"  # now the most recent
+    cache.put(keys[2], b"cccc")
+    assert keys[1] not in cache and keys[0] in cache and keys[2] in cache and cache.nbytes == 8
+    cache.put(EncodeCache.key("d", "jpeg", 9, {}), b"x" * 11)  # larger than the whole cache: not kept
+    assert len(cache) == 2
+    assert EncodeCache.key("d", "jpeg", 1, {"a": 1, "b": 2}) == EncodeCache.key("d", "jpeg", 1, {"b": 2, "a": 1})
+
+
+@pytest.mark.slow
+def test_slow_codecs_encode_a_batch_per_round_in_workers(
+    small_photo: np.ndarray, fake: PsnrPredictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # make JPEG look slow so probes go to two worker processes, two levels per round
+    monkeypatch.setattr(JpegAdapter, "fast", False, raising=False)
+    monkeypatch.setattr(sursmr.compress, "FAST_ENCODE_S", 0.0)
+    result = compress_to_target(
+        small_photo, codec="jpeg", target_sur=0.6, target_smr=None, predictor=fake, jobs=2, cache=EncodeCache()
     )
-    assert result.exit_code == ExitCode.MODEL_UNAVAILABLE
-    assert "sursmr-train" in result.stderr
+    assert max(fake.calls) == 2
+    check_choice(result, Targets(0.6, None))
+
+
+# --- CLI ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_fake(monkeypatch: pytest.MonkeyPatch) -> PsnrPredictor:
+    predictor = PsnrPredictor()
+    monkeypatch.setattr(sursmr.compress, "load_predictor", lambda name=None, device="auto": predictor)
+    return predictor
+
+
+@pytest.fixture
+def photo_png(tmp_path: Path, small_photo: np.ndarray) -> Path:
+    path = tmp_path / "photo.png"
+    Image.fromarray(small_photo).save(path)
+    return path
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_cli_writes_the_output_and_reports_json(photo_png: Path, tmp_path: Path, cli_fake: PsnrPredictor) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["compress", str(photo_png), "--codec", "jpeg", "--target-smr", "0.7", "-o", str(out), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = json_lines(result.stdout)
+    assert set(row) >= {"input", "output", "codec", "level", "bytes", "bpp", "sur", "smr", "probes", "seconds"}
+    written = out / "photo.jpg"
+    assert row["output"] == str(written) and written.stat().st_size == row["bytes"]
+    assert float(row["sur"]) >= 0.75 and float(row["smr"]) >= 0.7  # type: ignore[arg-type]
+    assert codec_adapters.create("jpeg").decode(written.read_bytes()).shape == (64, 96, 3)
+    assert sorted(p.name for p in out.iterdir()) == ["photo.jpg"]
+
+
+def test_cli_default_output_sits_beside_the_input_and_table_output(photo_png: Path, cli_fake: PsnrPredictor) -> None:
+    result = CliRunner().invoke(main, ["compress", str(photo_png), "--codec", "jpeg", "--target-smr", "none"])
+    assert result.exit_code == 0, result.output
+    assert (photo_png.parent / "photo.sursmr.jpg").is_file()
+    assert result.stdout.split()[:3] == ["input", "output", "codec"]
+
+
+def test_cli_unreachable_target_exits_5_and_leaves_no_file(
+    photo_png: Path, tmp_path: Path, cli_fake: PsnrPredictor
+) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["compress", str(photo_png), "--codec", "jpeg", "--target-sur", "0.995", "-o", str(out), "--json"]
+    )
+    assert result.exit_code == ExitCode.TARGET_UNREACHABLE
+    (row,) = json_lines(result.stdout)
+    assert "error" in row and row["output"] is None and row["closest"]["level"] == 100  # type: ignore[index]
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_cli_processes_every_image_and_exits_with_the_worst_code(
+    photo_png: Path, tmp_path: Path, cli_fake: PsnrPredictor
+) -> None:
+    missing = tmp_path / "missing.png"
+    jpeg_input = tmp_path / "photo2.jpg"
+    jpeg_input.write_bytes(codec_adapters.create("jpeg").encode(np.asarray(Image.open(photo_png)), 95))
+    result = CliRunner().invoke(
+        main, ["compress", str(missing), str(photo_png), str(jpeg_input), "--codec", "jpeg", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == ExitCode.USAGE
+    assert "no such file" in result.stderr and "overwrite the input" in result.stderr
+    assert (tmp_path / "photo.jpg").is_file()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--target-sur", "1.5"],
+        ["--target-sur", "lots"],
+        ["--margin", "-0.1"],
+        ["--strategy", "golden"],
+        ["--codec", "x"],
+    ],
+)
+def test_cli_bad_arguments_exit_2(photo_png: Path, cli_fake: PsnrPredictor, args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["compress", str(photo_png), "--codec", "jpeg", *args])
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert cli_fake.calls == []
+    assert not (photo_png.parent / "photo.sursmr.jpg").exists()
+
+
+def test_cli_help_has_examples() -> None:
+    result = CliRunner().invoke(main, ["compress", "--help"])
+    assert result.exit_code == 0 and "Examples:" in result.output and "--target-smr" in result.output

@@ -1,7 +1,8 @@
-"""The pure level search: properties over synthetic level curves with hypothesis."""
+"""The pure level search: properties over synthetic level curves (hypothesis) and a few worked cases."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import pytest
@@ -10,11 +11,13 @@ from hypothesis import strategies as st
 
 from codec_adapters.base import LevelAxis
 from sursmr.errors import InputError, TargetUnreachable
-from sursmr.rate_control import Probe, Targets, search
+from sursmr.rate_control import STRATEGIES, Probe, Targets, search
+
+WALKS = ["bisect", "interpolate"]
 
 
 class FakeCodec:
-    """Synthetic curves indexed worst→best; records every level evaluated."""
+    """Synthetic curves indexed worst→best quality; records every batch of levels evaluated."""
 
     def __init__(self, axis: LevelAxis, sur: Sequence[float], smr: Sequence[float], nbytes: Sequence[int]) -> None:
         self.order = axis.worst_to_best()
@@ -31,20 +34,21 @@ class FakeCodec:
 
 
 def exhaustive_answer(codec: FakeCodec, targets: Targets) -> Probe | None:
-    passing = [Probe(lv, b, s, m) for lv, (s, m, b) in codec.table.items() if targets.passes(Probe(lv, b, s, m))]
+    probes = [Probe(lv, b, s, m) for lv, (s, m, b) in codec.table.items()]
+    passing = [p for p in probes if targets.passes(p)]
     return min(passing, key=lambda p: p.nbytes) if passing else None
 
 
 axes = st.sampled_from(
     [LevelAxis(1, 100, "higher"), LevelAxis(0, 51, "lower"), LevelAxis(0, 63, "lower"), LevelAxis(3, 9, "higher")]
 )
+unit = st.floats(0, 1, allow_nan=False)
 
 
 @st.composite
 def monotone_curves(draw: st.DrawFn) -> tuple[LevelAxis, FakeCodec]:
     axis = draw(axes)
     n = axis.hi - axis.lo + 1
-    unit = st.floats(0, 1, allow_nan=False)
     sur = sorted(draw(st.lists(unit, min_size=n, max_size=n)))
     smr = sorted(draw(st.lists(unit, min_size=n, max_size=n)))
     steps = draw(st.lists(st.integers(1, 500), min_size=n, max_size=n))
@@ -56,43 +60,49 @@ def monotone_curves(draw: st.DrawFn) -> tuple[LevelAxis, FakeCodec]:
 def jagged_curves(draw: st.DrawFn) -> tuple[LevelAxis, FakeCodec]:
     axis = draw(axes)
     n = axis.hi - axis.lo + 1
-    unit = st.floats(0, 1, allow_nan=False)
     sur = sorted(draw(st.lists(unit, min_size=n, max_size=n)))
     smr = draw(st.lists(unit, min_size=n, max_size=n))  # SMR is not monotone
-    nbytes = draw(st.lists(st.integers(10, 10_000), min_size=n, max_size=n))
+    nbytes = draw(st.lists(st.integers(10, 10_000), min_size=n, max_size=n))  # nor, here, are bytes
     return axis, FakeCodec(axis, sur, smr, nbytes)
 
 
 targets_st = st.builds(
     Targets,
-    sur=st.one_of(st.none(), st.floats(0, 0.98)),
-    smr=st.floats(0, 0.98),
-    margin=st.sampled_from([0.0, 0.0, 0.02]),
+    sur=st.one_of(st.none(), st.floats(0, 0.95)),
+    smr=st.floats(0, 0.95),
+    margin=st.sampled_from([0.0, 0.0, 0.05]),
 )
 
 
-@settings(max_examples=60, deadline=None)
-@given(monotone_curves(), targets_st, st.integers(1, 4))
-def test_bisect_equals_exhaustive_on_monotone_curves(
-    case: tuple[LevelAxis, FakeCodec], targets: Targets, batch: int
+def test_the_registry_lists_the_strategies() -> None:
+    assert STRATEGIES.names() == ["bisect", "exhaustive", "interpolate"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(monotone_curves(), targets_st, st.integers(1, 4), st.sampled_from(WALKS))
+def test_walks_equal_exhaustive_on_monotone_curves(
+    case: tuple[LevelAxis, FakeCodec], targets: Targets, batch: int, strategy: str
 ) -> None:
     axis, codec = case
     expected = exhaustive_answer(codec, targets)
     if expected is None:
         with pytest.raises(TargetUnreachable) as info:
-            search(axis, codec, targets, batch=batch)
+            search(axis, codec, targets, strategy=strategy, batch=batch)
         assert info.value.probes and info.value.best in info.value.probes
         return
-    result = search(axis, codec, targets, batch=batch)
+    result = search(axis, codec, targets, strategy=strategy, batch=batch)
     assert result.best.level == expected.level
+    assert result.strategy == strategy
+    # no level is evaluated twice, every evaluation is kept, batches respect `batch`
     assert codec.evaluated == len(result.probes) == len({p.level for p in result.probes})
+    assert all(len(call) <= max(batch, 2) for call in codec.calls)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     jagged_curves(),
     targets_st,
-    st.sampled_from(["bisect", "interpolate", "exhaustive"]),
+    st.sampled_from([*WALKS, "exhaustive"]),
     st.one_of(st.none(), st.integers(1, 12)),
     st.integers(1, 3),
 )
@@ -103,7 +113,7 @@ def test_result_passes_and_is_the_smallest_passing_probe(
     try:
         result = search(axis, codec, targets, strategy=strategy, max_probes=budget, batch=batch)
     except TargetUnreachable as exc:
-        assert not any(targets.passes(p) for p in exc.probes)
+        assert exc.probes and not any(targets.passes(p) for p in exc.probes)
         assert exc.best in exc.probes
         assert all(targets.shortfall(exc.best) <= targets.shortfall(p) for p in exc.probes)
         assert budget is None or len(exc.probes) <= budget
@@ -113,41 +123,59 @@ def test_result_passes_and_is_the_smallest_passing_probe(
     assert targets.passes(result.best)
     assert result.best.nbytes == min(p.nbytes for p in result.probes if targets.passes(p))
     assert codec.evaluated == len(result.probes) == len({p.level for p in result.probes})
-    if budget is not None:
-        assert len(result.probes) <= budget
+    assert budget is None or len(result.probes) <= budget
     if strategy == "exhaustive" and budget is None:
         expected = exhaustive_answer(codec, targets)
         assert expected is not None and result.best.nbytes == expected.nbytes
 
 
-@settings(max_examples=60, deadline=None)
-@given(jagged_curves(), st.floats(0, 0.9))
-def test_bisect_always_finds_a_level_when_the_best_level_passes(
-    case: tuple[LevelAxis, FakeCodec], target_sur: float
+@settings(max_examples=100, deadline=None)
+@given(jagged_curves(), st.floats(0, 0.9), st.sampled_from(WALKS), st.integers(1, 3))
+def test_walks_find_a_level_whenever_the_best_level_passes(
+    case: tuple[LevelAxis, FakeCodec], target_sur: float, strategy: str, batch: int
 ) -> None:
     axis, codec = case
     best_sur, best_smr, _ = codec.table[axis.worst_to_best()[-1]]
     targets = Targets(min(target_sur, best_sur), best_smr)
-    assert targets.passes(search(axis, codec, targets).best)
+    assert targets.passes(search(axis, codec, targets, strategy=strategy, batch=batch).best)
 
 
-def test_bisect_uses_few_probes_on_a_long_axis() -> None:
-    axis = LevelAxis(1, 100, "higher")
-    ramp = [i / 99 for i in range(100)]
-    codec = FakeCodec(axis, ramp, ramp, list(range(1000, 1100)))
-    result = search(axis, codec, Targets(0.5, 0.3))
-    assert result.best.level == 51  # first level with ramp ≥ 0.5
-    assert len(result.probes) <= 9
+def sigmoid_codec(axis: LevelAxis) -> FakeCodec:
+    n = axis.hi - axis.lo + 1
+    sur = [1 / (1 + math.exp(-(i - 0.6 * n) / (0.08 * n))) for i in range(n)]
+    return FakeCodec(axis, sur, sur, [1000 + 40 * i for i in range(n)])
+
+
+@pytest.mark.parametrize("axis", [LevelAxis(1, 100, "higher"), LevelAxis(0, 51, "lower")])
+def test_walks_probe_a_fraction_of_the_axis(axis: LevelAxis) -> None:
+    counts = {}
+    for strategy in [*WALKS, "exhaustive"]:
+        codec = sigmoid_codec(axis)
+        result = search(axis, codec, Targets(0.75, None), strategy=strategy)
+        assert result.best == search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+        counts[strategy] = len(result.probes)
+    n = axis.hi - axis.lo + 1
+    assert counts["exhaustive"] == n
+    assert counts["bisect"] <= math.ceil(math.log2(n)) + 1
+    assert counts["interpolate"] <= counts["bisect"]
 
 
 def test_smr_dip_at_the_sur_boundary_is_stepped_over() -> None:
     axis = LevelAxis(0, 10, "lower")  # worst_to_best: 10, 9, ..., 0
     sur = [i / 10 for i in range(11)]
     smr = [1.0] * 11
-    smr[6] = 0.0  # the level bisection on SUR lands on
+    smr[6] = 0.0  # the level the SUR bisection lands on
     codec = FakeCodec(axis, sur, smr, [100 * (i + 1) for i in range(11)])
     result = search(axis, codec, Targets(0.6, 0.9))
-    assert result.best.level == axis.worst_to_best()[7]
+    assert result.best.level == axis.worst_to_best()[7] == 3
+
+
+def test_the_smallest_passing_probe_wins_not_the_last_one() -> None:
+    # bytes are not monotone here: the level found last is bigger than one found earlier
+    axis = LevelAxis(1, 5, "higher")
+    codec = FakeCodec(axis, [0.1, 0.2, 0.8, 0.9, 1.0], [1.0] * 5, [10, 20, 500, 40, 50])
+    result = search(axis, codec, Targets(0.75, None), strategy="exhaustive")
+    assert result.best.level == 4 and result.best.nbytes == 40
 
 
 def test_margin_raises_the_bar() -> None:
@@ -156,22 +184,44 @@ def test_margin_raises_the_bar() -> None:
     codec = FakeCodec(axis, ramp, [1.0] * 10, list(range(10, 20)))
     plain = search(axis, codec, Targets(0.5, None))
     safer = search(axis, codec, Targets(0.5, None, margin=0.2))
-    assert safer.best.sur >= 0.7 and safer.best.level > plain.best.level
+    assert plain.best.sur < 0.7 <= safer.best.sur
+    assert safer.best.level > plain.best.level
 
 
-def test_unreachable_carries_the_closest_attempt() -> None:
+def test_budget_is_respected_and_the_best_so_far_returned() -> None:
+    axis = LevelAxis(1, 100, "higher")
+    ramp = [i / 99 for i in range(100)]
+    codec = FakeCodec(axis, ramp, ramp, list(range(1000, 1100)))
+    result = search(axis, codec, Targets(0.5, None), max_probes=3)
+    assert len(result.probes) == codec.evaluated == 3
+    assert result.best.sur >= 0.5 and result.best.level > 51  # not the optimum (51), but passing
+
+
+def test_unreachable_carries_the_closest_attempt_and_every_probe() -> None:
     axis = LevelAxis(1, 10, "higher")
     codec = FakeCodec(axis, [0.1 * i for i in range(10)], [0.5] * 10, list(range(10)))
     with pytest.raises(TargetUnreachable) as info:
         search(axis, codec, Targets(0.95, 0.4))
     assert info.value.best.level == 10 and "closest" in str(info.value)
+    assert len(info.value.probes) == 1  # SUR is monotone: the best level failing settles it
+    with pytest.raises(TargetUnreachable) as info:
+        search(axis, codec, Targets(0.95, 0.4), strategy="exhaustive")
+    assert len(info.value.probes) == 10 and info.value.best.level == 10
 
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"sur": None, "smr": None}, {"sur": 1.5}, {"smr": -0.1}, {"sur": 0.9, "margin": 0.2}, {"margin": -0.1}],
+    [
+        {"sur": None, "smr": None},
+        {"sur": 1.5},
+        {"smr": -0.1},
+        {"sur": math.nan},
+        {"sur": 0.9, "margin": 0.2},
+        {"margin": -0.1},
+        {"sur": "0.5"},
+    ],
 )
-def test_bad_targets_are_input_errors(kwargs: dict[str, float | None]) -> None:
+def test_bad_targets_are_input_errors(kwargs: dict[str, object]) -> None:
     with pytest.raises(InputError):
         Targets(**kwargs)  # type: ignore[arg-type]
 
@@ -181,5 +231,8 @@ def test_bad_search_arguments() -> None:
     codec = FakeCodec(axis, [1.0] * 10, [1.0] * 10, list(range(10)))
     with pytest.raises(InputError):
         search(axis, codec, Targets(0.5), max_probes=0)
+    with pytest.raises(InputError):
+        search(axis, codec, Targets(0.5), batch=0)
     with pytest.raises(InputError, match="unknown strategy"):
         search(axis, codec, Targets(0.5), strategy="golden")
+    assert codec.calls == []

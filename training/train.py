@@ -65,6 +65,9 @@ class TrainConfig:
         stage: ``pretrain`` or ``finetune`` (see the module docstring).
         label_kind: SUR label to learn; default ``eq3`` for pretrain, ``jnd`` for finetune.
         init: a run directory or ``.pt`` checkpoint whose backbone starts this run.
+        backbone_weights: ``shipped`` (the offline ImageNet weights when the backbone
+            has them, e.g. efficientnet_lite0; random otherwise), ``random``, or a
+            timm checkpoint file. Ignored when ``init`` is given.
         freeze_backbone: the CPU path (cached features, head-only training).
         epochs, batch_size, lr: Adam at ``lr`` (paper: 1e-4), batches of samples.
         alpha, beta: weights of the SUR and SMR L1 terms (paper: 0.5, 0.5).
@@ -81,6 +84,7 @@ class TrainConfig:
     stage: Stage = "finetune"
     label_kind: LabelKind | None = None
     init: str | None = None
+    backbone_weights: str = "shipped"
     freeze_backbone: bool = True
     epochs: int = 30
     batch_size: int = 32
@@ -379,7 +383,17 @@ class TrainResult:
 
 def build_model(config: TrainConfig) -> SurSmrNet:
     """The network of a run: the registered config with the stage's head, backbone from ``init`` if given."""
-    model = create_model(config.model, head=config.head, **dict(config.model_overrides))
+    from sursmr.models.backbones import BACKBONES
+    from sursmr.models.registry import get_config
+
+    overrides = {"head": config.head, **dict(config.model_overrides)}
+    spec = BACKBONES.get(get_config(config.model, **overrides).backbone)
+    if config.backbone_weights == "shipped":
+        model = create_model(config.model, pretrained_backbone=spec.shipped_weights is not None, **overrides)
+    elif config.backbone_weights == "random":
+        model = create_model(config.model, **overrides)
+    else:
+        model = create_model(config.model, backbone_weights=config.backbone_weights, **overrides)
     if config.init:
         source = model_from_checkpoint(config.init)
         from sursmr.models.network import transfer_backbone

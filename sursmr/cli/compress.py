@@ -1,4 +1,4 @@
-"""``sursmr compress``: the main job."""
+"""``sursmr compress``: encode images at the smallest size that meets SUR/SMR targets."""
 
 from __future__ import annotations
 
@@ -18,11 +18,15 @@ from sursmr.cli.app import (
     strict_option,
     timeout_option,
 )
-from sursmr.errors import InputError, SursmrError
+from sursmr.compress import DEFAULT_TARGET_SMR, DEFAULT_TARGET_SUR
+from sursmr.errors import ExitCode, InputError, SursmrError
+from sursmr.rate_control import STRATEGIES
+
+COLUMNS = ["input", "output", "codec", "level", "bytes", "bpp", "sur", "smr", "probes", "seconds"]
 
 
-def _target(value: str) -> float | None:
-    if value.lower() in ("none", "off", "-"):
+def _target(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    if value.strip().lower() in ("none", "off"):
         return None
     try:
         return float(value)
@@ -30,29 +34,60 @@ def _target(value: str) -> float | None:
         raise click.BadParameter(f"{value!r} is not a number in [0, 1] or 'none'") from None
 
 
+def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
+    """``DIR/<stem>.<ext>`` with ``-o DIR``, else ``<stem>.sursmr.<ext>`` beside the input."""
+    if out_dir is not None:
+        return out_dir / f"{source.stem}.{extension}"
+    return source.with_name(f"{source.stem}.sursmr.{extension}")
+
+
 @main.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--codec", "codec_name", required=True, help="Codec name (see `sursmr codecs`).")
-@click.option("--target-sur", default="0.75", show_default=True, help="Minimum predicted SUR, or 'none'.")
-@click.option("--target-smr", default="0.9", show_default=True, help="Minimum predicted SMR, or 'none'.")
+@click.option(
+    "--target-sur",
+    default=str(DEFAULT_TARGET_SUR),
+    show_default=True,
+    callback=_target,
+    help="Minimum predicted SUR in [0, 1], or 'none'.",
+)
+@click.option(
+    "--target-smr",
+    default=str(DEFAULT_TARGET_SMR),
+    show_default=True,
+    callback=_target,
+    help="Minimum predicted SMR in [0, 1], or 'none'.",
+)
 @click.option(
     "--margin",
-    type=click.FloatRange(0, 1, max_open=True),
+    type=float,
     default=0.0,
     show_default=True,
-    help="Safety margin added to every target.",
+    help="Safety margin added to every target (a level must reach target + margin).",
 )
-@click.option("--model", default=None, help="Weights name or .safetensors path [default: the shipped model].")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
-@click.option("--strategy", type=click.Choice(["bisect", "exhaustive"]), default="bisect", show_default=True)
-@click.option("--max-probes", type=click.IntRange(min=1), default=None, help="Most levels to evaluate per image.")
+@click.option("--model", default=None, help="Model name or .safetensors path [default: the shipped model].")
+@click.option("--device", default="auto", show_default=True, help="Where the predictor runs: auto, cpu or cuda.")
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES.names()),
+    default="bisect",
+    show_default=True,
+    help="How levels are searched: bisect and interpolate probe a few, exhaustive every one.",
+)
+@click.option(
+    "--max-probes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most levels to evaluate per image [default: no cap].",
+)
 @click.option(
     "-o",
     "--out",
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output folder [default: <stem>.sursmr.<ext> beside each input].",
+    help="Output folder, created if needed; files are named <stem>.<ext> [default: <stem>.sursmr.<ext> beside "
+    "each input].",
 )
 @jobs_option
 @timeout_option
@@ -62,8 +97,8 @@ def _target(value: str) -> float | None:
 def compress(
     images: tuple[Path, ...],
     codec_name: str,
-    target_sur: str,
-    target_smr: str,
+    target_sur: float | None,
+    target_smr: float | None,
     margin: float,
     model: str | None,
     device: str,
@@ -78,33 +113,41 @@ def compress(
 ) -> None:
     """Encode each IMAGE at the smallest size whose predicted SUR and SMR meet the targets.
 
-    Outputs are written atomically: a failed or interrupted image leaves no file.
-    With several images, every image is tried; the exit code is the most severe
-    failure (5 when a target is unreachable).
+    SUR and SMR are predictions of the model. By default a level must reach
+    SUR ≥ 0.75 (three in four viewers see no difference) and SMR ≥ 0.9 (nine
+    in ten machine-vision models keep their answer); give 'none' to drop one.
+
+    Each output is written atomically: an image that fails or is interrupted
+    leaves no file, and an input is never overwritten. Every image is tried;
+    failures are reported per image (with --json, a line with "error") and the
+    exit code is the most severe one: 5 when a target is unreachable.
 
     \b
     Examples:
       sursmr compress photo.png --codec jpeg
       sursmr compress *.png --codec bpg --target-sur 0.9 --target-smr none -o out/ --json
-      sursmr compress photo.png --codec vvc --target-sur 0.75 --target-smr 0.9 --margin 0.02
+      sursmr compress photo.png --codec vvc --target-smr 0.95 --margin 0.02 --max-probes 8
     """
     import codec_adapters
-    from sursmr.compress import compress_to_target, load_predictor, output_path
+    from sursmr.compress import compress_to_target, load_predictor
     from sursmr.outputs import atomic_write_bytes
     from sursmr.rate_control import Targets
 
-    targets = Targets(_target(target_sur), _target(target_smr), margin)  # checked before any work
+    targets = Targets(target_sur, target_smr, margin)  # bad targets stop here, before any work
     extension = codec_adapters.get(codec_name).extension
     predictor = load_predictor(model, device)
     rows: list[dict[str, Any]] = []
-    worst = 0
-    bar = progress(images, desc="compress", quiet=quiet or len(images) < 2)
-    for image in bar:
-        target_path = output_path(image, out_dir, extension)
+    worst = ExitCode.OK
+    claimed: dict[Path, Path] = {}
+    for image in progress(images, desc="compress", quiet=quiet or len(images) < 2):
+        target = output_path(image, out_dir, extension)
         row: dict[str, Any] = {"input": str(image), "output": None}
         try:
-            if target_path.resolve() == image.resolve():
-                raise InputError(f"{image}: output would overwrite the input; use -o DIR")
+            if target.resolve() == image.resolve():
+                raise InputError(f"{image}: the output would overwrite the input; choose another folder with -o")
+            if target.resolve() in claimed:
+                raise InputError(f"{image}: output {target} is already used by {claimed[target.resolve()]}")
+            claimed[target.resolve()] = image
             result = compress_to_target(
                 image,
                 codec=codec_name,
@@ -118,23 +161,21 @@ def compress(
                 timeout=timeout,
                 strict=strict,
             )
-            atomic_write_bytes(target_path, result.data)
-            row.update(output=str(target_path), **result.summary())
+            atomic_write_bytes(target, result.data)
+            row.update(output=str(target), **result.summary())
         except SursmrError as exc:
             worst = max(worst, exc.exit_code)
-            row["error"] = str(exc)
-            row["exit_code"] = exc.exit_code
+            row.update(error=str(exc), exit_code=exc.exit_code)
             best = getattr(exc, "best", None)
             if best is not None:
                 row["closest"] = {"level": best.level, "bytes": best.nbytes, "sur": best.sur, "smr": best.smr}
             if not as_json:
-                click.echo(f"sursmr: error: {exc}", err=True)
+                click.echo(f"sursmr compress: error: {exc}", err=True)
         rows.append(row)
         if as_json:
             emit_json(row)
-    if not as_json:
-        ok = [r for r in rows if "error" not in r]
-        if ok:
-            emit_table(ok, ["input", "output", "codec", "level", "bytes", "bpp", "sur", "smr", "probes", "seconds"])
-    if worst:
+    done = [row for row in rows if "error" not in row]
+    if done and not as_json:
+        emit_table(done, COLUMNS)
+    if worst != ExitCode.OK:
         click.get_current_context().exit(worst)
