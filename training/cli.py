@@ -217,6 +217,22 @@ def build(
         click.get_current_context().exit(ExitCode.INTERNAL)
 
 
+def _parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
+    import json
+
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r} is not FIELD=JSON", param_hint="--set")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw  # plain strings need no quotes
+        parsed[key] = tuple(value) if isinstance(value, list) else value
+    return parsed
+
+
 @main.command()
 @click.option(
     "--data",
@@ -250,6 +266,13 @@ def build(
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples per split.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0: default).")
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="FIELD=JSON",
+    help="Override a network config field, e.g. --set fuse_size=[14,14] (repeatable).",
+)
 @quiet_option
 @json_option
 def train(
@@ -267,6 +290,7 @@ def train(
     device: str,
     limit: int | None,
     threads: int,
+    overrides: tuple[str, ...],
     quiet: bool,
     as_json: bool,
 ) -> None:
@@ -300,6 +324,7 @@ def train(
         device=device,
         limit=limit,
         threads=threads,
+        model_overrides=_parse_overrides(overrides),
     )
     bar = progress(desc="train", quiet=quiet)
 
