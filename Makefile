@@ -15,10 +15,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the bundled sample image.
+DEMO_OUT     := demo-out
+DEMO_TARGETS ?= --target-sur 0.75 --target-smr 0.8
+
+# The main job: compress the bundled sample photo to the targets with the shipped model, per codec.
 demo: install
 	$(BIN)/sursmr codecs
-	$(BIN)/sursmr sweep $(SAMPLE) --codec jpeg --levels 10:95:5
+	for codec in jpeg bpg vvc; do \
+	  $(BIN)/sursmr compress $(SAMPLE) --codec $$codec $(DEMO_TARGETS) -o $(DEMO_OUT) || exit $$?; \
+	done
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -33,4 +38,4 @@ typecheck: install
 check: lint typecheck test
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache $(DEMO_OUT)
