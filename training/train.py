@@ -373,6 +373,41 @@ def _plot(run: Path, history: list[dict[str, Any]], pred: Tensor, data: SplitDat
     plt.close(fig)
 
 
+def feature_cache_path(config: TrainConfig, model: SurSmrNet, split: str) -> Path:
+    """Where the frozen-backbone features of ``split`` are kept between runs (inside the dataset folder).
+
+    The key covers everything the cached tensors depend on: the manifest, the
+    backbone and its weights, the stages and input pipeline, labels and limit.
+    """
+    import hashlib
+
+    from sursmr.models.backbones import BACKBONES
+
+    manifest = Path(config.data) / "manifest.jsonl"
+    net = model.config
+    # a randomly initialised backbone depends on the seed
+    random_backbone = config.backbone_weights == "random" or (
+        config.backbone_weights == "shipped" and BACKBONES.get(net.backbone).shipped_weights is None
+    )
+    key = json.dumps(
+        {
+            "manifest": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
+            "backbone": net.backbone,
+            "backbone_weights": config.backbone_weights,
+            "init": config.init,
+            "stages": list(net.stages),
+            "input": [net.input_mode, net.input_size, list(net.mean), list(net.std)],
+            "labels": config.labels,
+            "limit": config.limit,
+            "split": split,
+            "seed": config.seed if random_backbone and not config.init else None,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(config.data) / ".feature-cache" / f"{split}-{digest}.pt"
+
+
 @dataclass
 class TrainResult:
     run: Path
@@ -441,9 +476,16 @@ def train(
             if progress is not None:
                 progress(f"features {name}", done, total)
 
+        cache = feature_cache_path(config, model, split) if frozen else None
+        if cache is not None and cache.is_file():
+            splits[split] = SplitData(**torch.load(cache, weights_only=False))
+            say(f"{split}: cached features from {cache}")
+            continue
         splits[split] = prepare_split(
             dataset, model, frozen=frozen, device=device, limit=config.limit, progress=features_progress
         )
+        if cache is not None:
+            _save(cache, dataclasses.asdict(splits[split]))
     train_data, val_data = splits["train"], splits["val"]
 
     trainable = [p for p in model.parameters() if p.requires_grad]
