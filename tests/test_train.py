@@ -83,7 +83,7 @@ def test_frozen_training_run_resumes_evaluates_and_exports(tiny_data: Path, tmp_
     assert len(list((tiny_data / ".feature-cache").glob("*.pt"))) == 2
     messages: list[str] = []
     train(TrainConfig(**{**config.to_dict(), "out": str(tmp_path / "other"), "epochs": 1}), log=messages.append)
-    assert sum("cached features" in m for m in messages) == 2
+    assert sum("cached features from" in m for m in messages) == 2
     assert first.val["overall"]["samples"] > 0 and "jpeg" in first.val
     # resuming with more epochs trains only the missing one
     again = train(TrainConfig(**{**config.to_dict(), "epochs": 3}))
