@@ -256,3 +256,38 @@ def test_cli_bad_arguments_exit_2(photo_png: Path, cli_fake: PsnrPredictor, args
 def test_cli_help_has_examples() -> None:
     result = CliRunner().invoke(main, ["compress", "--help"])
     assert result.exit_code == 0 and "Examples:" in result.output and "--target-smr" in result.output
+
+
+def test_cli_end_to_end_with_a_model_file(photo_png: Path, tmp_path: Path) -> None:
+    """Real codec, real network loaded from a weights file (tiny and random: only for tests)."""
+    import torch
+
+    from sursmr.models import create_model
+    from sursmr.predictor import Predictor
+
+    torch.manual_seed(0)
+    weights = tmp_path / "tiny-random.safetensors"
+    Predictor.from_model(create_model("sursmr_tiny")).save(weights)
+    result = CliRunner().invoke(
+        main,
+        [
+            "compress",
+            str(photo_png),
+            "--codec",
+            "jpeg",
+            "--model",
+            str(weights),
+            "--target-sur",
+            "0",
+            "--target-smr",
+            "0",
+            "--device",
+            "cpu",
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = json_lines(result.stdout)
+    assert row["model"] == "sursmr_tiny" and Path(str(row["output"])).stat().st_size == row["bytes"]

@@ -342,7 +342,10 @@ def train(
     out_dir.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["sursmr-train", *sys.argv[1:]]) if sys.argv[0].endswith("sursmr-train") else None
     if command:
-        atomic_write_bytes(out_dir / "command.txt", (command + "\n").encode())
+        # a resumed run appends: the file lists every command that shaped the weights, in order
+        history = out_dir / "command.txt"
+        previous = history.read_text(encoding="utf-8") if history.is_file() else ""
+        atomic_write_bytes(history, (previous + command + "\n").encode())
     try:
         result = run_training(config, log=lambda message: bar.write(message, file=sys.stderr), progress=step)
     finally:

@@ -57,7 +57,9 @@ def export_run(
         config=model.config,
         label_sources={"sur": LABEL_SOURCES[label_kind], "smr": LABEL_SOURCES["smr"]},
         training={
-            "command": command_file.read_text(encoding="utf-8").strip() if command_file.is_file() else None,
+            "command": command_file.read_text(encoding="utf-8").strip().splitlines()
+            if command_file.is_file()
+            else None,
             "config": config,
             "best_epoch": int(checkpoint["epoch"]),
             "dataset_recipe": dataset.get("recipe"),
