@@ -143,3 +143,20 @@ def test_train_cli_reports_json(tiny_data: Path, tmp_path: Path) -> None:
     row = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0 <= row["val_mae_sur"] <= 1
     assert np.isfinite(row["seconds"])
+
+
+def test_identity_samples_are_zero_differences_labelled_one() -> None:
+    from training.train import SplitData, with_identity
+
+    data = SplitData(
+        sur=torch.tensor([0.2, 0.4, 0.6, 0.8]),
+        smr=torch.tensor([0.5, float("nan"), 0.5, 0.5]),
+        meta=[{"codec": "jpeg"}] * 4,
+        owner=torch.arange(4),
+        diffs=[torch.ones(4, 3, 2, 2)],
+    )
+    grown = with_identity(data, 0.5)
+    assert len(grown.meta) == grown.tiles == 6
+    assert grown.sur[-2:].tolist() == [1.0, 1.0] and grown.smr[-2:].tolist() == [1.0, 1.0]
+    assert grown.diffs is not None and float(grown.diffs[0][-2:].abs().sum()) == 0.0
+    assert with_identity(data, 0.0) is data

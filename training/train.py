@@ -76,6 +76,9 @@ class TrainConfig:
         device: ``auto``, ``cpu`` or ``cuda``; mixed precision is used on CUDA when ``amp``.
         limit: use only the first N samples of each split (smoke tests).
         threads: torch CPU threads (0: torch's default).
+        identity_share: extra training samples, as a share of the train split, that pair an
+            image with itself, labelled SUR = SMR = 1 by definition (datasets hold only
+            compressed versions, so without them the network never sees a zero difference).
     """
 
     data: str
@@ -97,6 +100,7 @@ class TrainConfig:
     amp: bool = True
     limit: int | None = None
     threads: int = 0
+    identity_share: float = 0.05
     model_overrides: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -218,6 +222,32 @@ def prepare_split(
     else:
         data.pairs = (torch.cat(refs), torch.cat(dists))
     return data
+
+
+def with_identity(data: SplitData, share: float) -> SplitData:
+    """``data`` plus ``share`` × N samples of an image against itself (zero difference, SUR = SMR = 1).
+
+    The identity samples copy existing references (full path) or are zero
+    difference features (frozen path), so they cost no backbone pass.
+    """
+    count = round(share * len(data.meta))
+    if count == 0:
+        return data
+    first = len(data.meta)
+    donors = torch.arange(count) % data.tiles
+    owner = torch.cat([data.owner, torch.arange(first, first + count)])
+    extra = SplitData(
+        sur=torch.cat([data.sur, torch.ones(count)]),
+        smr=torch.cat([data.smr, torch.ones(count)]),
+        meta=[*data.meta, *({"item_id": "identity", "codec": "identity", "level": -1} for _ in range(count))],
+        owner=owner,
+    )
+    if data.diffs is not None:
+        extra.diffs = [torch.cat([d, torch.zeros_like(d[donors])]) for d in data.diffs]
+    if data.pairs is not None:
+        ref = data.pairs[0][donors]
+        extra.pairs = (torch.cat([data.pairs[0], ref]), torch.cat([data.pairs[1], ref]))
+    return extra
 
 
 def _flip(tensors: Sequence[Tensor], generator: torch.Generator) -> list[Tensor]:
@@ -486,7 +516,7 @@ def train(
         )
         if cache is not None:
             _save(cache, dataclasses.asdict(splits[split]))
-    train_data, val_data = splits["train"], splits["val"]
+    train_data, val_data = with_identity(splits["train"], config.identity_share), splits["val"]
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=config.lr)
