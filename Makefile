@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 DEMO_OUT     := demo-out
-DEMO_TARGETS ?= --target-sur 0.75 --target-smr 0.8
+DEMO_TARGETS ?= --target-sur 0.75 --target-smr 0.8 --device cpu
 
 # The main job: compress the bundled sample photo to the targets with the shipped model, per codec.
 demo: install
