@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from codec_adapters._nal import escape_rbsp, unescape_rbsp
 from sursmr.errors import CodecError, CorruptBitstreamError
 
 MAGIC = b"BPG\xfb"
@@ -182,32 +183,6 @@ class BitWriter:
 
 
 # --- NAL units ---------------------------------------------------------------------------
-
-
-def escape_rbsp(rbsp: bytes) -> bytes:
-    """Insert emulation-prevention bytes so that no ``00 00 0x`` (x ≤ 3) appears in a NAL payload."""
-    out = bytearray()
-    zeros = 0
-    for byte in rbsp:
-        if zeros >= 2 and byte <= 3:
-            out.append(3)
-            zeros = 0
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return bytes(out)
-
-
-def unescape_rbsp(payload: bytes) -> bytes:
-    """Remove emulation-prevention bytes (the ``03`` of each ``00 00 03``)."""
-    out = bytearray()
-    zeros = 0
-    for byte in payload:
-        if zeros >= 2 and byte == 3:
-            zeros = 0
-            continue
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return bytes(out)
 
 
 @dataclass(frozen=True)

@@ -51,11 +51,11 @@ import numpy.typing as npt
 
 from codec_adapters import _bpg_format as fmt
 from codec_adapters import register
+from codec_adapters._ffmpeg import ffmpeg_exe, probe
 from codec_adapters._yuv import Matrix, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import Availability, CodecAdapter, LevelAxis
 from sursmr.errors import CodecError, CorruptBitstreamError, InputError, ToolError
 from sursmr.imaging import RGBImage
-from sursmr.toolrun import run_tool
 
 # x265's presets, fastest first; bpgenc's -m N is PRESETS[N] (N = 1..9)
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")
@@ -68,36 +68,12 @@ _ALIGN = 8
 _MATRICES: dict[int, Matrix] = {fmt.CS_YCBCR_BT601: "bt601", fmt.CS_YCBCR_BT709: "bt709"}
 
 
-def _ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
-    return exe
+_ffmpeg_exe = ffmpeg_exe
 
 
 @functools.cache
 def _probe() -> Availability:
-    try:
-        exe = _ffmpeg_exe()
-    except ImportError:
-        return Availability(False, "the Python package imageio-ffmpeg is not installed (pip install imageio-ffmpeg)")
-    except RuntimeError as exc:
-        return Availability(False, f"imageio-ffmpeg has no ffmpeg binary: {exc}")
-    try:
-        listing = run_tool([exe, "-hide_banner", "-encoders"], timeout=60.0).stdout.decode("utf-8", "replace")
-    except ToolError as exc:
-        return Availability(False, f"cannot run imageio-ffmpeg's ffmpeg: {exc}")
-    if not any(line.split()[1:2] == ["libx265"] for line in listing.splitlines()):
-        return Availability(False, f"{exe} was built without the libx265 encoder")
-    try:
-        import av
-
-        av.codec.Codec("hevc", "r")
-    except ImportError:
-        return Availability(False, "the Python package av (PyAV) is not installed (pip install av)")
-    except ValueError:
-        return Availability(False, "this PyAV build has no HEVC decoder")
-    return Availability(True)
+    return probe(_ffmpeg_exe, encoder="libx265", decoder="hevc", encoder_hint="", decoder_hint="")
 
 
 def x265_params(level: int, threads: int) -> str:

@@ -38,11 +38,12 @@ import numpy as np
 import numpy.typing as npt
 
 from codec_adapters import register
+from codec_adapters._ffmpeg import ffmpeg_exe, probe
+from codec_adapters._nal import escape_rbsp, unescape_rbsp
 from codec_adapters._yuv import Matrix, Planes420, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import Availability, CodecAdapter, LevelAxis
 from sursmr.errors import CodecError, CorruptBitstreamError, InputError, ToolError, ToolTimeout
 from sursmr.imaging import RGBImage
-from sursmr.toolrun import run_tool
 
 PRESETS = ("faster", "fast", "medium", "slow", "slower")
 BIT_DEPTH = 10
@@ -93,32 +94,6 @@ def nal_units(stream: bytes) -> list[tuple[int, int, int]]:
 def nal_type(nal: bytes) -> int:
     """``nal_unit_type`` from a VVC NAL unit's two-byte header (-1 when too short)."""
     return (nal[1] >> 3) & 0x1F if len(nal) >= 2 else -1
-
-
-def escape_rbsp(rbsp: bytes) -> bytes:
-    """Insert emulation-prevention bytes: no ``00 00 0x`` (x ≤ 3) may appear in a NAL payload."""
-    out = bytearray()
-    zeros = 0
-    for byte in rbsp:
-        if zeros >= 2 and byte <= 3:
-            out.append(3)
-            zeros = 0
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return bytes(out)
-
-
-def unescape_rbsp(payload: bytes) -> bytes:
-    """Drop emulation-prevention bytes (the ``03`` of ``00 00 03``)."""
-    out = bytearray()
-    zeros = 0
-    for byte in payload:
-        if zeros >= 2 and byte == 3:
-            zeros = 0
-            continue
-        out.append(byte)
-        zeros = zeros + 1 if byte == 0 else 0
-    return bytes(out)
 
 
 def size_sei_nal(width: int, height: int) -> bytes:
@@ -220,36 +195,18 @@ def _pad_planes(planes: Planes420, canvas_w: int, canvas_h: int) -> bytes:
 # --- availability -------------------------------------------------------------------
 
 
-def _ffmpeg_exe() -> str:
-    import imageio_ffmpeg
-
-    exe: str = imageio_ffmpeg.get_ffmpeg_exe()
-    return exe
+_ffmpeg_exe = ffmpeg_exe
 
 
 @functools.cache
 def _probe() -> Availability:
-    try:
-        exe = _ffmpeg_exe()
-    except ImportError:
-        return Availability(False, "the Python package imageio-ffmpeg is not installed (pip install imageio-ffmpeg)")
-    except RuntimeError as exc:
-        return Availability(False, f"imageio-ffmpeg has no ffmpeg binary: {exc}")
-    try:
-        listing = run_tool([exe, "-hide_banner", "-encoders"], timeout=60.0).stdout.decode("utf-8", "replace")
-    except ToolError as exc:
-        return Availability(False, f"cannot run imageio-ffmpeg's ffmpeg: {exc}")
-    if not any(line.split()[1:2] == ["libvvenc"] for line in listing.splitlines()):
-        return Availability(False, f"{exe} was built without libvvenc (needs imageio-ffmpeg >= 0.6)")
-    try:
-        import av
-
-        av.codec.Codec("vvc", "r")
-    except ImportError:
-        return Availability(False, "the Python package av (PyAV) is not installed (pip install av)")
-    except ValueError:
-        return Availability(False, "this PyAV build has no VVC decoder (needs av >= 14)")
-    return Availability(True)
+    return probe(
+        _ffmpeg_exe,
+        encoder="libvvenc",
+        decoder="vvc",
+        encoder_hint=" (needs imageio-ffmpeg >= 0.6)",
+        decoder_hint=" (needs av >= 14)",
+    )
 
 
 # --- the adapter ----------------------------------------------------------------------
