@@ -15,7 +15,6 @@ The SUR and SMR in the result are *predictions* of the model, not measurements.
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 from collections import OrderedDict
@@ -26,7 +25,7 @@ from typing import Any
 
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S
-from sursmr.encoding import CandidateEncode, default_jobs, encode_and_decode
+from sursmr.encoding import CandidateEncode, default_jobs, encode_and_decode, encode_in_worker, encoder_pool
 from sursmr.errors import InputError, ModelError
 from sursmr.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
 from sursmr.rate_control import STRATEGIES, Probe, Targets, search
@@ -92,18 +91,6 @@ class EncodeCache:
 
 _DEFAULT_CACHE = EncodeCache()
 
-# Worker-process state: the image travels once per worker, not once per level.
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(rgb: RGBImage, codec: str, options: dict[str, Any], timeout: float) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # parallel workers must not each start a thread per core
-    _WORKER.update(rgb=rgb, codec=codec, options=options, timeout=timeout)
-
-
-def _encode_in_worker(level: int) -> CandidateEncode:
-    return encode_and_decode(_WORKER["rgb"], _WORKER["codec"], level, _WORKER["options"], _WORKER["timeout"])
-
 
 class _Encoder:
     """Encodes and decodes levels of one image: here, or in worker processes kept for the whole search.
@@ -126,13 +113,8 @@ class _Encoder:
                 self.jobs = 1  # measured fast: worker processes would only add overhead
             return done
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.jobs,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_init_worker,
-                initargs=(self.rgb, self.codec, self.options, self.timeout),
-            )
-        return list(self._pool.map(_encode_in_worker, levels))
+            self._pool = encoder_pool(self.rgb, self.codec, jobs=self.jobs, options=self.options, timeout=self.timeout)
+        return list(self._pool.map(encode_in_worker, levels))
 
     def close(self) -> None:
         if self._pool is not None:

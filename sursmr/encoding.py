@@ -75,7 +75,29 @@ def _init_worker(rgb: RGBImage, codec: str, options: Mapping[str, Any], timeout:
     _WORKER.update(rgb=rgb, codec=codec, options=options, timeout=timeout, with_fidelity=with_fidelity)
 
 
-def _worker_job(level: int) -> CandidateEncode:
+def encoder_pool(
+    rgb: RGBImage,
+    codec: str,
+    *,
+    jobs: int,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    with_fidelity: bool = False,
+) -> ProcessPoolExecutor:
+    """Worker processes that hold ``rgb`` once each; submit :func:`encode_in_worker` with a level.
+
+    The caller owns the pool (use it as a context manager or call ``shutdown``).
+    """
+    return ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=multiprocessing.get_context("forkserver"),
+        initializer=_init_worker,
+        initargs=(rgb, codec, dict(options or {}), timeout, with_fidelity),
+    )
+
+
+def encode_in_worker(level: int) -> CandidateEncode:
+    """Encode and decode the pool's image at ``level`` (runs in a worker of :func:`encoder_pool`)."""
     return encode_and_decode(
         _WORKER["rgb"], _WORKER["codec"], level, _WORKER["options"], _WORKER["timeout"], _WORKER["with_fidelity"]
     )
@@ -110,14 +132,10 @@ def iter_encodes(
         for level in wanted:
             yield encode_and_decode(rgb, codec, level, options, timeout, with_fidelity)
         return
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(
-        max_workers=min(jobs, len(wanted)),
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(rgb, codec, dict(options or {}), timeout, with_fidelity),
+    with encoder_pool(
+        rgb, codec, jobs=min(jobs, len(wanted)), options=options, timeout=timeout, with_fidelity=with_fidelity
     ) as pool:
-        futures: list[Future[CandidateEncode]] = [pool.submit(_worker_job, level) for level in wanted]
+        futures: list[Future[CandidateEncode]] = [pool.submit(encode_in_worker, level) for level in wanted]
         try:
             for future in as_completed(futures):
                 yield future.result()
