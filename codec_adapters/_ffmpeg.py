@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from codec_adapters.base import Availability
-from sursmr.errors import ToolError
+from sursmr.errors import InputError, ToolError
 from sursmr.toolrun import run_tool
 
 
@@ -42,3 +42,15 @@ def probe(
     except ValueError:
         return Availability(False, f"this PyAV build has no {decoder} decoder{decoder_hint}")
     return Availability(True)
+
+
+def check_encoder_options(
+    codec: str, encoder: str, options: dict[str, object], presets: tuple[str, ...]
+) -> tuple[str, int]:
+    """Validate the ``preset`` and ``threads`` options every ffmpeg-driven adapter takes; returns them."""
+    preset, threads = options["preset"], options["threads"]
+    if preset not in presets:
+        raise InputError(f"{codec}: preset must be one of {', '.join(presets)}, got {preset!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 64:
+        raise InputError(f"{codec}: threads must be an integer 0..64 (0 = {encoder}'s default), got {threads!r}")
+    return str(preset), threads

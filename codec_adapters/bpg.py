@@ -51,10 +51,10 @@ import numpy.typing as npt
 
 from codec_adapters import _bpg_format as fmt
 from codec_adapters import register
-from codec_adapters._ffmpeg import ffmpeg_exe, probe
+from codec_adapters._ffmpeg import check_encoder_options, ffmpeg_exe, probe
 from codec_adapters._yuv import Matrix, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import Availability, CodecAdapter, LevelAxis
-from sursmr.errors import CodecError, CorruptBitstreamError, InputError, ToolError
+from sursmr.errors import CodecError, CorruptBitstreamError, ToolError
 from sursmr.imaging import RGBImage
 
 # x265's presets, fastest first; bpgenc's -m N is PRESETS[N] (N = 1..9)
@@ -110,11 +110,7 @@ class BpgAdapter(CodecAdapter):
         return _probe()
 
     def _encode(self, rgb: RGBImage, level: int, options: dict[str, Any]) -> bytes:
-        preset, threads = options["preset"], options["threads"]
-        if preset not in PRESETS:
-            raise InputError(f"bpg: preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 64:
-            raise InputError(f"bpg: threads must be an integer 0..64 (0 = x265's default), got {threads!r}")
+        preset, threads = check_encoder_options("bpg", "x265", options, tuple(PRESETS))
         height, width = rgb.shape[:2]
         planes = rgb_to_420(rgb, bit_depth=BIT_DEPTH, full_range=FULL_RANGE, matrix=MATRIX, pad_to=_ALIGN)
         coded_h, coded_w = planes.y.shape

@@ -38,11 +38,11 @@ import numpy as np
 import numpy.typing as npt
 
 from codec_adapters import register
-from codec_adapters._ffmpeg import ffmpeg_exe, probe
+from codec_adapters._ffmpeg import check_encoder_options, ffmpeg_exe, probe
 from codec_adapters._nal import escape_rbsp, unescape_rbsp
 from codec_adapters._yuv import Matrix, Planes420, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import Availability, CodecAdapter, LevelAxis
-from sursmr.errors import CodecError, CorruptBitstreamError, InputError, ToolError, ToolTimeout
+from sursmr.errors import CodecError, CorruptBitstreamError, ToolError, ToolTimeout
 from sursmr.imaging import RGBImage
 
 PRESETS = ("faster", "fast", "medium", "slow", "slower")
@@ -230,11 +230,7 @@ class VvcAdapter(CodecAdapter):
         return _probe()
 
     def _encode(self, rgb: RGBImage, level: int, options: dict[str, Any]) -> bytes:
-        preset, threads = options["preset"], options["threads"]
-        if preset not in PRESETS:
-            raise InputError(f"vvc: preset must be one of {', '.join(PRESETS)}, got {preset!r}")
-        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 64:
-            raise InputError(f"vvc: threads must be an integer 0..64 (0 = vvenc's default), got {threads!r}")
+        preset, threads = check_encoder_options("vvc", "vvenc", options, tuple(PRESETS))
         height, width = rgb.shape[:2]
         planes = rgb_to_420(rgb, bit_depth=BIT_DEPTH, full_range=FULL_RANGE, matrix=MATRIX, pad_to=_ALIGN)
         try:
