@@ -15,8 +15,7 @@ import click
 from sursmr import __version__
 from sursmr.cli.app import (
     SursmrGroup,
-    emit_json,
-    emit_table,
+    emit_rows,
     jobs_option,
     json_option,
     progress,
@@ -100,11 +99,7 @@ def labellers(as_json: bool) -> None:
       sursmr-train labellers --json | jq -r 'select(.available|not) | "\\(.name): \\(.reason)"'
     """
     rows = labeller_rows()
-    if as_json:
-        for row in rows:
-            emit_json(row)
-    else:
-        emit_table(rows, ["kind", "name", "available", "direction", "task", "version", "reason"])
+    emit_rows(rows, ["kind", "name", "available", "direction", "task", "version", "reason"], as_json)
 
 
 @main.command()
@@ -131,10 +126,8 @@ def recipe(recipe_spec: str, show: bool, as_json: bool) -> None:
     row: dict[str, Any] = {"recipe": chosen.name, "sources": sources, **{k: round(v, 3) for k, v in estimate.items()}}
     row["crops"], row["images"] = int(estimate["crops"]), int(estimate["images"])
     row["codecs"] = ",".join(f"{p.codec}:{len(p.levels)}" for p in chosen.codecs)
-    if as_json:
-        emit_json(row)
-    else:
-        emit_table([row], ["recipe", "sources", "crops", "codecs", "images", "wall_hours", "size_mb"])
+    emit_rows([row], ["recipe", "sources", "crops", "codecs", "images", "wall_hours", "size_mb"], as_json)
+    if not as_json:
         cost = CostModel().label_s_per_image
         click.echo(f"(estimate for 2 cores at {cost} core-s of labelling per decoded image, see CostModel)", err=True)
 
@@ -206,10 +199,7 @@ def build(
     finally:
         bar.close()
     summary = report.to_dict()
-    if as_json:
-        emit_json(summary)
-    else:
-        emit_table([summary], ["out_dir", "items", "already_done", "built", "failed", "seconds"])
+    emit_rows([summary], ["out_dir", "items", "already_done", "built", "failed", "seconds"], as_json)
     if report.failed:
         click.echo(
             f"sursmr-train: {len(report.failed)} item(s) failed (see {out_dir}/failed/); run again to retry", err=True
@@ -356,10 +346,7 @@ def train(
         "seconds": round(result.seconds, 1),
         **{f"val_{k}": v for k, v in result.val["overall"].items()},
     }
-    if as_json:
-        emit_json(summary)
-    else:
-        emit_table([summary], list(summary))
+    emit_rows([summary], list(summary), as_json)
 
 
 @main.command()
@@ -422,11 +409,7 @@ def evaluate(
         for group, values in table.items():
             if isinstance(values, dict):
                 rows.append({"method": method, "codec": group, **values})
-    if as_json:
-        for row in rows:
-            emit_json(row)
-    else:
-        emit_table(rows, ["method", "codec", "samples", "mae_sur", "mae_smr", "srcc_sur", "srcc_smr"])
+    emit_rows(rows, ["method", "codec", "samples", "mae_sur", "mae_smr", "srcc_sur", "srcc_smr"], as_json)
 
 
 @main.command()

@@ -133,6 +133,15 @@ def emit_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> Non
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
+def emit_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], as_json: bool) -> None:
+    """Results on stdout: one JSON line per row with ``as_json``, else a table of ``columns``."""
+    if as_json:
+        for row in rows:
+            emit_json(row)
+    else:
+        emit_table(rows, columns)
+
+
 def progress(
     iterable: Iterable[Any] | None = None, *, total: int | None = None, desc: str = "", quiet: bool = False
 ) -> tqdm:  # type: ignore[type-arg]

@@ -10,8 +10,7 @@ import click
 import codec_adapters
 from sursmr.cli.app import (
     codec_levels_options,
-    emit_json,
-    emit_table,
+    emit_rows,
     jobs_option,
     json_option,
     main,
@@ -55,11 +54,7 @@ def codecs(as_json: bool) -> None:
       sursmr codecs --json | jq -r 'select(.available) | .name'
     """
     rows = codec_rows()
-    if as_json:
-        for row in rows:
-            emit_json(row)
-    else:
-        emit_table(rows, ["name", "available", "levels", "better", "extension", "reason"])
+    emit_rows(rows, ["name", "available", "levels", "better", "extension", "reason"], as_json)
 
 
 @main.command()
@@ -125,8 +120,4 @@ def sweep(
             atomic_write_bytes(path, cand.data)
             row["output"] = str(path)
         rows.append(row)
-    if as_json:
-        for row in rows:
-            emit_json(row)
-    else:
-        emit_table(rows, ["level", "bytes", "bpp", "psnr", "ssim", "encode_s"])
+    emit_rows(rows, ["level", "bytes", "bpp", "psnr", "ssim", "encode_s"], as_json)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sursmr.cli.app import emit_json, emit_table, json_option, main, strict_option
+from sursmr.cli.app import emit_rows, json_option, main, strict_option
 from sursmr.errors import InputError
 from sursmr.imaging import load_image
 
@@ -54,7 +54,4 @@ def predict(reference: Path, distorted: Path, model_name: str | None, device: st
         "sur": result.sur,
         "smr": result.smr,
     }
-    if as_json:
-        emit_json(row)
-    else:
-        emit_table([row], ["distorted", "model", "sur", "smr"])
+    emit_rows([row], ["distorted", "model", "sur", "smr"], as_json)
