@@ -70,12 +70,11 @@ class Item:
 
 
 def read_items(data: Path, split: str) -> list[Item]:
+    from training.evaluate import read_records
+
     items = []
-    for line in (data / "manifest.jsonl").read_text().splitlines():
-        if not line.strip():
-            continue
-        r = json.loads(line)
-        if r["split"] != split or not r["labels"].get("sur_jnd_proxy"):
+    for r in read_records(data, split):
+        if not r["labels"].get("sur_jnd_proxy"):
             continue
         order = sorted(range(len(r["levels"])), key=lambda i: r["levels"][i], reverse=r["better"] == "lower")
         labels = r["labels"]
