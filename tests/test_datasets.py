@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -16,7 +17,7 @@ from PIL import Image
 
 from sursmr.errors import InputError
 from training.datasets import builder as builder_module
-from training.datasets.builder import assign_splits, build_dataset, read_items
+from training.datasets.builder import assign_splits, build_dataset, read_items, relabel_smr
 from training.datasets.labelling import LabelPipeline
 from training.datasets.recipe import DEFAULT_RECIPE, CodecPlan, Recipe, estimate_cost, load_recipe, save_recipe
 from training.datasets.sources import directory_photos, plan_crops, render_crop
@@ -357,3 +358,62 @@ def test_torch_dataset_shapes_and_label_ranges(photo_dir: Path, tmp_path: Path) 
         assert torch.equal(dist, expected)
     with pytest.raises(InputError):
         SurSmrDataset(out, "train", label_kind="mos")  # type: ignore[arg-type]
+
+
+class FakeNeverSatisfied(FakeMachine):
+    """A hair-trigger machine: judges every image and is never satisfied."""
+
+    name = "fake_never"
+
+    def judge(self, original: Any, compressed: Any) -> bool | None:
+        return False
+
+
+@dataclass(frozen=True)
+class TwoMachineLabellers(FakeLabellers):
+    def __call__(self) -> LabelPipeline:
+        pipeline = super().__call__()
+        return dataclasses.replace(pipeline, machines={**pipeline.machines, "fake_never": FakeNeverSatisfied()})
+
+
+def test_relabel_narrows_the_smr_jury_without_running_machines(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    build_dataset(tiny_recipe(photo_dir), out, factory=TwoMachineLabellers())
+    before = {r["item_id"]: r for r in read_items(out)}
+    # fake_never is never satisfied, so with two judges SMR is at most 0.5
+    assert all(v is None or v <= 0.5 for r in before.values() for v in r["labels"]["smr"])
+
+    with pytest.raises(InputError, match="no verdicts of machine"):
+        relabel_smr(out, ["fake_colour", "not_run"])
+    assert {r["item_id"]: r for r in read_items(out)} == before  # nothing was rewritten
+
+    report = relabel_smr(out, ["fake_colour"])
+    assert report.items == 4 and report.changed_labels > 0
+    after = {r["item_id"]: r for r in read_items(out)}
+    for item_id, record in after.items():
+        verdicts = before[item_id]["labels"]["machine_verdicts"]["fake_colour"]
+        expected = [None if v is None else float(v) for v in verdicts]
+        assert record["labels"]["smr"] == expected
+        assert set(record["labels"]["machine_verdicts"]) == {"fake_colour"}
+        assert record["labels"]["machine_verdicts_excluded"]["fake_never"] == [False, False, False]
+        assert record["smr_machines"] == ["fake_colour"]
+    manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert {r["item_id"]: r["labels"]["smr"] for r in manifest} == {k: r["labels"]["smr"] for k, r in after.items()}
+    assert json.loads((out / "dataset.json").read_text())["recipe"]["machines"] == ["fake_colour"]
+    # the excluded verdicts are kept, so the jury can be widened again
+    relabel_smr(out, ["fake_colour", "fake_never"])
+    assert {r["item_id"]: r["labels"]["smr"] for r in read_items(out)} == {
+        k: r["labels"]["smr"] for k, r in before.items()
+    }
+    # a build of the recipe that names the narrowed jury resumes the dataset
+    relabel_smr(out, ["fake_colour"])
+    again = build_dataset(tiny_recipe(photo_dir, machines=("fake_colour",)), out, factory=FakeLabellers())
+    assert again.already_done == 4 and again.built == 0
+
+
+def test_default_recipe_jury_is_registered_and_sorted() -> None:
+    from training.datasets.recipe import DEFAULT_MACHINES
+    from training.machines import MACHINES
+
+    assert DEFAULT_RECIPE.machines == DEFAULT_MACHINES == tuple(sorted(DEFAULT_MACHINES))
+    assert set(DEFAULT_MACHINES) < set(MACHINES.names())

@@ -124,6 +124,30 @@ def test_config_round_trips_through_json_dict() -> None:
         NetConfig.from_dict({**config.to_dict(), "from_the_future": 1})
 
 
+def test_configs_saved_before_fuse_antialias_load_with_plain_sampling() -> None:
+    saved = get_config("sursmr_tiny").to_dict()
+    del saved["fuse_antialias"]
+    assert NetConfig.from_dict(saved).fuse_antialias is False
+
+
+@pytest.mark.parametrize("antialias", [False, True])
+def test_fusion_averages_fine_differences_only_with_antialias(antialias: bool) -> None:
+    model = create_model("sursmr_tiny", fuse_size=(2, 2), fuse_antialias=antialias)
+    head = model.head
+    for block in head.dfrl:  # make DFRL the identity so the test sees the fusion alone
+        torch.nn.init.zeros_(block.conv3.weight)
+        torch.nn.init.zeros_(block.conv3.bias)
+    seen: list[torch.Tensor] = []
+    head.mhaap.register_forward_pre_hook(lambda _module, args: seen.append(args[0]))
+    # one stage-1 difference at a position plain bilinear 8→2 sampling does not read
+    diffs = [torch.zeros(1, c, 8 >> i, 8 >> i) for i, c in enumerate(model.channels)]
+    diffs[0][0, :, 0, 0] = 1.0
+    with torch.no_grad():
+        head(diffs)
+    reached = bool(seen[0].abs().sum() > 0)
+    assert reached is antialias
+
+
 def test_parameter_count_on_meta_matches_a_real_build() -> None:
     config = get_config("sursmr_tiny")
     assert config_parameter_count(config) == count_parameters(create_model(config))

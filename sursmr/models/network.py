@@ -129,6 +129,7 @@ class MixerHead(nn.Module):
         super().__init__()
         total = sum(channels)
         self.fuse_size = config.fuse_size
+        self.fuse_antialias = config.fuse_antialias
         self.dfrl = nn.ModuleList(DFRL(c, config.dfrl_kernel) for c in channels)
         self.mhaap = MHAAP(total, config.queries, config.heads, config.embed_dim, config.attn_qo_proj)
         self.reg_token = nn.Parameter(torch.empty(1, 1, config.embed_dim))
@@ -145,7 +146,9 @@ class MixerHead(nn.Module):
 
     def forward(self, diffs: list[Tensor]) -> Tensor:
         refined = [
-            F.interpolate(block(d), size=self.fuse_size, mode="bilinear", align_corners=False)
+            F.interpolate(
+                block(d), size=self.fuse_size, mode="bilinear", align_corners=False, antialias=self.fuse_antialias
+            )
             for block, d in zip(self.dfrl, diffs, strict=True)
         ]
         fused = torch.cat(refined, dim=1)  # (B, C, H, W)

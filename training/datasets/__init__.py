@@ -10,7 +10,15 @@
 Labels built here are proxies (IQA ensemble, JND-calibrated metrics, machine zoo), never real SUR.
 """
 
-from training.datasets.builder import BuildReport, assign_splits, build_dataset, read_items, rebuild_manifest
+from training.datasets.builder import (
+    BuildReport,
+    RelabelReport,
+    assign_splits,
+    build_dataset,
+    read_items,
+    rebuild_manifest,
+    relabel_smr,
+)
 from training.datasets.recipe import DEFAULT_RECIPE, CodecPlan, Recipe, load_recipe, save_recipe
 
 __all__ = [
@@ -18,10 +26,12 @@ __all__ = [
     "BuildReport",
     "CodecPlan",
     "Recipe",
+    "RelabelReport",
     "assign_splits",
     "build_dataset",
     "load_recipe",
     "read_items",
     "rebuild_manifest",
+    "relabel_smr",
     "save_recipe",
 ]

@@ -25,6 +25,10 @@ record per done item) is rebuilt from the item files at the end of every
 run, and ``dataset.json`` holds the recipe, the labellers with versions, the
 split of every source photo and the crop plan.
 
+``relabel_smr`` narrows the machine jury of a finished build without running
+any machine again: every item keeps per-machine verdicts, so the SMR proxy
+of a subset is recomputed from them.
+
 Splitting is by *source photo* (:func:`assign_splits`): all crops of a photo
 land in the same split.
 """
@@ -358,3 +362,68 @@ def build_dataset(
         report.manifest = rebuild_manifest(root)
         report.seconds = time.perf_counter() - start
     return report
+
+
+@dataclass
+class RelabelReport:
+    out_dir: Path
+    items: int
+    changed_labels: int
+    machines: tuple[str, ...]
+    manifest: Path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir),
+            "items": self.items,
+            "changed_labels": self.changed_labels,
+            "machines": ",".join(self.machines),
+            "manifest": str(self.manifest),
+        }
+
+
+def relabel_smr(out_dir: str | Path, machines: Iterable[str]) -> RelabelReport:
+    """Recompute every item's SMR proxy over the machine subset ``machines`` (no machine runs again).
+
+    Verdicts of the machines left out move to ``labels.machine_verdicts_excluded``;
+    the recipe in ``dataset.json`` records the new jury, so a later build with
+    the same recipe resumes this dataset. Each item file is rewritten
+    atomically; a machine missing from an item's verdicts is an
+    :class:`InputError` raised before any file changes (rebuild those items).
+    """
+    from training.labels.smr import smr_from_verdicts
+
+    root = Path(out_dir)
+    jury = tuple(sorted(set(machines)))
+    if not jury:
+        raise InputError("relabel needs at least one machine")
+    header_path = root / "dataset.json"
+    if not header_path.is_file():
+        raise InputError(f"{header_path} not found; build the dataset first (sursmr-train build)")
+    paths = sorted((root / "items").glob("*/*.json"))
+    records = []
+    for path in paths:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        labels = record["labels"]
+        known = {**labels.get("machine_verdicts_excluded", {}), **labels["machine_verdicts"]}
+        missing = [name for name in jury if name not in known]
+        if missing:
+            raise InputError(
+                f"{path}: no verdicts of machine(s) {', '.join(missing)}; these items were built without them"
+            )
+        records.append((path, record, known))
+    changed = 0
+    for path, record, known in records:
+        labels = record["labels"]
+        levels = len(record["levels"])
+        smr = [smr_from_verdicts({name: known[name][i] for name in jury}) for i in range(levels)]
+        changed += sum(1 for old, new in zip(labels["smr"], smr, strict=True) if old != new)
+        labels["smr"] = smr
+        labels["machine_verdicts"] = {name: known[name] for name in jury}
+        labels["machine_verdicts_excluded"] = {name: v for name, v in sorted(known.items()) if name not in jury}
+        record["smr_machines"] = list(jury)
+        atomic_write_bytes(path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+    header = json.loads(header_path.read_text(encoding="utf-8"))
+    header["recipe"]["machines"] = list(jury)
+    atomic_write_bytes(header_path, (json.dumps(header, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    return RelabelReport(root, len(records), changed, jury, rebuild_manifest(root))

@@ -183,6 +183,18 @@ DEFAULT_METRICS = (
     "ssimulacra2", "vmaf", "vmaf_neg", "butteraugli_max", "butteraugli_3norm",
 )  # fmt: skip
 
+# The SMR jury of the default recipe: every registered machine but three whose
+# verdicts do not follow the compression level, so they add label noise and
+# no signal. Measured on the first default build (jpeg + vvc, 320 items;
+# share satisfied at JPEG q20 / q97): haar_eyes 0.29 / 0.38, tesseract
+# 0.12 / 0.12, dlib_landmarks68 0.62 / 0.62 — against efficientnet_lite0
+# 0.35 / 0.84 and open_nsfw 0.47 / 1.00. They stay registered (and can be
+# named in a recipe); `sursmr-train relabel` narrows an existing build.
+DEFAULT_MACHINES = (
+    "dlib_face_embedding", "dlib_hog_face", "efficientnet_lite0", "haar_frontal_face",
+    "hog_people", "nudenet", "open_nsfw", "rapidocr",
+)  # fmt: skip
+
 DEFAULT_RECIPE = Recipe(
     name="default",
     collections=("skimage", "opencv-doc", "matplotlib"),
@@ -197,6 +209,7 @@ DEFAULT_RECIPE = Recipe(
     split=(0.7, 0.1, 0.2),
     seed=20240601,
     metrics=DEFAULT_METRICS,
+    machines=DEFAULT_MACHINES,
     description=(
         "40 offline colour photos x 4 crops (256x256 / 256x384 at scales 1, 0.75, 0.5) x "
         "jpeg(8 levels) + bpg(7) + vvc(7); labels are proxies: Eq. 3 pseudo-SUR from the IQA "
