@@ -160,3 +160,67 @@ def test_identity_samples_are_zero_differences_labelled_one() -> None:
     assert grown.sur[-2:].tolist() == [1.0, 1.0] and grown.smr[-2:].tolist() == [1.0, 1.0]
     assert grown.diffs is not None and float(grown.diffs[0][-2:].abs().sum()) == 0.0
     assert with_identity(data, 0.0) is data
+
+
+def test_ema_run_scores_and_keeps_the_averaged_weights(tiny_data: Path, tmp_path: Path) -> None:
+    from training.train import load_checkpoint
+
+    run = tmp_path / "ema"
+    config = TrainConfig(
+        data=str(tiny_data), out=str(run), model="sursmr_tiny", epochs=2, lr=1e-2, ema_decay=0.9, weight_decay=0.01
+    )
+    result = train(config)
+    last = load_checkpoint(run / "checkpoint.pt")
+    assert last["ema"] is not None
+    best = load_checkpoint(run / "best.pt")
+    head = [k for k in last["model"] if k.startswith("head.") and last["model"][k].dtype.is_floating_point]
+    # the average trails the raw weights, so they differ; best.pt holds the average that was scored
+    assert any(not torch.equal(last["model"][k], last["ema"][k]) for k in head)
+    if result.best_epoch == 1:
+        assert all(torch.equal(best["model"][k], last["ema"][k]) for k in head)
+    with pytest.raises(InputError):
+        TrainConfig(data="d", out="o", ema_decay=1.0)
+
+
+def test_feature_norm_gets_its_own_feature_cache(tiny_data: Path, tmp_path: Path) -> None:
+    from training.train import build_model, feature_cache_path
+
+    plain = TrainConfig(data=str(tiny_data), out=str(tmp_path / "a"), model="sursmr_tiny")
+    normed = TrainConfig(**{**plain.to_dict(), "model_overrides": {"feature_norm": True}})
+    model = build_model(normed)
+    assert model.config.feature_norm
+    assert feature_cache_path(plain, build_model(plain), "train") != feature_cache_path(normed, model, "train")
+    # unit length over channels, times √C, at every position
+    features = model.reference_features(torch.rand(1, 3, 64, 64))
+    for f in features:
+        norms = f.norm(dim=1)
+        assert torch.allclose(norms, torch.full_like(norms, f.shape[1] ** 0.5), rtol=1e-4)
+
+
+def test_relabel_cli_narrows_the_jury(tmp_path: Path) -> None:
+    import shutil
+
+    from training.datasets.builder import read_items
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(photo_crop(64, 64)).save(photos / "p.png")
+    recipe = Recipe(
+        name="relabel",
+        collections=(),
+        source_dirs=(str(photos),),
+        crop_sizes=((48, 48),),
+        codecs=(CodecPlan("jpeg", (20, 90)),),
+        split=(1.0, 0.0, 0.0),
+    )
+    out = tmp_path / "data"
+    build_dataset(recipe, out, factory=FakeLabellers())
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    result = CliRunner().invoke(train_cli, ["relabel", "--data", str(out), "--machines", "fake_colour", "--json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout.strip().splitlines()[-1])
+    assert row["items"] == 1 and row["machines"] == "fake_colour"
+    assert read_items(out)[0]["smr_machines"] == ["fake_colour"]
+    missing = CliRunner().invoke(train_cli, ["relabel", "--data", str(copy), "--machines", "nothing_here"])
+    assert missing.exit_code == 2 and "no verdicts of machine" in missing.output

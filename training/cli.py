@@ -290,6 +290,28 @@ def _parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N samples per split.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, help="torch CPU threads (0: default).")
 @click.option(
+    "--ema",
+    "ema_decay",
+    type=click.FloatRange(min=0, max=1, max_open=True),
+    default=0.0,
+    show_default=True,
+    help="Score and keep an exponential moving average of the weights with this decay per step (0: off).",
+)
+@click.option(
+    "--weight-decay",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Decoupled weight decay (AdamW); 0 is the paper's Adam.",
+)
+@click.option(
+    "--identity-share",
+    type=click.FloatRange(min=0),
+    default=0.05,
+    show_default=True,
+    help="Extra image-against-itself samples (SUR = SMR = 1), as a share of the train split.",
+)
+@click.option(
     "--set",
     "overrides",
     multiple=True,
@@ -313,6 +335,9 @@ def train(
     device: str,
     limit: int | None,
     threads: int,
+    ema_decay: float,
+    weight_decay: float,
+    identity_share: float,
     overrides: tuple[str, ...],
     quiet: bool,
     as_json: bool,
@@ -347,6 +372,9 @@ def train(
         device=device,
         limit=limit,
         threads=threads,
+        ema_decay=ema_decay,
+        weight_decay=weight_decay,
+        identity_share=identity_share,
         model_overrides=_parse_overrides(overrides),
     )
     bar = progress(desc="train", quiet=quiet)

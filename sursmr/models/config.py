@@ -69,6 +69,13 @@ class NetConfig:
             bilinear, the literal reading of the paper). Plain sampling keeps
             about 1 in 16 stride-4 positions at 14×14, so most of the
             fine-grained coding differences never reach MHAAP.
+        feature_norm: scale each stage's feature vector at every position to
+            unit length over channels (times √C, to keep activations near 1)
+            before the difference, as LPIPS does. The difference then
+            measures a change of feature *direction*, relative to the local
+            feature energy of the original: strong texture masks a
+            distortion of the same absolute size. The paper differences raw
+            features (False).
         queries: Y, the number of learnable MHAAP queries (paper: 7×7 = 49).
         heads: h, attention heads (paper: 8); must divide the summed channels C.
         embed_dim: Z, width of the pooled tokens (paper: 512).
@@ -93,6 +100,7 @@ class NetConfig:
     dfrl_kernel: int = 3
     fuse_size: tuple[int, int] = (28, 28)
     fuse_antialias: bool = False
+    feature_norm: bool = False
     queries: int = 49
     heads: int = 8
     embed_dim: int = 512

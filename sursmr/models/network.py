@@ -21,6 +21,9 @@ from sursmr.errors import ModelError
 from sursmr.models.backbones import BACKBONES, build_backbone, feature_channels
 from sursmr.models.config import NetConfig
 
+FEATURE_NORM_EPS = 1e-6
+"""Floor of the channel norm in ``feature_norm`` (all-zero feature vectors stay zero)."""
+
 
 class DFRL(nn.Module):
     """Difference Feature Residual Learning (Eq. 5): F* = F + Conv3(σ(Conv2(σ(Conv1(F))))).
@@ -203,6 +206,10 @@ class SurSmrNet(nn.Module):
         if images.ndim != 4 or images.shape[1] != 3:
             raise ModelError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
         features: list[Tensor] = self.backbone((images - self.mean) / self.std)
+        if self.config.feature_norm:
+            features = [
+                f * (f.shape[1] ** 0.5) / f.norm(dim=1, keepdim=True).clamp_min(FEATURE_NORM_EPS) for f in features
+            ]
         return features
 
     def reference_features(self, reference: Tensor) -> list[Tensor]:
