@@ -266,3 +266,22 @@ def test_efficientnet_lite0_imagenet_weights_load_by_position() -> None:
         before = random_net.reference_features(image)
         after = pretrained.reference_features(image)
     assert all(not torch.allclose(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_for_inference_swaps_only_the_input_pipeline() -> None:
+    config = get_config("sursmr_tiny")
+    native = config.for_inference(input_mode="native", input_size=64)
+    assert (native.input_mode, native.input_size) == ("native", 64)
+    assert {k: v for k, v in native.to_dict().items() if k not in ("input_mode", "input_size")} == {
+        k: v for k, v in config.to_dict().items() if k not in ("input_mode", "input_size")
+    }
+    assert config.for_inference() is config
+    with pytest.raises(InputError):
+        config.for_inference(input_mode="stretch")  # type: ignore[arg-type]
+    # the same weights score a 128×192 image as 2×3 native tiles or as one resized input
+    model = create_model(config).eval()
+    image = np.random.default_rng(0).integers(0, 256, (128, 192, 3), dtype=np.uint8)
+    assert image_to_input(image, native).shape == (6, 3, 64, 64)
+    with torch.no_grad():
+        model.config = native
+        assert model(image_to_input(image, native), image_to_input(image, native)).shape == (6, 2)

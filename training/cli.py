@@ -298,6 +298,20 @@ def _parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
     help="Score and keep an exponential moving average of the weights with this decay per step (0: off).",
 )
 @click.option(
+    "--alpha",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Weight of the SUR L1 term (paper Eq. 4: 0.5).",
+)
+@click.option(
+    "--beta",
+    type=click.FloatRange(min=0),
+    default=0.5,
+    show_default=True,
+    help="Weight of the SMR L1 term (paper Eq. 4: 0.5).",
+)
+@click.option(
     "--weight-decay",
     type=click.FloatRange(min=0),
     default=0.0,
@@ -336,6 +350,8 @@ def train(
     limit: int | None,
     threads: int,
     ema_decay: float,
+    alpha: float,
+    beta: float,
     weight_decay: float,
     identity_share: float,
     overrides: tuple[str, ...],
@@ -373,6 +389,8 @@ def train(
         limit=limit,
         threads=threads,
         ema_decay=ema_decay,
+        alpha=alpha,
+        beta=beta,
         weight_decay=weight_decay,
         identity_share=identity_share,
         model_overrides=_parse_overrides(overrides),
@@ -423,6 +441,13 @@ def train(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the full report as JSON here.",
 )
+@click.option(
+    "--input-mode",
+    type=click.Choice(["resize224", "native"]),
+    default=None,
+    help="Score with this input pipeline instead of the saved one (the weights do not depend on it).",
+)
+@click.option("--input-size", type=click.IntRange(min=32), default=None, help="Resize target or tile side.")
 @quiet_option
 @json_option
 def evaluate(
@@ -433,10 +458,12 @@ def evaluate(
     device: str,
     limit: int | None,
     report_path: Path | None,
+    input_mode: str | None,
+    input_size: int | None,
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """MAE and rank correlation of MODEL on a split, next to the level-mean and SSIM-fit baselines.
+    """MAE and rank correlation of MODEL on a split, next to the level-mean, level-median and SSIM-fit baselines.
 
     MODEL is a run directory, a .pt checkpoint, a weights name or a .safetensors file.
 
@@ -444,6 +471,7 @@ def evaluate(
     Examples:
       sursmr-train evaluate runs/head --data data/default
       sursmr-train evaluate sursmr-effnet-lite0 --data data/default --json
+      sursmr-train evaluate runs/head --data data/default --input-mode native --input-size 224
     """
     import json
 
@@ -451,7 +479,7 @@ def evaluate(
     from training.evaluate import evaluate as run_evaluation
     from training.evaluate import load_scoring_model
 
-    predictor = load_scoring_model(model, device)
+    predictor = load_scoring_model(model, device, input_mode=input_mode, input_size=input_size)
     bar = progress(desc=f"evaluate {split}", quiet=quiet)
 
     def step(done: int, total: int) -> None:
@@ -489,16 +517,40 @@ def evaluate(
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="JSON from `sursmr-train evaluate --report`, recorded as the card's measured metrics.",
 )
-def export(run_dir: Path, name: str, weights_dir: Path | None, fp16: bool, report_path: Path | None) -> None:
+@click.option(
+    "--input-mode",
+    type=click.Choice(["resize224", "native"]),
+    default=None,
+    help="Score with this input pipeline instead of the saved one (the weights do not depend on it).",
+)
+@click.option("--input-size", type=click.IntRange(min=32), default=None, help="Resize target or tile side.")
+def export(
+    run_dir: Path,
+    name: str,
+    weights_dir: Path | None,
+    fp16: bool,
+    report_path: Path | None,
+    input_mode: str | None,
+    input_size: int | None,
+) -> None:
     """Write a run's best weights as NAME.safetensors + NAME.json model card (loadable offline by name).
 
     \b
     Example:
       sursmr-train export runs/head --name sursmr-effnet-lite0 --report runs/head/test.json
+      sursmr-train export runs/head --name mine --input-mode native --input-size 224
     """
     from training.export import export_run
 
-    path = export_run(run_dir, name, weights_dir=weights_dir, fp16=fp16, report_path=report_path)
+    path = export_run(
+        run_dir,
+        name,
+        weights_dir=weights_dir,
+        fp16=fp16,
+        report_path=report_path,
+        input_mode=input_mode,
+        input_size=input_size,
+    )
     click.echo(str(path))
 
 

@@ -31,6 +31,20 @@ def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
+def _train_codecs(data: Path) -> list[str]:
+    """Codecs present in the train split of the dataset's manifest (what the run actually saw)."""
+    manifest = data / "manifest.jsonl"
+    if not manifest.is_file():
+        return []
+    codecs = set()
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            if record.get("split") == "train":
+                codecs.add(str(record["codec"]))
+    return sorted(codecs)
+
+
 def export_run(
     run_dir: str | Path,
     name: str,
@@ -38,8 +52,15 @@ def export_run(
     weights_dir: str | Path | None = None,
     fp16: bool = True,
     report_path: str | Path | None = None,
+    input_mode: str | None = None,
+    input_size: int | None = None,
 ) -> Path:
-    """Write the best checkpoint of ``run_dir`` as weights called ``name``; returns the ``.safetensors`` path."""
+    """Write the best checkpoint of ``run_dir`` as weights called ``name``; returns the ``.safetensors`` path.
+
+    ``input_mode`` / ``input_size`` replace the input pipeline the run trained
+    with (kept in the card as ``training.trained_input``); see
+    :meth:`sursmr.models.config.NetConfig.for_inference`.
+    """
     run = Path(run_dir)
     config = _read_json(run / "config.json")
     if config is None:
@@ -48,6 +69,8 @@ def export_run(
         raise InputError(f"weights name {name!r} must be a plain file stem, e.g. sursmr-effnet-lite0")
     checkpoint = load_checkpoint(run / "best.pt")
     model = model_from_checkpoint(run / "best.pt")
+    trained = model.config
+    model.config = trained.for_inference(input_mode=input_mode, input_size=input_size)  # type: ignore[arg-type]
     label_kind = config.get("label_kind") or ("eq3" if config.get("stage") == "pretrain" else "jnd")
     dataset = _read_json(Path(config["data"]) / "dataset.json") or {}
     command_file = run / "command.txt"
@@ -62,6 +85,8 @@ def export_run(
             else None,
             "config": config,
             "best_epoch": int(checkpoint["epoch"]),
+            "trained_input": {"input_mode": trained.input_mode, "input_size": trained.input_size},
+            "trained_codecs": _train_codecs(Path(config["data"])),
             "dataset_recipe": dataset.get("recipe"),
             "labellers": dataset.get("labellers"),
             "torch": torch.__version__,

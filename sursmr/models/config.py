@@ -160,6 +160,27 @@ class NetConfig:
         except InputError as exc:
             raise ModelError(f"model config is invalid: {exc}") from None
 
+    def for_inference(
+        self,
+        input_mode: InputMode | None = None,
+        input_size: int | None = None,
+        patch_aggregate: PatchAggregate | None = None,
+    ) -> NetConfig:
+        """A copy with another input pipeline; the weights do not depend on it (the head fuses to ``fuse_size``).
+
+        A network trained on small crops resized to 224² can score large
+        images as native-resolution 224² tiles, so it sees coding artefacts
+        at the scale it was trained on instead of shrunk away.
+        """
+        changes: dict[str, Any] = {}
+        if input_mode is not None:
+            changes["input_mode"] = input_mode
+        if input_size is not None:
+            changes["input_size"] = input_size
+        if patch_aggregate is not None:
+            changes["patch_aggregate"] = patch_aggregate
+        return dataclasses.replace(self, **changes) if changes else self
+
     def with_overrides(self, **overrides: Any) -> NetConfig:
         """A copy with some fields replaced; unknown field names raise :class:`InputError`."""
         known = {f.name for f in dataclasses.fields(self)}
