@@ -14,12 +14,21 @@ pair (SUR ≥ s, SMR ≥ m), each method picks one of the item's labelled levels
     the metric to a threshold calibrated on training items (the median of the
     metric at each training item's oracle level);
 ``oracle``
-    the smallest level whose *labels* meet the targets (needs every label).
+    the smallest level whose *labels* meet the targets (needs every label);
+    where no level does, it takes the best level and counts as a miss, like
+    the other methods, so every method is averaged over the same items.
 
 Reported per codec and target: mean bytes, bytes saved against ``fixed`` and
 ``ssim``, hit rate (share of items whose labels at the chosen level meet the
 targets), encodes per item. Labels are the dataset's proxies (JND-calibrated
 SUR proxy, machine-zoo SMR), so "hit rate" means agreement with those proxies.
+
+BD-rate (``bjontegaard`` package, Akima interpolation): every method is also
+run on SUR-only targets 0.3, 0.4, …, 0.9; each target gives one point (mean
+bytes, mean SUR proxy label of the chosen encodes) and the curves of
+``sursmr``, ``ssim``, ``vmaf`` and ``oracle`` are compared with those of
+``fixed`` and ``ssim``: the average bitrate change at equal mean proxy SUR
+(negative: fewer bytes).
 
 Usage::
 
@@ -46,7 +55,11 @@ import numpy as np
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_ITEMS = 24
-TARGETS = [(s, m) for s in (0.5, 0.75, 0.9) for m in (0.8, 0.9)]
+Target = tuple[float, float | None]
+TARGETS: list[Target] = [(s, m) for s in (0.5, 0.75, 0.9) for m in (0.8, 0.9)]
+BD_TARGETS: list[Target] = [(s / 10, None) for s in range(3, 10)]
+BD_METHODS = ("sursmr", "ssim", "vmaf", "oracle")
+BD_ANCHORS = ("fixed", "ssim")
 
 
 @dataclass
@@ -64,8 +77,8 @@ class Item:
     npz: str
     stored: list[int]  # index of each level in the item's stored arrays
 
-    def meets(self, i: int, target: tuple[float, float]) -> bool:
-        smr_ok = math.isnan(self.smr[i]) or self.smr[i] >= target[1]
+    def meets(self, i: int, target: Target) -> bool:
+        smr_ok = target[1] is None or math.isnan(self.smr[i]) or self.smr[i] >= target[1]
         return self.sur[i] >= target[0] and smr_ok
 
 
@@ -98,12 +111,12 @@ def read_items(data: Path, split: str) -> list[Item]:
     return items
 
 
-def oracle(item: Item, target: tuple[float, float]) -> int | None:
+def oracle(item: Item, target: Target) -> int | None:
     passing = [i for i in range(len(item.levels)) if item.meets(i, target)]
     return min(passing, key=lambda i: item.nbytes[i]) if passing else None
 
 
-def fixed_levels(train: Sequence[Item], target: tuple[float, float]) -> dict[str, int]:
+def fixed_levels(train: Sequence[Item], target: Target) -> dict[str, int]:
     """Per codec, the most compressed level meeting the targets on a majority of training items."""
     chosen = {}
     by_codec: dict[str, list[Item]] = defaultdict(list)
@@ -120,7 +133,7 @@ def fixed_levels(train: Sequence[Item], target: tuple[float, float]) -> dict[str
     return chosen
 
 
-def metric_thresholds(train: Sequence[Item], target: tuple[float, float], metric: str) -> dict[str, float]:
+def metric_thresholds(train: Sequence[Item], target: Target, metric: str) -> dict[str, float]:
     """Per codec, the median metric value at the training items' oracle levels."""
     values: dict[str, list[float]] = defaultdict(list)
     for item in train:
@@ -147,8 +160,8 @@ def bisect_metric(item: Item, metric: str, threshold: float) -> tuple[int, int]:
 
 
 def predictor_choices(
-    predictor: Any, data: Path, item: Item, targets: Sequence[tuple[float, float]]
-) -> dict[tuple[float, float], tuple[int, int, float]]:
+    predictor: Any, data: Path, item: Item, targets: Sequence[Target]
+) -> dict[Target, tuple[int, int, float]]:
     """Controller choice per target over the item's levels: (index, probes, seconds)."""
     from codec_adapters.base import LevelAxis
     from sursmr.errors import TargetUnreachable
@@ -218,7 +231,53 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return table
 
 
-def markdown(table: list[dict[str, Any]], model: str, subset: str) -> str:
+def bd_rates(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """BD-rate of each method against each anchor per codec, over the SUR-only targets (see the module docstring)."""
+    import warnings
+
+    import bjontegaard as bd
+
+    curves: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        if row["target_smr"] is None:
+            curves[(row["codec"], row["method"])][row["target_sur"]].append(row)
+
+    def curve(codec: str, method: str) -> tuple[list[float], list[float]]:
+        points = sorted(
+            (float(np.mean([r["sur_label"] for r in rs])), float(np.mean([r["bytes"] for r in rs])))
+            for rs in curves[(codec, method)].values()
+        )
+        # equal quality at two targets (the same level chosen twice) is one point on the curve
+        unique: dict[float, float] = {}
+        for quality, rate in points:
+            unique.setdefault(round(quality, 6), rate)
+        return [unique[q] for q in unique], list(unique)
+
+    out = []
+    for codec in sorted({codec for codec, _ in curves}):
+        for anchor in BD_ANCHORS:
+            rate_a, dist_a = curve(codec, anchor)
+            for method in BD_METHODS:
+                if method == anchor or (codec, method) not in curves:
+                    continue
+                rate_t, dist_t = curve(codec, method)
+                value: float | None = None
+                note = ""
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        value = float(
+                            bd.bd_rate(rate_a, dist_a, rate_t, dist_t, method="akima", require_matching_points=False)
+                        )
+                except (ValueError, ZeroDivisionError, np.linalg.LinAlgError) as exc:
+                    note = f"not computable: {exc}"
+                if value is not None and not math.isfinite(value):
+                    value, note = None, "not computable: curves do not overlap"
+                out.append({"codec": codec, "method": method, "anchor": anchor, "bd_rate_percent": value, "note": note})
+    return out
+
+
+def markdown(table: list[dict[str, Any]], model: str, subset: str, bd_table: list[dict[str, Any]]) -> str:
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:+.1f}%"
 
@@ -238,6 +297,22 @@ def markdown(table: list[dict[str, Any]], model: str, subset: str) -> str:
             f"{r['mean_bytes']:.0f} | {100 * r['hit_rate']:.0f}% | {r['encodes']:.1f} | "
             f"{pct(r['saved_vs_fixed'])} | {pct(r['saved_vs_ssim'])} |"
         )
+    lines += [
+        "",
+        "BD-rate at equal mean SUR proxy (SUR-only targets 0.3–0.9, Akima; negative: fewer bytes than the anchor):",
+        "",
+        "| codec | method | vs fixed | vs SSIM |",
+        "|---|---|---:|---:|",
+    ]
+    for codec in sorted({r["codec"] for r in bd_table}):
+        for method in BD_METHODS:
+            cells = []
+            for anchor in BD_ANCHORS:
+                match = [r for r in bd_table if (r["codec"], r["method"], r["anchor"]) == (codec, method, anchor)]
+                value = match[0]["bd_rate_percent"] if match else None
+                cells.append("–" if value is None else f"{value:+.1f}%")
+            if any(c != "–" for c in cells):
+                lines.append(f"| {codec} | {method} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines) + "\n"
 
 
@@ -280,12 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     test = read_items(args.data, "test")
     if not args.full:
         test = test[:QUICK_ITEMS]
-    fixed = {t: fixed_levels(train, t) for t in TARGETS}
-    thresholds = {(t, m): metric_thresholds(train, t, m) for t in TARGETS for m in ("ssim", "vmaf")}
+    every = [*TARGETS, *BD_TARGETS]
+    fixed = {t: fixed_levels(train, t) for t in every}
+    thresholds = {(t, m): metric_thresholds(train, t, m) for t in every for m in ("ssim", "vmaf")}
     rows: list[dict[str, Any]] = []
     for n, item in enumerate(test, start=1):
-        ours = predictor_choices(predictor, args.data, item, TARGETS)
-        for target in TARGETS:
+        ours = predictor_choices(predictor, args.data, item, every)
+        for target in every:
             picks: dict[str, tuple[int, float]] = {}
             index, probes, _ = ours[target]
             picks["sursmr"] = (index, probes)
@@ -296,8 +372,7 @@ def main(argv: list[str] | None = None) -> int:
                 if threshold is not None and metric in item.scores:
                     picks[metric] = bisect_metric(item, metric, threshold)
             best = oracle(item, target)
-            if best is not None:
-                picks["oracle"] = (best, len(item.levels))
+            picks["oracle"] = (len(item.levels) - 1 if best is None else best, len(item.levels))
             for method, (index, encodes) in picks.items():
                 rows.append(
                     {
@@ -307,13 +382,15 @@ def main(argv: list[str] | None = None) -> int:
                         "target_smr": target[1],
                         "method": method,
                         "bytes": item.nbytes[index],
+                        "sur_label": item.sur[index],
                         "hit": item.meets(index, target),
                         "encodes": encodes,
                     }
                 )
         print(f"\r{n}/{len(test)} items", end="", file=sys.stderr)
     print(file=sys.stderr)
-    table = summarise(rows)
+    table = summarise([r for r in rows if r["target_smr"] is not None])
+    bd_table = bd_rates(rows)
     subset = "all items" if args.full else f"first {QUICK_ITEMS} items"
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -322,10 +399,11 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
         "fixed_levels": {str(k): v for k, v in fixed.items()},
         "table": table,
+        "bd_rate": bd_table,
         "labels": "proxy (JND-calibrated SUR, machine-zoo SMR)",
     }
     (args.out / "rate_savings.json").write_text(json.dumps(payload, indent=2) + "\n")
-    text = markdown(table, model, subset)
+    text = markdown(table, model, subset, bd_table)
     (args.out / "rate_savings.md").write_text(text)
     plot(table, args.out / "rate_savings.png")
     sys.stdout.write(text)

@@ -85,6 +85,7 @@ class NetConfig:
         mixer_token_hidden: hidden width of the token-mixing MLPs.
         mixer_channel_hidden: hidden width of the channel-mixing MLPs.
         head_hidden: the two hidden widths of the final 3-layer MLP (both heads).
+        dropout: dropout before each layer of that MLP while training (0: none, the paper).
         description: one line for ``sursmr models``.
     """
 
@@ -109,6 +110,7 @@ class NetConfig:
     mixer_token_hidden: int = 256
     mixer_channel_hidden: int = 2048
     head_hidden: tuple[int, int] = (512, 256)
+    dropout: float = 0.0
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -138,6 +140,8 @@ class NetConfig:
             raise InputError(f"{self.name}: fuse_size must be (H, W) with positive sides, got {self.fuse_size}")
         if len(self.head_hidden) != 2 or min(self.head_hidden) < 1:
             raise InputError(f"{self.name}: head_hidden must be two positive widths, got {self.head_hidden}")
+        if not 0 <= self.dropout < 1:
+            raise InputError(f"{self.name}: dropout must lie in [0, 1), got {self.dropout}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise InputError(f"{self.name}: mean and std need 3 values each, std > 0")
 

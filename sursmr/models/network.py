@@ -113,13 +113,22 @@ class MixerLayer(nn.Module):
         return out
 
 
-def regression_mlp(in_dim: int, hidden: tuple[int, int]) -> nn.Sequential:
-    """The 3-layer MLP to (SUR, SMR): (B, in_dim) → (B, 2) in [0, 1] through a sigmoid."""
+def regression_mlp(in_dim: int, hidden: tuple[int, int], dropout: float = 0.0) -> nn.Sequential:
+    """The 3-layer MLP to (SUR, SMR): (B, in_dim) → (B, 2) in [0, 1] through a sigmoid.
+
+    ``dropout`` > 0 drops hidden activations while training. It has no
+    parameters and sits inside the activation slots, so the layer names (and
+    saved weights) are the same with and without it.
+    """
+
+    def activation() -> nn.Module:
+        return nn.Sequential(nn.GELU(), nn.Dropout(dropout)) if dropout else nn.GELU()
+
     return nn.Sequential(
         nn.Linear(in_dim, hidden[0]),
-        nn.GELU(),
+        activation(),
         nn.Linear(hidden[0], hidden[1]),
-        nn.GELU(),
+        activation(),
         nn.Linear(hidden[1], 2),
         nn.Sigmoid(),
     )
@@ -145,7 +154,7 @@ class MixerHead(nn.Module):
             )
         )
         self.norm = nn.LayerNorm(config.embed_dim)
-        self.mlp = regression_mlp(config.embed_dim, config.head_hidden)
+        self.mlp = regression_mlp(config.embed_dim, config.head_hidden, config.dropout)
 
     def forward(self, diffs: list[Tensor]) -> Tensor:
         refined = [
@@ -172,7 +181,7 @@ class PretrainHead(nn.Module):
 
     def __init__(self, channels: list[int], config: NetConfig) -> None:
         super().__init__()
-        self.mlp = regression_mlp(2 * sum(channels), config.head_hidden)
+        self.mlp = regression_mlp(2 * sum(channels), config.head_hidden, config.dropout)
 
     def forward(self, diffs: list[Tensor]) -> Tensor:
         pooled = [torch.cat([d.mean(dim=(2, 3)), d.abs().mean(dim=(2, 3))], dim=1) for d in diffs]
