@@ -7,6 +7,7 @@ progress and messages to stderr; errors map to the exit codes of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,11 @@ def relabel(out_dir: Path, machines: str | None, as_json: bool) -> None:
     emit_rows([report.to_dict()], ["out_dir", "items", "changed_labels", "machines"], as_json)
 
 
+def _non_negative(flag: str, default: float, help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A float option ≥ 0 with its default shown."""
+    return click.option(flag, type=click.FloatRange(min=0), default=default, show_default=True, help=help_text)
+
+
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
     import json
 
@@ -297,34 +303,10 @@ def _parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
     show_default=True,
     help="Score and keep an exponential moving average of the weights with this decay per step (0: off).",
 )
-@click.option(
-    "--alpha",
-    type=click.FloatRange(min=0),
-    default=0.5,
-    show_default=True,
-    help="Weight of the SUR L1 term (paper Eq. 4: 0.5).",
-)
-@click.option(
-    "--beta",
-    type=click.FloatRange(min=0),
-    default=0.5,
-    show_default=True,
-    help="Weight of the SMR L1 term (paper Eq. 4: 0.5).",
-)
-@click.option(
-    "--weight-decay",
-    type=click.FloatRange(min=0),
-    default=0.0,
-    show_default=True,
-    help="Decoupled weight decay (AdamW); 0 is the paper's Adam.",
-)
-@click.option(
-    "--identity-share",
-    type=click.FloatRange(min=0),
-    default=0.05,
-    show_default=True,
-    help="Extra image-against-itself samples (SUR = SMR = 1), as a share of the train split.",
-)
+@_non_negative("--alpha", 0.5, "Weight of the SUR L1 term (paper Eq. 4: 0.5).")
+@_non_negative("--beta", 0.5, "Weight of the SMR L1 term (paper Eq. 4: 0.5).")
+@_non_negative("--weight-decay", 0.0, "Decoupled weight decay (AdamW); 0 is the paper's Adam.")
+@_non_negative("--identity-share", 0.05, "Extra image-vs-itself samples (SUR = SMR = 1), share of the train split.")
 @click.option(
     "--set",
     "overrides",
