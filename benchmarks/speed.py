@@ -55,6 +55,22 @@ def predictor_ms_per_candidate(predictor: Any, rgb: np.ndarray, candidates: int 
     return statistics.median(times)
 
 
+def model_cost(predictor: Any, rgb: np.ndarray) -> tuple[float, float]:
+    """Parameters (M) and GFLOPs of scoring one candidate of ``rgb`` (every tile), reference features cached."""
+    import torch
+    from model_complexity import flops_of
+
+    from sursmr.models.inputs import image_to_input
+    from sursmr.models.network import count_parameters
+
+    net = predictor.model
+    inputs = image_to_input(rgb, net.config, predictor.device)
+    with torch.inference_mode():
+        reference = net.reference_features(inputs)
+    flops = flops_of(lambda: net.forward_from_features(reference, inputs))
+    return count_parameters(net) / 1e6, flops / 1e9
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=None, help="weights name/path, run dir or .pt [default: shipped]")
@@ -80,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.codecs.split(",") if args.codecs else codec_adapters.list()
     rows: list[dict[str, Any]] = []
     ms = predictor_ms_per_candidate(predictor, rgb)
+    params_m, gflops = model_cost(predictor, rgb)
     for name in names:
         cls = codec_adapters.get(name)
         if not cls.availability().available:
@@ -119,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "image": "astronaut resized/cropped to 768x512",
         "targets": {"sur": args.target_sur, "smr": args.target_smr},
         "predictor_ms_per_candidate": round(ms, 2),
+        "params_m": round(params_m, 3),
+        "gflops_per_candidate": round(gflops, 3),
         "peak_rss_mb": round(peak_mb, 1),
         "codecs": rows,
     }
@@ -129,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Model `{model}` on {args.device} ({report['torch_threads']} torch threads), targets SUR ≥ "
         f"{args.target_sur}, SMR ≥ {args.target_smr}; predictor {ms:.1f} ms per candidate (batch 8, reference "
-        f"features cached); peak RSS {peak_mb:.0f} MB.",
+        f"features cached); {params_m:.2f} M parameters, {gflops:.2f} GFLOPs per candidate at this size "
+        f"(multiply-add = 2 FLOPs, reference features not counted); peak RSS {peak_mb:.0f} MB.",
         "",
         "| codec | seconds | probes | level | bytes | predicted SUR | predicted SMR |",
         "|---|---:|---:|---:|---:|---:|---:|",
