@@ -3,7 +3,7 @@
 Labels are the dataset's *proxy* labels (JND-calibrated SUR proxy or Eq. 3
 pseudo-SUR; SMR from the machine zoo); the report says which. Baselines are
 fitted on the train split (see ``training/evaluate.py``): the per-level mean
-label, and a cubic fit on SSIM per codec.
+and median label, and a cubic fit on SSIM per codec.
 
 Usage::
 
