@@ -224,3 +224,20 @@ def test_relabel_cli_narrows_the_jury(tmp_path: Path) -> None:
     assert read_items(out)[0]["smr_machines"] == ["fake_colour"]
     missing = CliRunner().invoke(train_cli, ["relabel", "--data", str(copy), "--machines", "nothing_here"])
     assert missing.exit_code == 2 and "no verdicts of machine" in missing.output
+
+
+def test_evaluate_cli_scores_with_another_input_pipeline(tiny_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(TrainConfig(data=str(tiny_data), out=str(run), model="sursmr_tiny", epochs=1))
+    rows = {}
+    for mode in ("resize224", "native"):
+        result = CliRunner().invoke(
+            train_cli,
+            ["evaluate", str(run), "--data", str(tiny_data), "--input-mode", mode, "--input-size", "32", "--json"],
+        )
+        assert result.exit_code == 0, result.output
+        rows[mode] = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    model = {mode: next(r for r in found if r["method"] == "model") for mode, found in rows.items()}
+    # 64×96 crops: one 32² resize vs six native 32² tiles give different predictions, same samples
+    assert model["resize224"]["samples"] == model["native"]["samples"] > 0
+    assert model["resize224"]["mae_sur"] != model["native"]["mae_sur"]

@@ -246,6 +246,19 @@ def _non_negative(flag: str, default: float, help_text: str) -> Callable[[Callab
     return click.option(flag, type=click.FloatRange(min=0), default=default, show_default=True, help=help_text)
 
 
+def _input_pipeline_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--input-mode / --input-size: score with another input pipeline than the saved one."""
+    command = click.option(
+        "--input-size", type=click.IntRange(min=32), default=None, help="Resize target or tile side."
+    )(command)
+    return click.option(
+        "--input-mode",
+        type=click.Choice(["resize224", "native"]),
+        default=None,
+        help="Score with this input pipeline instead of the saved one (the weights do not depend on it).",
+    )(command)
+
+
 def _parse_overrides(items: tuple[str, ...]) -> dict[str, Any]:
     import json
 
@@ -423,13 +436,7 @@ def train(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the full report as JSON here.",
 )
-@click.option(
-    "--input-mode",
-    type=click.Choice(["resize224", "native"]),
-    default=None,
-    help="Score with this input pipeline instead of the saved one (the weights do not depend on it).",
-)
-@click.option("--input-size", type=click.IntRange(min=32), default=None, help="Resize target or tile side.")
+@_input_pipeline_options
 @quiet_option
 @json_option
 def evaluate(
@@ -499,13 +506,7 @@ def evaluate(
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="JSON from `sursmr-train evaluate --report`, recorded as the card's measured metrics.",
 )
-@click.option(
-    "--input-mode",
-    type=click.Choice(["resize224", "native"]),
-    default=None,
-    help="Score with this input pipeline instead of the saved one (the weights do not depend on it).",
-)
-@click.option("--input-size", type=click.IntRange(min=32), default=None, help="Resize target or tile side.")
+@_input_pipeline_options
 def export(
     run_dir: Path,
     name: str,
