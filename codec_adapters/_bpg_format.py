@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from codec_adapters._nal import escape_rbsp, unescape_rbsp
+from codec_adapters._nal import escape_rbsp, split_annexb, unescape_rbsp
 from sursmr.errors import CodecError, CorruptBitstreamError
 
 MAGIC = b"BPG\xfb"
@@ -183,35 +183,6 @@ class BitWriter:
 
 
 # --- NAL units ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NalSpan:
-    """Where one NAL unit sits in an Annex-B stream: its start code begins at ``prefix``."""
-
-    prefix: int
-    begin: int
-    end: int
-
-    def nal(self, stream: bytes) -> bytes:
-        return stream[self.begin : self.end]
-
-
-def split_annexb(stream: bytes) -> list[NalSpan]:
-    """The NAL units of an Annex-B byte stream (``00 00 01`` / ``00 00 00 01`` start codes)."""
-    starts = []
-    pos = stream.find(b"\x00\x00\x01")
-    while pos >= 0:
-        starts.append(pos)
-        pos = stream.find(b"\x00\x00\x01", pos + 3)
-    spans = []
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else len(stream)
-        while end > start + 3 and stream[end - 1] == 0:  # zero bytes before the next start code
-            end -= 1
-        prefix = start - 1 if start > 0 and stream[start - 1] == 0 else start
-        spans.append(NalSpan(prefix, start + 3, end))
-    return spans
 
 
 def nal_header(nal: bytes) -> tuple[int, int]:

@@ -39,7 +39,7 @@ import numpy.typing as npt
 
 from codec_adapters import register
 from codec_adapters._ffmpeg import check_encoder_options, ffmpeg_exe, probe
-from codec_adapters._nal import escape_rbsp, unescape_rbsp
+from codec_adapters._nal import escape_rbsp, split_annexb, unescape_rbsp
 from codec_adapters._yuv import Matrix, Planes420, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import Availability, CodecAdapter, LevelAxis
 from sursmr.errors import CodecError, CorruptBitstreamError, ToolError, ToolTimeout
@@ -70,27 +70,6 @@ _DECODED_FORMATS = {"yuv420p": 8, "yuv420p10le": 10}
 # --- Annex-B / NAL helpers (pure) ------------------------------------------------
 
 
-def nal_units(stream: bytes) -> list[tuple[int, int, int]]:
-    """``(prefix_start, payload_start, payload_end)`` of each NAL unit of an Annex-B stream.
-
-    ``prefix_start`` includes a leading ``zero_byte`` of a 4-byte start code.
-    """
-    starts: list[int] = []
-    pos = stream.find(b"\x00\x00\x01")
-    while pos >= 0:
-        starts.append(pos)
-        pos = stream.find(b"\x00\x00\x01", pos + 3)
-    units = []
-    for i, start in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else len(stream)
-        # trailing zero bytes belong to the next start code (or are stream padding)
-        while end > start + 3 and stream[end - 1] == 0:
-            end -= 1
-        prefix = start - 1 if start > 0 and stream[start - 1] == 0 else start
-        units.append((prefix, start + 3, end))
-    return units
-
-
 def nal_type(nal: bytes) -> int:
     """``nal_unit_type`` from a VVC NAL unit's two-byte header (-1 when too short)."""
     return (nal[1] >> 3) & 0x1F if len(nal) >= 2 else -1
@@ -107,7 +86,7 @@ def size_sei_nal(width: int, height: int) -> bytes:
 
 def insert_before_picture(stream: bytes, nal: bytes) -> bytes:
     """Insert ``nal`` (with a 4-byte start code) before the picture header or first slice."""
-    for prefix, begin, end in nal_units(stream):
+    for prefix, begin, end in split_annexb(stream):
         kind = nal_type(stream[begin:end])
         if 0 <= kind <= _NAL_MAX_VCL or kind == _NAL_PH:
             return stream[:prefix] + b"\x00\x00\x00\x01" + nal + stream[prefix:]
@@ -144,7 +123,7 @@ def _sei_messages(rbsp: bytes) -> list[tuple[int, bytes]]:
 
 def read_size_sei(stream: bytes) -> tuple[int, int] | None:
     """The exact ``(width, height)`` from our size SEI, or ``None`` when the stream has none."""
-    for _, begin, end in nal_units(stream):
+    for _, begin, end in split_annexb(stream):
         nal = stream[begin:end]
         if nal_type(nal) != _NAL_PREFIX_SEI:
             continue

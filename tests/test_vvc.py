@@ -55,7 +55,7 @@ def test_emulation_prevention_round_trips_and_hides_start_codes(rbsp: bytes) -> 
 def test_size_sei_is_found_after_insertion() -> None:
     stream = b"\x00\x00\x00\x01\x00\x79" + b"\x11" * 5 + b"\x00\x00\x01\x00\x41" + b"\x22" * 8  # SPS, IDR slice
     with_sei = vvc.insert_before_picture(stream, vvc.size_sei_nal(33, 17))
-    kinds = [vvc.nal_type(with_sei[begin:end]) for _, begin, end in vvc.nal_units(with_sei)]
+    kinds = [vvc.nal_type(with_sei[begin:end]) for _, begin, end in vvc.split_annexb(with_sei)]
     assert kinds == [15, 23, 8]
     assert vvc.read_size_sei(with_sei) == (33, 17)
     assert vvc.read_size_sei(stream) is None
@@ -96,7 +96,7 @@ def test_odd_sizes_decode_to_the_even_conformance_window_without_our_sei(adapter
     data = adapter.encode(photo_crop(17, 33), 32)
     sei_free = b"".join(
         b"\x00\x00\x00\x01" + data[begin:end]
-        for _, begin, end in vvc.nal_units(data)
+        for _, begin, end in vvc.split_annexb(data)
         if vvc.nal_type(data[begin:end]) != 23
     )
     assert adapter.decode(sei_free).shape == (18, 34, 3)
