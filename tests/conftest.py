@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,3 +39,16 @@ def small_photo() -> np.ndarray:
 def odd_photo() -> np.ndarray:
     """33 wide, 17 high: odd sizes must round-trip exactly."""
     return photo_crop(17, 33)
+
+
+@pytest.fixture
+def photo_png(tmp_path: Path, small_photo: np.ndarray) -> Path:
+    """``small_photo`` saved as a PNG file (CLI input)."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(small_photo).save(path)
+    return path
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    """The JSON objects of a ``--json`` CLI output, one per non-empty line."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]

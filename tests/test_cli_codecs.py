@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from conftest import json_lines
 
 import codec_adapters
 from sursmr.cli import main
@@ -18,17 +16,6 @@ from sursmr.errors import ExitCode
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
-
-
-@pytest.fixture
-def photo_png(tmp_path: Path, small_photo: np.ndarray) -> Path:
-    path = tmp_path / "photo.png"
-    Image.fromarray(small_photo).save(path)
-    return path
-
-
-def json_lines(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def test_codecs_json_lists_every_registered_codec(runner: CliRunner) -> None:

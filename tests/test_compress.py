@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import json_lines
 from PIL import Image
 
 import codec_adapters
@@ -174,17 +174,6 @@ def cli_fake(monkeypatch: pytest.MonkeyPatch) -> PsnrPredictor:
     predictor = PsnrPredictor()
     monkeypatch.setattr(sursmr.compress, "load_predictor", lambda name=None, device="auto": predictor)
     return predictor
-
-
-@pytest.fixture
-def photo_png(tmp_path: Path, small_photo: np.ndarray) -> Path:
-    path = tmp_path / "photo.png"
-    Image.fromarray(small_photo).save(path)
-    return path
-
-
-def json_lines(text: str) -> list[dict[str, object]]:
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def test_cli_writes_the_output_and_reports_json(photo_png: Path, tmp_path: Path, cli_fake: PsnrPredictor) -> None:
