@@ -226,7 +226,8 @@ def relabel(out_dir: Path, machines: str | None, as_json: bool) -> None:
     """Recompute the SMR proxy of a built dataset over a subset of its machines (no machine runs again).
 
     Every item keeps per-machine verdicts, so narrowing the jury is cheap.
-    Feature caches stay valid: they depend on the images, not on the labels.
+    The manifest changes, so the next training run caches backbone features again
+    (the cache holds the labels beside the features and is keyed on the manifest).
 
     \b
     Examples:

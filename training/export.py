@@ -33,16 +33,11 @@ def _read_json(path: Path) -> Any:
 
 def _train_codecs(data: Path) -> list[str]:
     """Codecs present in the train split of the dataset's manifest (what the run actually saw)."""
-    manifest = data / "manifest.jsonl"
-    if not manifest.is_file():
+    from training.evaluate import read_records
+
+    if not (data / "manifest.jsonl").is_file():
         return []
-    codecs = set()
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            if record.get("split") == "train":
-                codecs.add(str(record["codec"]))
-    return sorted(codecs)
+    return sorted({str(record["codec"]) for record in read_records(data, "train")})
 
 
 def export_run(

@@ -137,6 +137,16 @@ def decode_png(data: bytes | np.ndarray) -> RGBImage:
         return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
 
+def _write_item_record(path: Path, record: Mapping[str, Any]) -> None:
+    """An item's JSON record (its done-marker), one line, written atomically."""
+    atomic_write_bytes(path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _write_header_document(path: Path, document: Mapping[str, Any]) -> None:
+    """``dataset.json``, indented, written atomically."""
+    atomic_write_bytes(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
 def item_is_done(job: ItemJob) -> bool:
     npz_path, json_path = job.paths()
     if not json_path.is_file() or not npz_path.is_file():
@@ -197,7 +207,7 @@ def run_item(job: ItemJob) -> ItemOutcome:
                 "total": round(time.perf_counter() - start, 4),
             },
         }
-        atomic_write_bytes(json_path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+        _write_item_record(json_path, record)
         failed_path.unlink(missing_ok=True)
         return ItemOutcome(job.item_id, True, time.perf_counter() - start)
     except Exception as exc:  # one bad item must not end a two-hour build; it is recorded and retried
@@ -294,7 +304,7 @@ def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[s
                 "use another --out, or delete it to start over"
             )
     document = {**header, "labellers": labellers}
-    atomic_write_bytes(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    _write_header_document(path, document)
 
 
 def read_items(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -422,8 +432,8 @@ def relabel_smr(out_dir: str | Path, machines: Iterable[str]) -> RelabelReport:
         labels["machine_verdicts"] = {name: known[name] for name in jury}
         labels["machine_verdicts_excluded"] = {name: v for name, v in sorted(known.items()) if name not in jury}
         record["smr_machines"] = list(jury)
-        atomic_write_bytes(path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+        _write_item_record(path, record)
     header = json.loads(header_path.read_text(encoding="utf-8"))
     header["recipe"]["machines"] = list(jury)
-    atomic_write_bytes(header_path, (json.dumps(header, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    _write_header_document(header_path, header)
     return RelabelReport(root, len(records), changed, jury, rebuild_manifest(root))
