@@ -92,8 +92,7 @@ def load_scoring_model(
     if candidate.is_dir() or candidate.suffix == ".pt":
         from training.train import model_from_checkpoint
 
-        network = model_from_checkpoint(candidate)
-        predictor = Predictor.from_model(network, device=device)
+        predictor = Predictor.from_model(model_from_checkpoint(candidate), device=device)
     else:
         predictor = Predictor.load(model, device=device)
     if input_mode is not None or input_size is not None:
