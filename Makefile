@@ -30,11 +30,11 @@ test: install
 	$(BIN)/python -m pytest -q
 
 lint: install
-	$(BIN)/ruff check sursmr codec_adapters training benchmarks tests
-	$(BIN)/ruff format --check sursmr codec_adapters
+	$(BIN)/ruff check sursmr sursmr_core codec_adapters training benchmarks tests
+	$(BIN)/ruff format --check sursmr sursmr_core codec_adapters
 
 typecheck: install
-	$(BIN)/mypy sursmr codec_adapters
+	$(BIN)/mypy sursmr sursmr_core codec_adapters
 
 check: lint typecheck test
 

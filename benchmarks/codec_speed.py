@@ -33,7 +33,7 @@ from PIL import Image
 
 import codec_adapters
 from codec_adapters.base import CodecAdapter
-from sursmr.imaging import RGBImage, load_image
+from sursmr_core.imaging import RGBImage, load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sursmr" / "samples" / "astronaut.png"

@@ -163,9 +163,9 @@ def predictor_choices(
     predictor: Any, data: Path, item: Item, targets: Sequence[Target]
 ) -> dict[Target, tuple[int, int, float]]:
     """Controller choice per target over the item's levels: (index, probes, seconds)."""
-    from codec_adapters.base import LevelAxis
-    from sursmr.errors import TargetUnreachable
     from sursmr.rate_control import Probe, Targets, search
+    from sursmr_core.errors import TargetUnreachable
+    from sursmr_core.levels import LevelAxis
     from training.datasets.builder import decode_png
 
     with np.load(data / item.npz) as arrays:

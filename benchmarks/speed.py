@@ -34,7 +34,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "sursmr" / "samples" / "astronaut
 
 
 def photo_768x512() -> np.ndarray:
-    from sursmr.imaging import load_image
+    from sursmr_core.imaging import load_image
 
     big = Image.fromarray(load_image(SAMPLE)).resize((768, 768), Image.Resampling.LANCZOS)
     return np.ascontiguousarray(np.asarray(big)[128:640])
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import codec_adapters
     from sursmr.compress import EncodeCache, compress_to_target
-    from sursmr.errors import TargetUnreachable
     from sursmr.predictor import DEFAULT_MODEL
+    from sursmr_core.errors import TargetUnreachable
     from training.evaluate import load_scoring_model
 
     model = args.model or DEFAULT_MODEL

@@ -15,8 +15,9 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from codec_adapters.base import Availability, CodecAdapter, LevelAxis
-from sursmr.registry import Registry
+from codec_adapters.base import CodecAdapter
+from sursmr_core.levels import Availability, LevelAxis
+from sursmr_core.registry import Registry
 
 CODECS: Registry[type[CodecAdapter]] = Registry("codec", package="codec_adapters")
 
@@ -32,7 +33,7 @@ def create(name: str, **kwargs: Any) -> CodecAdapter:
 
 
 def get(name: str) -> type[CodecAdapter]:
-    """The adapter class called ``name``; raises :class:`~sursmr.errors.UnknownNameError`."""
+    """The adapter class called ``name``; raises :class:`~sursmr_core.errors.UnknownNameError`."""
     return CODECS.get(name)
 
 

@@ -14,7 +14,7 @@ A BPG file is::
 into a BPG file; :func:`read_bpg` parses one back and :func:`to_annexb`
 rebuilds a standard Annex-B stream (our own VPS and SPS from the BPG header)
 that any HEVC decoder accepts. Malformed input raises
-:class:`~sursmr.errors.CorruptBitstreamError`; valid BPG features we do not
+:class:`~sursmr_core.errors.CorruptBitstreamError`; valid BPG features we do not
 decode (alpha, animation) are reported by the adapter, not here.
 """
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codec_adapters._nal import escape_rbsp, split_annexb, unescape_rbsp
-from sursmr.errors import CodecError, CorruptBitstreamError
+from sursmr_core.errors import CodecError, CorruptBitstreamError
 
 MAGIC = b"BPG\xfb"
 

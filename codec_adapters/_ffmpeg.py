@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from codec_adapters.base import Availability
-from sursmr.errors import InputError, ToolError
-from sursmr.toolrun import run_tool
+from sursmr_core.errors import InputError, ToolError
+from sursmr_core.levels import Availability
+from sursmr_core.toolrun import run_tool
 
 
 def ffmpeg_exe() -> str:

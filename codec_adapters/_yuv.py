@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from sursmr.imaging import RGBImage
+from sursmr_core.imaging import RGBImage
 
 Matrix = Literal["bt601", "bt709"]
 

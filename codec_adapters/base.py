@@ -11,52 +11,14 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from sursmr.errors import CodecError, CodecTimeout, CodecUnavailableError, InputError, ToolError, ToolTimeout
-from sursmr.imaging import RGBImage, check_rgb
-from sursmr.toolrun import ToolResult, run_tool
-
-Better = Literal["higher", "lower"]
+from sursmr_core.errors import CodecError, CodecTimeout, CodecUnavailableError, InputError, ToolError, ToolTimeout
+from sursmr_core.imaging import RGBImage, check_rgb
+from sursmr_core.levels import Availability, LevelAxis
+from sursmr_core.toolrun import ToolResult, run_tool
 
 DEFAULT_TIMEOUT_S = 120.0
-
-
-@dataclass(frozen=True)
-class LevelAxis:
-    """The integer quality axis of a codec: ``lo..hi`` inclusive, and which end is better."""
-
-    lo: int
-    hi: int
-    better: Better
-
-    def __post_init__(self) -> None:
-        if self.lo > self.hi:
-            raise ValueError(f"empty level axis {self.lo}..{self.hi}")
-
-    def __contains__(self, level: object) -> bool:
-        return isinstance(level, int) and self.lo <= level <= self.hi
-
-    def worst_to_best(self) -> list[int]:
-        """All levels ordered from the most compressed to the best quality."""
-        levels = list(range(self.lo, self.hi + 1))
-        return levels if self.better == "higher" else levels[::-1]
-
-    def is_better(self, a: int, b: int) -> bool:
-        """True when level ``a`` means better quality than level ``b``."""
-        return a > b if self.better == "higher" else a < b
-
-    def check(self, level: int, codec: str) -> int:
-        if isinstance(level, bool) or not isinstance(level, int) or level not in self:
-            raise InputError(f"{codec}: level {level!r} is outside {self.lo}..{self.hi}")
-        return level
-
-
-@dataclass(frozen=True)
-class Availability:
-    available: bool
-    reason: str | None = None
 
 
 class CodecAdapter(ABC):

@@ -34,8 +34,8 @@ slices), which PyAV's ``hevc`` decoder decodes in-process. We decode 4:2:0
 Y'CbCr with JPEG chroma siting (BT.601 or BT.709, full or limited range,
 8..12 bit, as FFmpeg's decoder allows) without alpha; of an animation only
 the first frame (what the spec asks of decoders without animation support).
-Other BPG files raise :class:`~sursmr.errors.CodecError`; malformed ones
-:class:`~sursmr.errors.CorruptBitstreamError`. Our files carry a real
+Other BPG files raise :class:`~sursmr_core.errors.CodecError`; malformed ones
+:class:`~sursmr_core.errors.CorruptBitstreamError`. Our files carry a real
 ``picture_data_length`` (bpgenc writes 0, "to the end of the file"), so a
 truncated file of ours is always detected; a truncated bpgenc file is only
 detected when FFmpeg's decoder notices the damage.
@@ -53,9 +53,10 @@ from codec_adapters import _bpg_format as fmt
 from codec_adapters import register
 from codec_adapters._ffmpeg import check_encoder_options, ffmpeg_exe, probe
 from codec_adapters._yuv import Matrix, planes_420_to_rgb, rgb_to_420
-from codec_adapters.base import Availability, CodecAdapter, LevelAxis
-from sursmr.errors import CodecError, CorruptBitstreamError, ToolError
-from sursmr.imaging import RGBImage
+from codec_adapters.base import CodecAdapter
+from sursmr_core.errors import CodecError, CorruptBitstreamError, ToolError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability, LevelAxis
 
 # x265's presets, fastest first; bpgenc's -m N is PRESETS[N] (N = 1..9)
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo")

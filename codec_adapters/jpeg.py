@@ -9,9 +9,10 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from codec_adapters import register
-from codec_adapters.base import CodecAdapter, LevelAxis
-from sursmr.errors import CorruptBitstreamError, InputError
-from sursmr.imaging import RGBImage
+from codec_adapters.base import CodecAdapter
+from sursmr_core.errors import CorruptBitstreamError, InputError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import LevelAxis
 
 # Pillow's subsampling codes
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}

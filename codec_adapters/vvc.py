@@ -41,9 +41,10 @@ from codec_adapters import register
 from codec_adapters._ffmpeg import check_encoder_options, ffmpeg_exe, probe
 from codec_adapters._nal import escape_rbsp, split_annexb, unescape_rbsp
 from codec_adapters._yuv import Matrix, Planes420, planes_420_to_rgb, rgb_to_420
-from codec_adapters.base import Availability, CodecAdapter, LevelAxis
-from sursmr.errors import CodecError, CorruptBitstreamError, ToolError, ToolTimeout
-from sursmr.imaging import RGBImage
+from codec_adapters.base import CodecAdapter
+from sursmr_core.errors import CodecError, CorruptBitstreamError, ToolError, ToolTimeout
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability, LevelAxis
 
 PRESETS = ("faster", "fast", "medium", "slow", "slower")
 BIT_DEPTH = 10

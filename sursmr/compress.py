@@ -26,10 +26,10 @@ from typing import Any
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S
 from sursmr.encoding import CandidateEncode, default_jobs, encode_and_decode, encode_in_worker, encoder_pool
-from sursmr.errors import InputError, ModelError
-from sursmr.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
 from sursmr.rate_control import STRATEGIES, Probe, Targets, search
 from sursmr.scoring import QualityPredictor
+from sursmr_core.errors import InputError, ModelError
+from sursmr_core.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
 
 DEFAULT_TARGET_SUR = 0.75
 DEFAULT_TARGET_SMR = 0.9
@@ -179,7 +179,7 @@ def load_predictor(name: str | os.PathLike[str] | None = None, device: str = "au
     """The predictor called ``name`` (a shipped model name or a ``.safetensors`` path; None: the default).
 
     Loaded once per (name, device) and kept; torch is imported only here.
-    Raises :class:`~sursmr.errors.ModelError` when it cannot be loaded.
+    Raises :class:`~sursmr_core.errors.ModelError` when it cannot be loaded.
     """
     from sursmr.predictor import DEFAULT_MODEL, Predictor
 
@@ -229,8 +229,8 @@ def compress_to_target(
     ``cache``: where bitstreams are remembered across calls (default: one
     per process, 64 MiB).
 
-    Raises :class:`~sursmr.errors.TargetUnreachable` (with the closest probe
-    and all probes) when no level passes, :class:`~sursmr.errors.InputError`
+    Raises :class:`~sursmr_core.errors.TargetUnreachable` (with the closest probe
+    and all probes) when no level passes, :class:`~sursmr_core.errors.InputError`
     on bad arguments or images, codec and model errors as their own types.
     """
     start = time.perf_counter()

@@ -18,7 +18,7 @@ from typing import Any
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S
 from sursmr import fidelity
-from sursmr.imaging import RGBImage
+from sursmr_core.imaging import RGBImage
 
 
 @dataclass(frozen=True)
@@ -169,7 +169,7 @@ def encode_levels(
 
 def parse_levels(spec: str | None, lo: int, hi: int) -> list[int]:
     """Parse ``LO:HI[:STEP]`` (inclusive, either order) or ``A,B,C``; ``None`` means all of ``lo..hi``."""
-    from sursmr.errors import InputError
+    from sursmr_core.errors import InputError
 
     if spec is None or spec.strip() in ("", "all"):
         return list(range(lo, hi + 1))

@@ -11,8 +11,8 @@ import math
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from sursmr.errors import InputError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import InputError
+from sursmr_core.imaging import RGBImage
 
 # BT.601 luma weights, the same Y the JPEG/BPG encoders code
 _LUMA = np.array([0.299, 0.587, 0.114])

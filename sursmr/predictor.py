@@ -24,13 +24,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from sursmr.errors import InputError
-from sursmr.imaging import RGBImage, check_rgb, image_digest
 from sursmr.models.config import NetConfig
 from sursmr.models.inputs import aggregate_tiles, image_to_input
 from sursmr.models.network import SurSmrNet
 from sursmr.models.weights import ModelCard, load_state_into, read_card, resolve_weights, save_weights
 from sursmr.scoring import Prediction
+from sursmr_core.errors import InputError
+from sursmr_core.imaging import RGBImage, check_rgb, image_digest
 
 DEFAULT_MODEL = "sursmr-effnet-lite0"
 """Name of the weights shipped in ``sursmr/weights/`` and used when no model is given."""
@@ -94,8 +94,8 @@ class Predictor:
     ) -> Predictor:
         """Load weights by name (from ``sursmr/weights/`` or ``weights_dir``) or by ``.safetensors`` path.
 
-        Raises :class:`~sursmr.errors.WeightsNotFoundError` (exit code 6) when
-        the file or its card is missing, :class:`~sursmr.errors.ModelError`
+        Raises :class:`~sursmr_core.errors.WeightsNotFoundError` (exit code 6) when
+        the file or its card is missing, :class:`~sursmr_core.errors.ModelError`
         when they do not fit each other.
         """
         path = resolve_weights(name_or_path, weights_dir)

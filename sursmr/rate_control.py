@@ -42,9 +42,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from codec_adapters.base import LevelAxis
-from sursmr.errors import InputError, TargetUnreachable
-from sursmr.registry import Registry
+from sursmr_core.errors import InputError, TargetUnreachable
+from sursmr_core.levels import LevelAxis
+from sursmr_core.registry import Registry
 
 
 def _logit(ratio: float) -> float:

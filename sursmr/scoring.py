@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from sursmr.imaging import RGBImage
+from sursmr_core.imaging import RGBImage
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import codec_adapters
 from codec_adapters import _bpg_format as fmt
 from codec_adapters.bpg import BpgAdapter, x265_params
 from sursmr import fidelity
-from sursmr.errors import CodecError, CorruptBitstreamError, InputError
-from sursmr.toolrun import run_tool
+from sursmr_core.errors import CodecError, CorruptBitstreamError, InputError
+from sursmr_core.toolrun import run_tool
 
 _status = BpgAdapter.availability()
 needs_bpg = pytest.mark.skipif(not _status.available, reason=f"bpg unavailable here: {_status.reason}")

@@ -10,7 +10,7 @@ from conftest import json_lines
 
 import codec_adapters
 from sursmr.cli import main
-from sursmr.errors import ExitCode
+from sursmr_core.errors import ExitCode
 
 
 @pytest.fixture

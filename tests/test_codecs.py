@@ -10,9 +10,10 @@ import pytest
 from scipy.stats import spearmanr
 
 import codec_adapters
-from codec_adapters.base import Availability, CodecAdapter
+from codec_adapters.base import CodecAdapter
 from sursmr import fidelity
-from sursmr.errors import CodecTimeout, CodecUnavailableError, CorruptBitstreamError, InputError
+from sursmr_core.errors import CodecTimeout, CodecUnavailableError, CorruptBitstreamError, InputError
+from sursmr_core.levels import Availability
 
 CODEC_NAMES = codec_adapters.list()
 

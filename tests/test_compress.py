@@ -17,10 +17,10 @@ from codec_adapters.jpeg import JpegAdapter
 from sursmr import fidelity
 from sursmr.cli import main
 from sursmr.compress import EncodeCache, compress_to_target
-from sursmr.errors import ExitCode, InputError, TargetUnreachable, UnknownNameError
-from sursmr.imaging import RGBImage
 from sursmr.rate_control import Targets
 from sursmr.scoring import Prediction
+from sursmr_core.errors import ExitCode, InputError, TargetUnreachable, UnknownNameError
+from sursmr_core.imaging import RGBImage
 
 
 class PsnrPredictor:

@@ -15,7 +15,7 @@ import pytest
 from conftest import photo_crop
 from PIL import Image
 
-from sursmr.errors import InputError
+from sursmr_core.errors import InputError
 from training.datasets import builder as builder_module
 from training.datasets.builder import assign_splits, build_dataset, read_items, relabel_smr
 from training.datasets.labelling import LabelPipeline

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sursmr.errors import ImageLoadError, UnsupportedImageError
-from sursmr.imaging import ImageConversionWarning, check_rgb, load_image
+from sursmr_core.errors import ImageLoadError, UnsupportedImageError
+from sursmr_core.imaging import ImageConversionWarning, check_rgb, load_image
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:

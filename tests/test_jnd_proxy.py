@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from sursmr.errors import InputError
+from sursmr_core.errors import InputError
 from training.labels.jnd_proxy import (
     DEFAULT_JND_PROXY,
     JndProxyConfig,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sursmr.errors import InputError
+from sursmr_core.errors import InputError
 from training.datasets.loaders import (
     SUR_DATASETS,
     load_konjnd,

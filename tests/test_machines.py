@@ -23,8 +23,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
-from codec_adapters.base import Availability
-from sursmr.errors import InputError, LabellerUnavailableError, UnsupportedImageError
+from sursmr_core.errors import InputError, LabellerUnavailableError, UnsupportedImageError
+from sursmr_core.levels import Availability
 from training.machines import MACHINES, Machine
 from training.machines._kinds import ClassScores, Detector, ScoreClassifier, TextReader, Top1Classifier
 from training.machines._matching import (

@@ -10,7 +10,7 @@ import pytest
 from conftest import photo_crop
 from PIL import Image
 
-from sursmr.errors import InputError, LabellerUnavailableError, ModelError, UnsupportedImageError
+from sursmr_core.errors import InputError, LabellerUnavailableError, ModelError, UnsupportedImageError
 from training.metrics import METRICS
 from training.metrics import butteraugli as butteraugli_module
 from training.metrics.piq_metrics import scales_that_fit

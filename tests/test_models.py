@@ -16,7 +16,6 @@ from PIL import Image
 from safetensors.torch import save_file
 
 import sursmr
-from sursmr.errors import InputError, ModelError, UnknownNameError
 from sursmr.models import (
     BACKBONES,
     NetConfig,
@@ -31,6 +30,7 @@ from sursmr.models import (
 from sursmr.models import backbones as backbones_module
 from sursmr.models.backbones import build_backbone, load_checkpoint_file, load_shipped_weights
 from sursmr.models.inputs import aggregate_tiles, tile_count, tile_origins
+from sursmr_core.errors import InputError, ModelError, UnknownNameError
 
 # small heads so even the CAFormer configs build quickly; the backbone stays the registered one
 TINY_HEAD: dict[str, Any] = {

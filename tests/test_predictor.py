@@ -15,11 +15,11 @@ from PIL import Image
 
 import sursmr
 from sursmr.cli import main
-from sursmr.errors import ExitCode, InputError, ModelError, WeightsNotFoundError
 from sursmr.models import create_model, list_models
 from sursmr.models.weights import ModelCard
 from sursmr.predictor import DEFAULT_MODEL, Predictor, resolve_device
 from sursmr.scoring import Prediction, QualityPredictor
+from sursmr_core.errors import ExitCode, InputError, ModelError, WeightsNotFoundError
 
 
 def photo_crop(height: int, width: int, top: int = 40, left: int = 120) -> np.ndarray:

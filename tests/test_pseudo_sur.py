@@ -9,7 +9,7 @@ import pytest
 from conftest import photo_crop
 from PIL import Image
 
-from sursmr.errors import InputError
+from sursmr_core.errors import InputError
 from training.labels.pseudo_sur import eq3_pseudo_sur, normalise_over_set, pseudo_sur_labels
 
 

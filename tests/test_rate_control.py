@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codec_adapters.base import LevelAxis
-from sursmr.errors import InputError, TargetUnreachable
 from sursmr.rate_control import STRATEGIES, Probe, Targets, search
+from sursmr_core.errors import InputError, TargetUnreachable
+from sursmr_core.levels import LevelAxis
 
 WALKS = ["bisect", "interpolate"]
 

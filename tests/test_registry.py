@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from sursmr.errors import InputError, UnknownNameError
-from sursmr.registry import Registry
+from sursmr_core.errors import InputError, UnknownNameError
+from sursmr_core.registry import Registry
 
 
 def test_register_get_and_helpful_unknown_name() -> None:

@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from codec_adapters.base import Availability
-from sursmr.errors import InputError, LabellerUnavailableError, UnknownNameError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import InputError, LabellerUnavailableError, UnknownNameError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability
 from training.labels.smr import analyse_all, judge_all, smr_from_verdicts, zoo, zoo_status
 from training.machines import MACHINES, Machine
 

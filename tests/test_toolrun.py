@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sursmr.errors import ToolError, ToolTimeout
-from sursmr.toolrun import run_tool, scratch_dir
+from sursmr_core.errors import ToolError, ToolTimeout
+from sursmr_core.toolrun import run_tool, scratch_dir
 
 
 def test_output_and_stdin_pass_through() -> None:

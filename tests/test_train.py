@@ -13,8 +13,8 @@ from conftest import photo_crop
 from PIL import Image
 from test_datasets import FakeLabellers
 
-from sursmr.errors import InputError
 from sursmr.predictor import Predictor
+from sursmr_core.errors import InputError
 from training.cli import main as train_cli
 from training.datasets.builder import build_dataset
 from training.datasets.recipe import CodecPlan, Recipe

@@ -1,4 +1,4 @@
-"""``sursmr-train`` (labellers, recipe, build) and ``sursmr curve`` on isolated fake labellers."""
+"""``sursmr-train`` (labellers, recipe, build) and ``sursmr-train curve`` on isolated fake labellers."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from click.testing import CliRunner
 from conftest import photo_crop
 from PIL import Image
 
-from codec_adapters.base import Availability
-from sursmr.errors import ExitCode
+from sursmr_core.errors import ExitCode
+from sursmr_core.levels import Availability
 from training.cli import main as train_main
 from training.datasets import labelling
 from training.datasets.recipe import DEFAULT_RECIPE, CodecPlan, Recipe
@@ -160,15 +160,15 @@ def test_build_cli_bad_recipe_is_a_usage_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sursmr_curve_writes_plot_and_json(fake_registries: None, tmp_path: Path) -> None:
+def test_train_curve_writes_plot_and_json(fake_registries: None, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from sursmr.cli import main as sursmr_main
+    from training.cli import main as train_main
 
     image = tmp_path / "photo.png"
     Image.fromarray(photo_crop(64, 96)).save(image)
     out = tmp_path / "plots"
     result = CliRunner().invoke(
-        sursmr_main, ["curve", str(image), "--codec", "jpeg", "--levels", "10,40,70,95", "--out", str(out), "--json"]
+        train_main, ["curve", str(image), "--codec", "jpeg", "--levels", "10,40,70,95", "--out", str(out), "--json"]
     )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]

@@ -15,8 +15,8 @@ import codec_adapters
 from codec_adapters import vvc
 from codec_adapters._yuv import planes_420_to_rgb, rgb_to_420
 from sursmr import fidelity
-from sursmr.errors import CorruptBitstreamError, InputError
-from sursmr.toolrun import run_tool
+from sursmr_core.errors import CorruptBitstreamError, InputError
+from sursmr_core.toolrun import run_tool
 
 _STATUS = vvc.VvcAdapter.availability()
 needs_vvc = pytest.mark.skipif(not _STATUS.available, reason=f"vvc unavailable here: {_STATUS.reason}")

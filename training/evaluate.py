@@ -29,8 +29,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from sursmr.errors import InputError
 from sursmr.scoring import QualityPredictor
+from sursmr_core.errors import InputError
 from training.datasets.builder import decode_png
 from training.datasets.torch_dataset import LABEL_KEYS
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from sursmr.errors import InputError
 from sursmr.models.weights import WEIGHTS_DIR, ModelCard
 from sursmr.predictor import Predictor
+from sursmr_core.errors import InputError
 from training.train import load_checkpoint, model_from_checkpoint
 
 LABEL_SOURCES = {

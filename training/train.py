@@ -40,12 +40,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sursmr.errors import InputError, ModelError
 from sursmr.models import create_model
 from sursmr.models.inputs import aggregate_tiles, tensor_to_input
 from sursmr.models.network import SurSmrNet
-from sursmr.outputs import atomic_write_bytes
 from sursmr.predictor import resolve_device
+from sursmr_core.errors import InputError, ModelError
+from sursmr_core.outputs import atomic_write_bytes
 from training.datasets.torch_dataset import SurSmrDataset
 
 Stage = Literal["pretrain", "finetune"]

@@ -4,7 +4,7 @@ Commands live one module per topic in this package and attach themselves to
 :data:`main` with ``@main.command()``. This module owns the conventions:
 results go to stdout (a table, or one JSON object per line with ``--json``),
 progress and messages to stderr, and errors map to the exit codes of
-:class:`sursmr.errors.ExitCode`.
+:class:`sursmr_core.errors.ExitCode`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import click
 from tqdm import tqdm
 
 from sursmr import __version__
-from sursmr.errors import ExitCode, SursmrError
+from sursmr_core.errors import ExitCode, SursmrError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

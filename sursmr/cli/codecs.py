@@ -20,8 +20,8 @@ from sursmr.cli.app import (
     timeout_option,
 )
 from sursmr.encoding import default_jobs, encode_levels, parse_levels
-from sursmr.imaging import load_image
-from sursmr.outputs import atomic_write_bytes
+from sursmr_core.imaging import load_image
+from sursmr_core.outputs import atomic_write_bytes
 
 
 def codec_rows() -> list[dict[str, Any]]:

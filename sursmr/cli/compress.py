@@ -19,8 +19,8 @@ from sursmr.cli.app import (
     timeout_option,
 )
 from sursmr.compress import DEFAULT_TARGET_SMR, DEFAULT_TARGET_SUR
-from sursmr.errors import ExitCode, InputError, SursmrError
 from sursmr.rate_control import STRATEGIES
+from sursmr_core.errors import ExitCode, InputError, SursmrError
 
 COLUMNS = ["input", "output", "codec", "level", "bytes", "bpp", "sur", "smr", "probes", "seconds"]
 
@@ -130,8 +130,8 @@ def compress(
     """
     import codec_adapters
     from sursmr.compress import compress_to_target, load_predictor
-    from sursmr.outputs import atomic_write_bytes
     from sursmr.rate_control import Targets
+    from sursmr_core.outputs import atomic_write_bytes
 
     targets = Targets(target_sur, target_smr, margin)  # bad targets stop here, before any work
     extension = codec_adapters.get(codec_name).extension

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from sursmr.cli.app import emit_rows, json_option, main, strict_option
-from sursmr.errors import InputError
-from sursmr.imaging import load_image
+from sursmr_core.errors import InputError
+from sursmr_core.imaging import load_image
 
 
 @main.command()

@@ -26,8 +26,8 @@ import timm
 import torch
 from torch import nn
 
-from sursmr.errors import ModelError, WeightsNotFoundError
-from sursmr.registry import Registry
+from sursmr_core.errors import ModelError, WeightsNotFoundError
+from sursmr_core.registry import Registry
 
 StateDict = dict[str, torch.Tensor]
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from sursmr.errors import InputError, ModelError
+from sursmr_core.errors import InputError, ModelError
 
 InputMode = Literal["resize224", "native"]
 """How an image of any size becomes network input.

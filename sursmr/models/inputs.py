@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sursmr.imaging import RGBImage
 from sursmr.models.config import NetConfig, PatchAggregate
+from sursmr_core.imaging import RGBImage
 
 
 def tile_origins(length: int, tile: int) -> list[int]:

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sursmr.errors import ModelError
 from sursmr.models.backbones import BACKBONES, build_backbone, feature_channels
 from sursmr.models.config import NetConfig
+from sursmr_core.errors import ModelError
 
 FEATURE_NORM_EPS = 1e-6
 """Floor of the channel norm in ``feature_norm`` (all-zero feature vectors stay zero)."""

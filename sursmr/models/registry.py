@@ -15,11 +15,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sursmr.errors import InputError
 from sursmr.models.backbones import BACKBONES, load_checkpoint_file, load_shipped_weights
 from sursmr.models.config import NetConfig
 from sursmr.models.network import SurSmrNet
-from sursmr.registry import Registry
+from sursmr_core.errors import InputError
+from sursmr_core.registry import Registry
 
 MODELS: Registry[NetConfig] = Registry("model", package="sursmr.models")
 
@@ -53,7 +53,7 @@ def create_model(
     Args:
         name_or_config: a name from :func:`list_models` or a :class:`NetConfig`.
         pretrained_backbone: load the backbone's offline ImageNet weights
-            (:class:`~sursmr.errors.ModelError` if it has none, e.g. caformer_s18).
+            (:class:`~sursmr_core.errors.ModelError` if it has none, e.g. caformer_s18).
         backbone_weights: a local timm checkpoint file for the backbone instead.
         overrides: config fields to replace (``embed_dim=64``, ``input_mode="native"``...).
 

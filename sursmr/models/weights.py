@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from sursmr.errors import ModelError, WeightsNotFoundError
 from sursmr.models.config import NetConfig
-from sursmr.outputs import atomic_write_bytes
+from sursmr_core.errors import ModelError, WeightsNotFoundError
+from sursmr_core.outputs import atomic_write_bytes
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 CARD_FORMAT = "sursmr-model-card/1"

@@ -18,7 +18,7 @@ encodes and decodes it at every level of the codec plan, labels the sweep
     item's done-marker: an item counts as done only when its JSON exists and
     names an npz of the right size.
 
-Both files are written atomically (``sursmr.outputs.atomic_write_bytes``),
+Both files are written atomically (``sursmr_core.outputs.atomic_write_bytes``),
 so a killed build leaves finished items intact and no half files. Running
 the build again skips done items and redoes the rest. ``manifest.jsonl`` (one
 record per done item) is rebuilt from the item files at the end of every
@@ -50,9 +50,9 @@ from PIL import Image
 
 import codec_adapters
 from sursmr.encoding import encode_levels
-from sursmr.errors import CodecUnavailableError, InputError
-from sursmr.imaging import RGBImage
-from sursmr.outputs import atomic_write_bytes
+from sursmr_core.errors import CodecUnavailableError, InputError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.outputs import atomic_write_bytes
 from training.datasets.executors import create_executor
 from training.datasets.labelling import PipelineFactory, RegistryLabellers, label_sweep, pipeline_for
 from training.datasets.recipe import Recipe

@@ -24,9 +24,9 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any, ClassVar, TypeVar
 
-from codec_adapters.base import Availability
-from sursmr.errors import ExitCode, InputError, SursmrError
-from sursmr.registry import Registry
+from sursmr_core.errors import ExitCode, InputError, SursmrError
+from sursmr_core.levels import Availability
+from sursmr_core.registry import Registry
 
 J = TypeVar("J")
 R = TypeVar("R")

@@ -20,8 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sursmr.errors import LabellerUnavailableError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import LabellerUnavailableError
+from sursmr_core.imaging import RGBImage
 
 Eq3Fn = Callable[[Mapping[str, Sequence[float]], Mapping[str, bool]], Any]
 SmrFn = Callable[[Mapping[str, "bool | None"]], "float | None"]

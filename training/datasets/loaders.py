@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from sursmr.errors import InputError
-from sursmr.registry import Registry
+from sursmr_core.errors import InputError
+from sursmr_core.registry import Registry
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sursmr.errors import InputError
+from sursmr_core.errors import InputError
 
 RECIPE_FORMAT = 1
 
@@ -229,7 +229,7 @@ def load_recipe(spec: str | os.PathLike[str] | None) -> Recipe:
 
 
 def save_recipe(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
-    from sursmr.outputs import atomic_write_bytes
+    from sursmr_core.outputs import atomic_write_bytes
 
     return atomic_write_bytes(path, (recipe.to_json() + "\n").encode("utf-8"))
 

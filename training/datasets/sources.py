@@ -39,10 +39,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from codec_adapters.base import Availability
-from sursmr.errors import InputError
-from sursmr.imaging import RGBImage, load_image
-from sursmr.registry import Registry
+from sursmr_core.errors import InputError
+from sursmr_core.imaging import RGBImage, load_image
+from sursmr_core.levels import Availability
+from sursmr_core.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -321,7 +321,7 @@ def render_crop(spec: CropSpec) -> RGBImage:
     """The crop's pixels: uint8 RGB of shape (height, width, 3)."""
     import warnings
 
-    from sursmr.imaging import ImageConversionWarning
+    from sursmr_core.imaging import ImageConversionWarning
 
     with warnings.catch_warnings():
         # palette/alpha sources (a few opencv-doc PNGs) are flattened on purpose

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sursmr.errors import InputError
+from sursmr_core.errors import InputError
 from training.datasets.builder import SPLITS, decode_png
 
 LabelKind = Literal["eq3", "jnd"]

@@ -32,8 +32,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtr, ndtri
 
-from sursmr.errors import InputError, LabellerUnavailableError
-from sursmr.imaging import RGBImage, check_rgb
+from sursmr_core.errors import InputError, LabellerUnavailableError
+from sursmr_core.imaging import RGBImage, check_rgb
 from training.metrics.base import METRICS
 
 FloatArray = npt.NDArray[np.float64]

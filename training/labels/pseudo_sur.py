@@ -10,7 +10,7 @@ quality. For an absolute proxy see :mod:`training.labels.jnd_proxy`.
 
 Declared edge cases:
 
-* NaN scores are refused (:class:`~sursmr.errors.InputError`): a failed
+* NaN scores are refused (:class:`~sursmr_core.errors.InputError`): a failed
   metric must not silently become a label.
 * ±inf (PSNR of identical images) are clipped to the metric's finite range
   over the set. When the finite values alone span no range (e.g. PSNR
@@ -29,8 +29,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from sursmr.errors import InputError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import InputError
+from sursmr_core.imaging import RGBImage
 from training.metrics.base import METRICS
 
 FloatArray = npt.NDArray[np.float64]
@@ -98,8 +98,8 @@ def score_versions(
     """Score each decoded version against ``reference`` with each named registered metric.
 
     Returns ``{metric: array of shape (K,)}``. Unknown names raise
-    :class:`~sursmr.errors.UnknownNameError`; unavailable metrics raise
-    :class:`~sursmr.errors.LabellerUnavailableError` with their reason.
+    :class:`~sursmr_core.errors.UnknownNameError`; unavailable metrics raise
+    :class:`~sursmr_core.errors.LabellerUnavailableError` with their reason.
     """
     scored: dict[str, FloatArray] = {}
     for name in metric_names:

@@ -16,7 +16,7 @@ Declared edge cases:
   text on the original...) is left out of both numerator and denominator.
 * When no machine can judge, the SMR is None (unknown), never 1.0 or 0.0.
 * Machines whose results are missing on either side raise
-  :class:`~sursmr.errors.InputError` — a silent gap would change the label.
+  :class:`~sursmr_core.errors.InputError` — a silent gap would change the label.
 
 Typical use, one source image and its compressed versions::
 
@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from sursmr.errors import InputError, LabellerUnavailableError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import InputError, LabellerUnavailableError
+from sursmr_core.imaging import RGBImage
 from training.machines import MACHINES, Machine
 
 Verdict = bool | None

@@ -30,7 +30,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sursmr.imaging import MIN_SIDE, RGBImage, check_rgb
+from sursmr_core.imaging import MIN_SIDE, RGBImage, check_rgb
 from training.machines._matching import Detection, detection_f1, edit_similarity
 from training.machines._runtime import require
 from training.machines.base import Machine

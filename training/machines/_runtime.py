@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from codec_adapters.base import Availability
-from sursmr.errors import LabellerUnavailableError
+from sursmr_core.errors import LabellerUnavailableError
+from sursmr_core.levels import Availability
 
 MACHINE_THREADS = 1
 """Threads each machine uses per call (ONNX intra/inter-op, torch, OpenCV)."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from codec_adapters.base import Availability
-from sursmr.imaging import RGBImage
-from sursmr.registry import Registry
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability
+from sursmr_core.registry import Registry
 
 
 class Machine(ABC):

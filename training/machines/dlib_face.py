@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from codec_adapters.base import Availability
-from sursmr.errors import LabellerUnavailableError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import LabellerUnavailableError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability
 from training.machines._kinds import CheckedMachine, Detector
 from training.machines._matching import Box, Detection, match_detections, normalised_landmark_error
 from training.machines._runtime import file_available, modules_available

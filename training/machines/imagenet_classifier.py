@@ -16,9 +16,9 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
-from codec_adapters.base import Availability
-from sursmr.errors import LabellerUnavailableError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import LabellerUnavailableError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability
 from training.machines._kinds import ClassScores, Top1Classifier
 from training.machines._runtime import file_available, modules_available, torch_threads
 from training.machines.base import MACHINES

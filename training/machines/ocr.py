@@ -6,7 +6,7 @@
   Chinese and English.
 * ``tesseract``: the ``tesseract`` program (Debian ``tesseract-ocr`` +
   ``tesseract-ocr-eng``), English, automatic page segmentation, run through
-  :func:`sursmr.toolrun.run_tool` with the PNG on stdin and OpenMP limited to
+  :func:`sursmr_core.toolrun.run_tool` with the PNG on stdin and OpenMP limited to
   one thread.
 """
 
@@ -18,9 +18,9 @@ from typing import Any, ClassVar
 
 from PIL import Image
 
-from codec_adapters.base import Availability
-from sursmr.errors import LabellerUnavailableError, ToolError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import LabellerUnavailableError, ToolError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability
 from training.machines._kinds import TextReader
 from training.machines._runtime import MACHINE_THREADS, modules_available, program_available
 from training.machines.base import MACHINES
@@ -66,7 +66,7 @@ class TesseractReader(TextReader):
         return program_available("tesseract", _TESSERACT_INSTALL)
 
     def _run(self, rgb: RGBImage) -> str:
-        from sursmr.toolrun import run_tool
+        from sursmr_core.toolrun import run_tool
 
         buffer = io.BytesIO()
         Image.fromarray(rgb).save(buffer, format="PNG", compress_level=1)

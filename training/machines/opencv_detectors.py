@@ -15,9 +15,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from codec_adapters.base import Availability
-from sursmr.errors import LabellerUnavailableError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import LabellerUnavailableError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability
 from training.machines._kinds import Detector
 from training.machines._matching import Detection
 from training.machines._runtime import modules_available, opencv_threads

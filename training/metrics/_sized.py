@@ -11,8 +11,8 @@ import math
 from abc import abstractmethod
 from typing import ClassVar
 
-from sursmr.errors import InputError, LabellerUnavailableError
-from sursmr.imaging import RGBImage, check_rgb
+from sursmr_core.errors import InputError, LabellerUnavailableError
+from sursmr_core.imaging import RGBImage, check_rgb
 from training.metrics.base import Metric
 
 

@@ -38,9 +38,9 @@ import torch
 import torchvision
 from torch import nn
 
-from codec_adapters.base import Availability
-from sursmr.errors import ModelError, WeightsNotFoundError
-from sursmr.imaging import RGBImage
+from sursmr_core.errors import ModelError, WeightsNotFoundError
+from sursmr_core.imaging import RGBImage
+from sursmr_core.levels import Availability
 from training.metrics._sized import SizedMetric
 from training.metrics.base import METRICS
 from training.metrics.piq_metrics import to_tensor

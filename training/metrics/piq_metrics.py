@@ -25,7 +25,7 @@ import numpy as np
 import piq
 import torch
 
-from sursmr.imaging import RGBImage
+from sursmr_core.imaging import RGBImage
 from training.metrics._sized import SizedMetric
 from training.metrics.base import METRICS
 

@@ -22,7 +22,7 @@ from typing import ClassVar
 import ssimulacra2
 from PIL import Image
 
-from sursmr.imaging import RGBImage
+from sursmr_core.imaging import RGBImage
 from training.metrics._sized import SizedMetric
 from training.metrics.base import METRICS
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
 
-from codec_adapters.base import Availability
-from sursmr.errors import ToolError
-from sursmr.imaging import RGBImage, save_png
-from sursmr.toolrun import run_tool, scratch_dir
+from sursmr_core.errors import ToolError
+from sursmr_core.imaging import RGBImage, save_png
+from sursmr_core.levels import Availability
+from sursmr_core.toolrun import run_tool, scratch_dir
 from training.metrics._sized import SizedMetric
 from training.metrics.base import METRICS
 

@@ -1,4 +1,4 @@
-"""``sursmr curve``: the proxy SUR and SMR curves of one image over a codec's levels.
+"""``sursmr-train curve``: the proxy SUR and SMR curves of one image over a codec's levels.
 
 Needs the training extras (IQA metrics, machine zoo, matplotlib):
 ``pip install 'sursmr[train]'``.
@@ -19,16 +19,16 @@ from sursmr.cli.app import (
     emit_table,
     jobs_option,
     json_option,
-    main,
     progress,
     quiet_option,
     strict_option,
     timeout_option,
 )
 from sursmr.encoding import default_jobs, encode_levels, parse_levels
-from sursmr.errors import LabellerUnavailableError
-from sursmr.imaging import load_image
-from sursmr.outputs import atomic_write_bytes
+from sursmr_core.errors import LabellerUnavailableError
+from sursmr_core.imaging import load_image
+from sursmr_core.outputs import atomic_write_bytes
+from training.cli import main
 
 EXTRAS_HINT = "install the training extras: pip install 'sursmr[train]'"
 
@@ -121,8 +121,8 @@ def curve(
 
     \b
     Examples:
-      sursmr curve photo.png --codec jpeg --levels 10:95:5
-      sursmr curve photo.png --codec bpg --levels 20:47:3 --out plots/ --json
+      sursmr-train curve photo.png --codec jpeg --levels 10:95:5
+      sursmr-train curve photo.png --codec bpg --levels 20:47:3 --out plots/ --json
     """
     try:
         from training.datasets.labelling import RegistryLabellers, label_sweep

@@ -12,7 +12,7 @@ import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar, overload
 
-from sursmr.errors import InputError, UnknownNameError
+from sursmr_core.errors import InputError, UnknownNameError
 
 T = TypeVar("T")
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sursmr.errors import ToolError, ToolTimeout
+from sursmr_core.errors import ToolError, ToolTimeout
 
 _STDERR_TAIL = 2000
 

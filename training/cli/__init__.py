@@ -2,7 +2,7 @@
 
 Results go to stdout (a table, or one JSON object per line with ``--json``),
 progress and messages to stderr; errors map to the exit codes of
-:class:`sursmr.errors.ExitCode`, as for ``sursmr``.
+:class:`sursmr_core.errors.ExitCode`, as for ``sursmr``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from sursmr.cli.app import (
     show_warnings_on_stderr,
     timeout_option,
 )
-from sursmr.errors import ExitCode
+from sursmr_core.errors import ExitCode
 
 
 @click.group(cls=SursmrGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -365,7 +365,7 @@ def train(
     import shlex
     import sys
 
-    from sursmr.outputs import atomic_write_bytes
+    from sursmr_core.outputs import atomic_write_bytes
     from training.train import TrainConfig
     from training.train import train as run_training
 
@@ -465,7 +465,7 @@ def evaluate(
     """
     import json
 
-    from sursmr.outputs import atomic_write_bytes
+    from sursmr_core.outputs import atomic_write_bytes
     from training.evaluate import evaluate as run_evaluation
     from training.evaluate import load_scoring_model
 
@@ -538,10 +538,22 @@ def export(
     click.echo(str(path))
 
 
+def _load_commands() -> None:
+    # every public module in this package attaches its commands to `main`
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
 def run() -> None:
     """Console-script entry point."""
     show_warnings_on_stderr()
     main(prog_name="sursmr-train")
 
+
+_load_commands()
 
 __all__ = ["main", "run"]

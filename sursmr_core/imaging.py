@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from sursmr.errors import ImageLoadError, InputError, UnsupportedImageError
+from sursmr_core.errors import ImageLoadError, InputError, UnsupportedImageError
 
 RGBImage = npt.NDArray[np.uint8]
 """An 8-bit RGB image as a C-contiguous ``uint8`` array of shape (H, W, 3)."""
