@@ -29,6 +29,17 @@ Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
     other shapes it can take a few more than bisect.
 ``exhaustive``
     Every level in one batch (or as many as the budget allows, best first).
+``predicted``
+    Starts from a *prior*: SUR/SMR predicted for every level from the
+    original alone (a curve model), so no encode is needed to guess. It
+    encodes the most compressed level the prior says passes together with
+    the level just below it; when the prior is right that settles the SUR
+    boundary in 2 encodes. When the probes disagree with the prior it
+    gallops away from the guess (steps 2, 4, 8...) until the boundary is
+    bracketed, then bisects, so a wrong prior costs a few probes but never
+    a wrong answer: on monotone curves the result equals the exhaustive
+    one whatever the prior. The SMR stage is the same as ``bisect``'s.
+    Without a prior it is ``bisect``.
 
 ``max_probes`` caps the number of distinct levels evaluated; when it runs
 out the best passing probe so far is returned, or :class:`TargetUnreachable`
@@ -38,7 +49,7 @@ is raised with the closest attempt.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -144,11 +155,22 @@ class SearchResult:
 Evaluate = Callable[[Sequence[int]], Sequence[Probe]]
 """``evaluate(levels) -> probes``: one :class:`Probe` per requested level (any order)."""
 
+Prior = Mapping[int, tuple[float, float]]
+"""``{level: (sur, smr)}``: ratios predicted before any encode (a curve model); any subset of the axis."""
+
 
 class _Session:
     """Memoises probes, enforces the budget and answers questions by axis index (0 = worst quality)."""
 
-    def __init__(self, axis: LevelAxis, evaluate: Evaluate, targets: Targets, max_probes: int | None) -> None:
+    def __init__(
+        self,
+        axis: LevelAxis,
+        evaluate: Evaluate,
+        targets: Targets,
+        max_probes: int | None,
+        prior: Prior | None = None,
+    ) -> None:
+        self.prior = prior
         self.order = axis.worst_to_best()
         self.index_of = {level: i for i, level in enumerate(self.order)}
         self.evaluate = evaluate
@@ -263,23 +285,82 @@ def _exhaustive(session: _Session, batch: int) -> None:
     session.probe(list(range(session.top, -1, -1)))
 
 
-def _walk(session: _Session, batch: int, interpolate: bool) -> None:
+def _gallop(session: _Session, start: int, test: Callable[[Probe], bool], batch: int) -> int | None:
+    """Smallest passing index (``test`` monotone) found by galloping from ``start`` (already probed).
+
+    Steps 2, 4, 8... away from ``start`` until the boundary is bracketed, then
+    bisects inside the bracket. None when the budget runs out or nothing passes.
+    """
+    if test(session.at(start)):
+        hi, step = start, 1
+        while hi > 0:
+            j = max(0, hi - step)
+            if not session.probe([j]):
+                return None
+            if not test(session.at(j)):
+                return session.lowest(j, hi, test, batch)
+            hi, step = j, step * 2
+        return 0
+    lo, step = start, 1
+    while lo < session.top:
+        j = min(session.top, lo + step)
+        if not session.probe([j]):
+            return None
+        if test(session.at(j)):
+            return session.lowest(lo, j, test, batch)
+        lo, step = j, step * 2
+    return None  # the best level fails too: the target is unreachable
+
+
+def _prior_guess(session: _Session, test: Callable[[Probe], bool]) -> int | None:
+    """Index of the most compressed level whose prior passes ``test`` (the best level when none does)."""
+    if session.prior is None:
+        return None
+    passing = [
+        session.index_of[level]
+        for level, (sur, smr) in session.prior.items()
+        if level in session.index_of and test(Probe(level, 0, float(sur), float(smr)))
+    ]
+    return min(passing) if passing else session.top
+
+
+def _walk(session: _Session, batch: int, interpolate: bool, use_prior: bool = False) -> None:
     """Find the SUR boundary, then step up past SMR dips; see the module docstring."""
     targets, top = session.targets, session.top
     # without a SUR target the first bisection runs on SMR itself, treated as if it were monotone
     first_test = targets.meets_sur if targets.sur is not None else targets.passes
     first_shape = partial(targets.logit_slack, sur_only=targets.sur is not None) if interpolate else None
-    session.probe([top, 0] if interpolate else [top])
-    if not session.known(top) or not first_test(session.at(top)):
-        return  # SUR is monotone: when the best level misses it, every level does
-    if session.known(0) and first_test(session.at(0)):
-        k: int | None = 0
+    guess = _prior_guess(session, first_test) if use_prior else None
+    k: int | None
+    if guess is not None:
+        # the guess and the level just below it: when the prior is right these two settle the boundary
+        session.probe([guess, guess - 1] if guess > 0 else [guess])
+        if not session.known(guess):
+            return
+        if not first_test(session.at(guess)):
+            k = _gallop(session, guess, first_test, batch)
+        elif guess == 0:
+            k = 0
+        elif not session.known(guess - 1):
+            return  # the budget ran out
+        elif not first_test(session.at(guess - 1)):
+            k = guess  # the prior was right
+        else:
+            k = _gallop(session, guess - 1, first_test, batch)
     else:
-        k = session.lowest(0 if session.known(0) else -1, top, first_test, batch, first_shape)
+        session.probe([top, 0] if interpolate else [top])
+        if not session.known(top) or not first_test(session.at(top)):
+            return  # SUR is monotone: when the best level misses it, every level does
+        if session.known(0) and first_test(session.at(0)):
+            k = 0
+        else:
+            k = session.lowest(0 if session.known(0) else -1, top, first_test, batch, first_shape)
     if k is None or targets.passes(session.at(k)):
         return
     neighbours = list(range(k + 1, min(top, k + batch) + 1))
     if not neighbours or not session.probe(neighbours):
+        return
+    if not session.probe([top]):
         return
     if any(targets.passes(session.at(i)) for i in neighbours) or not targets.passes(session.at(top)):
         return
@@ -296,6 +377,11 @@ def _interpolate(session: _Session, batch: int) -> None:
     _walk(session, batch, interpolate=True)
 
 
+@STRATEGIES.register(name="predicted")
+def _predicted(session: _Session, batch: int) -> None:
+    _walk(session, batch, interpolate=False, use_prior=True)
+
+
 def search(
     axis: LevelAxis,
     evaluate: Evaluate,
@@ -304,13 +390,15 @@ def search(
     strategy: str = "bisect",
     max_probes: int | None = None,
     batch: int = 1,
+    prior: Prior | None = None,
 ) -> SearchResult:
     """Find the passing probe with the fewest bytes on ``axis``; see the module docstring.
 
     ``evaluate(levels)`` must return one :class:`Probe` per requested level.
     ``batch`` (≥ 1) levels are requested per round (use the number of
     parallel encoders). ``max_probes`` (≥ 1 or None: no cap) bounds the
-    distinct levels evaluated. Raises :class:`TargetUnreachable` (``best``:
+    distinct levels evaluated. ``prior`` (``{level: (sur, smr)}`` predicted
+    without encoding) steers the ``predicted`` strategy. Raises :class:`TargetUnreachable` (``best``:
     the closest probe, ``probes``: all of them) when no probed level passes,
     :class:`InputError` on a bad strategy, budget or batch.
     """
@@ -319,6 +407,6 @@ def search(
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
     run = STRATEGIES.get(strategy)
-    session = _Session(axis, evaluate, targets, max_probes)
+    session = _Session(axis, evaluate, targets, max_probes, prior)
     run(session, batch)
     return session.result(strategy)

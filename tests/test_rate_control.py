@@ -75,7 +75,7 @@ targets_st = st.builds(
 
 
 def test_the_registry_lists_the_strategies() -> None:
-    assert STRATEGIES.names() == ["bisect", "exhaustive", "interpolate"]
+    assert STRATEGIES.names() == ["bisect", "exhaustive", "interpolate", "predicted"]
 
 
 @settings(max_examples=150, deadline=None)
@@ -236,3 +236,79 @@ def test_bad_search_arguments() -> None:
     with pytest.raises(InputError, match="unknown strategy"):
         search(axis, codec, Targets(0.5), strategy="golden")
     assert codec.calls == []
+
+
+def shifted_prior(codec: FakeCodec, shift: int) -> dict[int, tuple[float, float]]:
+    """The codec's true curves moved ``shift`` axis steps (positive: the prior thinks quality is lower)."""
+    order = codec.order
+    last = len(order) - 1
+    return {
+        level: codec.table[order[min(last, max(0, i - shift))]][:2]  # type: ignore[misc]
+        for i, level in enumerate(order)
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(monotone_curves(), targets_st, st.integers(1, 4), st.integers(-15, 15))
+def test_predicted_equals_exhaustive_on_monotone_curves_whatever_the_prior(
+    case: tuple[LevelAxis, FakeCodec], targets: Targets, batch: int, shift: int
+) -> None:
+    axis, codec = case
+    prior = shifted_prior(codec, shift)
+    expected = exhaustive_answer(codec, targets)
+    if expected is None:
+        with pytest.raises(TargetUnreachable) as info:
+            search(axis, codec, targets, strategy="predicted", batch=batch, prior=prior)
+        assert info.value.probes and info.value.best in info.value.probes
+        return
+    result = search(axis, codec, targets, strategy="predicted", batch=batch, prior=prior)
+    assert result.best.level == expected.level
+    assert codec.evaluated == len(result.probes) == len({p.level for p in result.probes})
+
+
+@settings(max_examples=150, deadline=None)
+@given(jagged_curves(), targets_st, st.one_of(st.none(), st.integers(1, 12)), st.integers(-20, 20))
+def test_predicted_never_returns_a_failing_probe_and_keeps_every_probe(
+    case: tuple[LevelAxis, FakeCodec], targets: Targets, budget: int | None, shift: int
+) -> None:
+    axis, codec = case
+    try:
+        result = search(axis, codec, targets, strategy="predicted", max_probes=budget, prior=shifted_prior(codec, shift))
+    except TargetUnreachable as exc:
+        assert exc.probes and not any(targets.passes(p) for p in exc.probes)
+        assert budget is None or len(exc.probes) <= budget
+        return
+    assert targets.passes(result.best)
+    assert result.best.nbytes == min(p.nbytes for p in result.probes if targets.passes(p))
+    assert codec.evaluated == len(result.probes) == len({p.level for p in result.probes})
+    assert budget is None or len(result.probes) <= budget
+
+
+@pytest.mark.parametrize("axis", [LevelAxis(1, 100, "higher"), LevelAxis(0, 51, "lower"), LevelAxis(0, 63, "lower")])
+def test_a_right_prior_settles_the_level_in_two_encodes_and_a_near_one_in_three(axis: LevelAxis) -> None:
+    expected = search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    for shift, most in [(0, 2), (1, 3), (-1, 3)]:
+        codec = sigmoid_codec(axis)
+        result = search(axis, codec, Targets(0.75, None), strategy="predicted", prior=shifted_prior(codec, shift))
+        assert result.best == expected
+        assert codec.evaluated <= most, (shift, codec.calls)
+
+
+@pytest.mark.parametrize("shift", [10, -10])
+def test_a_prior_off_by_ten_levels_falls_back_and_still_finds_the_answer(shift: int) -> None:
+    axis = LevelAxis(1, 100, "higher")
+    codec = sigmoid_codec(axis)
+    result = search(axis, codec, Targets(0.75, None), strategy="predicted", prior=shifted_prior(codec, shift))
+    assert result.best == search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    assert 3 < codec.evaluated <= 2 + 2 * math.ceil(math.log2(20)) + 1  # galloped, then bisected a small bracket
+    assert [p.level for p in result.probes] == [lv for call in codec.calls for lv in call]
+
+
+def test_predicted_without_a_prior_is_bisect() -> None:
+    axis = LevelAxis(0, 51, "lower")
+    walked, bisected = sigmoid_codec(axis), sigmoid_codec(axis)
+    assert (
+        search(axis, walked, Targets(0.75, 0.5), strategy="predicted").best
+        == search(axis, bisected, Targets(0.75, 0.5)).best
+    )
+    assert walked.calls == bisected.calls
