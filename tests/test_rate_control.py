@@ -273,7 +273,8 @@ def test_predicted_never_returns_a_failing_probe_and_keeps_every_probe(
 ) -> None:
     axis, codec = case
     try:
-        result = search(axis, codec, targets, strategy="predicted", max_probes=budget, prior=shifted_prior(codec, shift))
+        prior = shifted_prior(codec, shift)
+        result = search(axis, codec, targets, strategy="predicted", max_probes=budget, prior=prior)
     except TargetUnreachable as exc:
         assert exc.probes and not any(targets.passes(p) for p in exc.probes)
         assert budget is None or len(exc.probes) <= budget
