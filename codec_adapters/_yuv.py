@@ -3,20 +3,25 @@
 We do the colour conversion ourselves, in numpy, so both directions use the
 same matrix and range whatever the encoder's or decoder's defaults are.
 Chroma is sited at the centre of each 2×2 block (JPEG/BPG siting): a box
-filter to subsample, and the matching 3:1 bilinear filter to upsample.
+filter to subsample, and the matching 3:1 bilinear filter to upsample; BPG
+pictures are upsampled with libbpg's own longer filter instead
+(:func:`upsample_chroma_libbpg`), so our decode matches ``bpgdec``'s.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
 
+from sursmr_core.errors import InputError
 from sursmr_core.imaging import RGBImage
 
 Matrix = Literal["bt601", "bt709"]
+ChromaFilter = Literal["bilinear", "libbpg"]
+"""How :func:`planes_420_to_rgb` upsamples chroma: our 3:1 bilinear filter, or libbpg's 7-tap one."""
 
 # (Kr, Kb) luma coefficients of each matrix
 _K = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}
@@ -106,6 +111,61 @@ def _upsample_axis(c: npt.NDArray[np.floating], axis: int) -> npt.NDArray[np.flo
     return out.reshape(shape)
 
 
+# libbpg 0.9.8 (libbpg.c, IP1C0..IP1C6: "7 tap Lanczos interpolator (phase=0.5)"): the weights, in 64ths,
+# of chroma samples k-3..k+3 for the luma sample 2k (left of / above chroma sample k); 2k+1 takes them reversed.
+_LIBBPG_TAPS_EVEN = np.array([2, -6, 18, 57, -10, 4, -1], dtype=np.int64)
+_LIBBPG_TAPS_ODD = _LIBBPG_TAPS_EVEN[::-1].copy()
+_LIBBPG_REACH = 3  # chroma samples used on each side of the nearest one
+
+
+def _libbpg_taps_axis(c: npt.NDArray[np.int64], axis: int) -> npt.NDArray[np.int64]:
+    """Both 7-tap phases along ``axis`` (edge samples repeated), interleaved: twice the length, in 64ths."""
+    pad = [(0, 0)] * c.ndim
+    pad[axis] = (_LIBBPG_REACH, _LIBBPG_REACH)
+    padded = np.pad(c, pad, mode="edge")
+    n = c.shape[axis]
+    even, odd = np.zeros_like(c), np.zeros_like(c)
+    for i, (tap_even, tap_odd) in enumerate(zip(_LIBBPG_TAPS_EVEN, _LIBBPG_TAPS_ODD, strict=True)):
+        window = np.take(padded, np.arange(i, i + n), axis=axis)  # chroma sample k - 3 + i for every k
+        even += int(tap_even) * window
+        odd += int(tap_odd) * window
+    shape = list(c.shape)
+    shape[axis] *= 2
+    return np.stack([even, odd], axis=axis + 1).reshape(shape)
+
+
+def upsample_chroma_libbpg(
+    chroma: npt.NDArray[np.integer], *, width: int, height: int, bit_depth: int = 8
+) -> npt.NDArray[np.integer]:
+    """Upsample one centre-sited 4:2:0 chroma plane to ``height`` × ``width`` exactly as libbpg's decoder does.
+
+    ``chroma``: (≥ ceil(height/2), ≥ ceil(width/2)) samples; rows and columns
+    past the picture's own chroma size (coded padding) are ignored, as libbpg
+    ignores them: its edge samples are repeated instead. Each output sample is
+    a separable 7×7 sum of chroma samples with libbpg's integer taps (in 64ths,
+    vertical pass first, kept at 8-bit precision plus 6 bits, then the
+    horizontal pass), rounded half up, shifted back and clipped to the
+    ``bit_depth`` range. Returns integers of ``chroma``'s dtype, (height, width).
+    Facts from libbpg 0.9.8's ``libbpg.c`` (``interp2_vh``, ``interp2p1_simple16``);
+    the code is ours.
+    """
+    if bit_depth < 8 or bit_depth > 14:
+        raise InputError(f"bit_depth must be 8..14, got {bit_depth}")
+    c_h, c_w = (height + 1) // 2, (width + 1) // 2
+    if chroma.ndim != 2 or chroma.shape[0] < c_h or chroma.shape[1] < c_w:
+        raise InputError(f"a chroma plane of {chroma.shape} is too small for a {width}x{height} picture")
+    c = chroma[:c_h, :c_w].astype(np.int64)
+    vertical = _libbpg_taps_axis(c, axis=0)
+    shift = bit_depth - 8  # libbpg keeps the vertical pass in 16 bits: 8 bits of sample plus 6 of taps
+    vertical = (vertical + ((1 << shift) >> 1)) >> shift
+    both = _libbpg_taps_axis(vertical, axis=1)
+    shift = 20 - bit_depth  # undo the 6 + 6 tap bits and the vertical pass's rescaling
+    out = (both + (1 << (shift - 1))) >> shift
+    peak = (1 << bit_depth) - 1
+    upsampled: npt.NDArray[np.integer] = np.clip(out[:height, :width], 0, peak).astype(chroma.dtype)
+    return upsampled
+
+
 def planes_420_to_rgb(
     y: npt.NDArray[np.integer],
     cb: npt.NDArray[np.integer],
@@ -116,12 +176,22 @@ def planes_420_to_rgb(
     bit_depth: int = 8,
     full_range: bool = True,
     matrix: Matrix = "bt601",
+    chroma_filter: ChromaFilter = "bilinear",
 ) -> RGBImage:
-    """Convert 4:2:0 planes (luma possibly padded) back to uint8 RGB cropped to ``height`` × ``width``."""
+    """Convert 4:2:0 planes (luma possibly padded) back to uint8 RGB cropped to ``height`` × ``width``.
+
+    ``chroma_filter``: ``"bilinear"`` (ours) or ``"libbpg"`` (:func:`upsample_chroma_libbpg`).
+    """
     peak = (1 << bit_depth) - 1
     mid = 1 << (bit_depth - 1)
-    cb_up = _upsample_axis(_upsample_axis(cb.astype(np.float32), 0), 1)
-    cr_up = _upsample_axis(_upsample_axis(cr.astype(np.float32), 0), 1)
+    if chroma_filter == "libbpg":
+        cb_up = upsample_chroma_libbpg(cb, width=width, height=height, bit_depth=bit_depth).astype(np.float32)
+        cr_up = upsample_chroma_libbpg(cr, width=width, height=height, bit_depth=bit_depth).astype(np.float32)
+    elif chroma_filter == "bilinear":
+        cb_up = _upsample_axis(_upsample_axis(cb.astype(np.float32), 0), 1)
+        cr_up = _upsample_axis(_upsample_axis(cr.astype(np.float32), 0), 1)
+    else:
+        raise InputError(f"chroma_filter must be one of {get_args(ChromaFilter)}, got {chroma_filter!r}")
     luma = y.astype(np.float32)
     h = min(luma.shape[0], cb_up.shape[0])
     w = min(luma.shape[1], cb_up.shape[1])

@@ -32,7 +32,9 @@ Decoding: :mod:`codec_adapters._bpg_format` parses the container and
 rebuilds a standard Annex-B stream (VPS, SPS, then the stored PPS and
 slices), which PyAV's ``hevc`` decoder decodes in-process. We decode 4:2:0
 Y'CbCr with JPEG chroma siting (BT.601 or BT.709, full or limited range,
-8..12 bit, as FFmpeg's decoder allows) without alpha; of an animation only
+8..12 bit, as FFmpeg's decoder allows) without alpha, upsampling chroma with
+libbpg's 7-tap filter (:func:`codec_adapters._yuv.upsample_chroma_libbpg`) as
+``bpgdec`` does; of an animation only
 the first frame (what the spec asks of decoders without animation support).
 Other BPG files raise :class:`~sursmr_core.errors.CodecError`; malformed ones
 :class:`~sursmr_core.errors.CorruptBitstreamError`. Our files carry a real
@@ -177,6 +179,7 @@ class BpgAdapter(CodecAdapter):
             bit_depth=bpg.bit_depth,
             full_range=not bpg.limited_range,
             matrix=matrix,
+            chroma_filter="libbpg",  # bpgdec's 7-tap chroma filter, so our decode is libbpg's
         )
 
 

@@ -231,5 +231,7 @@ def test_reference_bpgdec_reads_our_files(adapter: BpgAdapter, odd_photo: np.nda
     with Image.open(tmp_path / "out.png") as im:
         reference = np.asarray(im.convert("RGB"))
     assert reference.shape == odd_photo.shape
-    # same HEVC decode; only the chroma upsampling filters differ
-    assert fidelity.psnr(reference, adapter.decode(data)) > 40.0
+    # same HEVC decode and libbpg's chroma filter: only the float vs fixed-point colour conversion may round apart
+    ours = adapter.decode(data)
+    assert int(np.abs(reference.astype(np.int16) - ours.astype(np.int16)).max()) <= 1
+    assert fidelity.psnr(reference, ours) > 60.0
