@@ -60,11 +60,12 @@ def read_records(data: str | Path, split: str) -> list[dict[str, Any]]:
 def samples_of(record: Mapping[str, Any], label_kind: str) -> Iterator[tuple[int, Sample]]:
     labels = record["labels"]
     sur_values = labels.get(LABEL_KEYS[label_kind]) or []
+    smr_values = labels.get("smr") or [None] * len(record["levels"])  # null: no SMR label for the crop
     for i, level in enumerate(record["levels"]):
         sur = sur_values[i] if i < len(sur_values) else None
         if sur is None or not math.isfinite(float(sur)):
             continue
-        smr = labels["smr"][i]
+        smr = smr_values[i]
         yield (
             i,
             Sample(
@@ -174,10 +175,15 @@ class MetricFitBaseline:
 
 
 def error_table(samples: Sequence[Sample], predictions: Sequence[tuple[float, float]]) -> dict[str, Any]:
-    """MAE and Spearman rank correlation of SUR and SMR, overall and per codec."""
+    """MAE and Spearman rank correlation of SUR and SMR, overall and per codec.
+
+    SMR is scored over the samples that have an SMR label (``smr_samples`` of ``samples``).
+    """
 
     def block(indices: list[int]) -> dict[str, Any]:
-        out: dict[str, Any] = {"samples": len(indices)}
+        # SMR is missing where too few machines could judge the crop
+        labelled = sum(not math.isnan(samples[i].smr) for i in indices)
+        out: dict[str, Any] = {"samples": len(indices), "smr_samples": labelled}
         for column, target in enumerate(TARGETS):
             truth = np.array([getattr(samples[i], target) for i in indices])
             pred = np.array([predictions[i][column] for i in indices])

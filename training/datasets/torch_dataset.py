@@ -121,7 +121,7 @@ class SurSmrDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
                 reference, distorted = reference[::-1], distorted[::-1]
         labels = record["labels"]
         sur = float(labels[LABEL_KEYS[self.label_kind]][level_index])
-        smr_value = labels["smr"][level_index]
+        smr_value = labels["smr"][level_index] if labels.get("smr") is not None else None  # null: no SMR label
         smr = float("nan") if smr_value is None else float(smr_value)
         meta = {
             "item_id": record["item_id"],

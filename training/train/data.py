@@ -1,0 +1,213 @@
+"""A dataset split as the training loop consumes it, and the frozen-backbone feature cache.
+
+In the frozen path (``freeze_backbone=True``, the CPU path) backbone
+features of every reference and candidate are computed once and kept as
+difference features F0 − Fq (fp16, in memory and in a cache beside the
+dataset); only the head trains. In the full path the split holds image pairs
+(uint8) for end-to-end training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sursmr.models.inputs import tensor_to_input
+from sursmr.models.network import SurSmrNet
+from sursmr_core.errors import InputError
+from sursmr_core.outputs import atomic_write_bytes
+from training.datasets.torch_dataset import SurSmrDataset
+from training.train.config import TrainConfig
+
+SPLITS = ("train", "val")
+
+
+@dataclass
+class SplitData:
+    """A split as the loop consumes it: inputs per tile and labels per sample.
+
+    ``owner[t]`` is the sample of tile ``t`` (one tile per sample in
+    ``resize224`` mode). In the frozen path ``diffs`` holds cached F0 − Fq per
+    stage (fp16); in the full path ``pairs`` holds (reference, distorted)
+    network inputs (uint8, to keep memory small).
+    """
+
+    sur: Tensor  # (N,)
+    smr: Tensor  # (N,), NaN where undefined
+    meta: list[dict[str, Any]]
+    owner: Tensor  # (T,)
+    diffs: list[Tensor] | None = None
+    pairs: tuple[Tensor, Tensor] | None = None
+
+    @property
+    def tiles(self) -> int:
+        return int(self.owner.shape[0])
+
+
+def _to_uint8(x: Tensor) -> Tensor:
+    return (x * 255.0).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def prepare_split(
+    dataset: SurSmrDataset,
+    model: SurSmrNet,
+    *,
+    frozen: bool,
+    device: torch.device,
+    limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SplitData:
+    """Turn a dataset split into :class:`SplitData` (backbone features cached when ``frozen``)."""
+    count = len(dataset) if limit is None else min(limit, len(dataset))
+    if count == 0:
+        raise InputError(f"split {dataset!r} of {dataset.root} has no labelled samples")
+    config = model.config
+    sur, smr, meta, owner = [], [], [], []
+    stage_chunks: list[list[Tensor]] = []
+    refs: list[Tensor] = []
+    dists: list[Tensor] = []
+    last_item: str | None = None
+    ref_features: list[Tensor] = []
+    model.eval()
+    with torch.inference_mode():
+        for i in range(count):
+            reference, distorted, sur_label, smr_label, info = dataset[i]
+            ref_in = tensor_to_input(reference, config)
+            dist_in = tensor_to_input(distorted, config)
+            if frozen:
+                if info["item_id"] != last_item:  # references repeat over an item's levels
+                    ref_features = model.reference_features(ref_in.to(device))
+                    last_item = info["item_id"]
+                dist_features = model.reference_features(dist_in.to(device))
+                stage_chunks.append([(r - d).half().cpu() for r, d in zip(ref_features, dist_features, strict=True)])
+            else:
+                refs.append(_to_uint8(ref_in))
+                dists.append(_to_uint8(dist_in))
+            owner.extend([i] * ref_in.shape[0])
+            sur.append(float(sur_label))
+            smr.append(float(smr_label))
+            meta.append(info)
+            if progress is not None:
+                progress(i + 1, count)
+    data = SplitData(
+        sur=torch.tensor(sur, dtype=torch.float32),
+        smr=torch.tensor(smr, dtype=torch.float32),
+        meta=meta,
+        owner=torch.tensor(owner, dtype=torch.long),
+    )
+    if frozen:
+        data.diffs = [torch.cat([chunk[s] for chunk in stage_chunks]) for s in range(len(stage_chunks[0]))]
+    else:
+        data.pairs = (torch.cat(refs), torch.cat(dists))
+    return data
+
+
+def with_identity(data: SplitData, share: float) -> SplitData:
+    """``data`` plus ``share`` × N samples of an image against itself (zero difference, SUR = SMR = 1).
+
+    The identity samples copy existing references (full path) or are zero
+    difference features (frozen path), so they cost no backbone pass.
+    """
+    count = round(share * len(data.meta))
+    if count == 0:
+        return data
+    first = len(data.meta)
+    donors = torch.arange(count) % data.tiles
+    owner = torch.cat([data.owner, torch.arange(first, first + count)])
+    extra = SplitData(
+        sur=torch.cat([data.sur, torch.ones(count)]),
+        smr=torch.cat([data.smr, torch.ones(count)]),
+        meta=[*data.meta, *({"item_id": "identity", "codec": "identity", "level": -1} for _ in range(count))],
+        owner=owner,
+    )
+    if data.diffs is not None:
+        extra.diffs = [torch.cat([d, torch.zeros_like(d[donors])]) for d in data.diffs]
+    if data.pairs is not None:
+        ref = data.pairs[0][donors]
+        extra.pairs = (torch.cat([data.pairs[0], ref]), torch.cat([data.pairs[1], ref]))
+    return extra
+
+
+def feature_cache_path(config: TrainConfig, model: SurSmrNet, split: str) -> Path:
+    """Where the frozen-backbone features of ``split`` are kept between runs (inside the dataset folder).
+
+    The key covers everything the cached tensors depend on: the manifest, the
+    backbone and its weights, the stages and input pipeline, labels and limit.
+    """
+    from sursmr.models.backbones import BACKBONES
+
+    manifest = Path(config.data) / "manifest.jsonl"
+    net = model.config
+    # a randomly initialised backbone depends on the seed
+    random_backbone = config.backbone_weights == "random" or (
+        config.backbone_weights == "shipped" and BACKBONES.get(net.backbone).shipped_weights is None
+    )
+    key = json.dumps(
+        {
+            "manifest": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
+            "backbone": net.backbone,
+            "backbone_weights": config.backbone_weights,
+            "init": config.init,
+            "stages": list(net.stages),
+            "input": [net.input_mode, net.input_size, list(net.mean), list(net.std)],
+            "feature_norm": net.feature_norm,
+            "labels": config.labels,
+            "limit": config.limit,
+            "split": split,
+            "seed": config.seed if random_backbone and not config.init else None,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(config.data) / ".feature-cache" / f"{split}-{digest}.pt"
+
+
+def save_torch(path: Path, payload: Mapping[str, Any]) -> None:
+    """``torch.save`` written atomically (a killed run never leaves half a file)."""
+    buffer = io.BytesIO()
+    torch.save(dict(payload), buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_splits(
+    config: TrainConfig,
+    model: SurSmrNet,
+    device: torch.device,
+    *,
+    say: Callable[[str], None],
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, SplitData]:
+    """The train and val splits of ``config.data``, from the feature cache when it holds them (frozen path)."""
+    frozen = config.freeze_backbone
+    splits = {}
+    for split in SPLITS:
+        dataset = SurSmrDataset(config.data, split, label_kind=config.labels)
+        say(f"{split}: {len(dataset)} samples; preparing {'cached features' if frozen else 'image pairs'}")
+
+        def features_progress(done: int, total: int, name: str = split) -> None:
+            if progress is not None:
+                progress(f"features {name}", done, total)
+
+        cache = feature_cache_path(config, model, split) if frozen else None
+        if cache is not None and cache.is_file():
+            splits[split] = SplitData(**torch.load(cache, weights_only=False))
+            say(f"{split}: cached features from {cache}")
+            continue
+        splits[split] = prepare_split(
+            dataset, model, frozen=frozen, device=device, limit=config.limit, progress=features_progress
+        )
+        if cache is not None:
+            save_torch(cache, dataclasses.asdict(splits[split]))
+    return splits
+
+
+__all__ = ["SplitData", "feature_cache_path", "load_splits", "prepare_split", "save_torch", "with_identity"]
