@@ -387,7 +387,11 @@ def test_relabel_narrows_the_smr_jury_without_running_machines(photo_dir: Path, 
         relabel_smr(out, ["fake_colour", "not_run"])
     assert {r["item_id"]: r for r in read_items(out)} == before  # nothing was rewritten
 
+    # K defaults to the recipe's (4): one juror is too few, so no crop keeps an SMR label
     report = relabel_smr(out, ["fake_colour"])
+    assert report.min_applicable == 4
+    assert all(v is None for r in read_items(out) for v in r["labels"]["smr"])
+    report = relabel_smr(out, ["fake_colour"], min_applicable=1)
     assert report.items == 4 and report.changed_labels > 0
     after = {r["item_id"]: r for r in read_items(out)}
     for item_id, record in after.items():
@@ -399,7 +403,8 @@ def test_relabel_narrows_the_smr_jury_without_running_machines(photo_dir: Path, 
         assert record["smr_machines"] == ["fake_colour"]
     manifest = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
     assert {r["item_id"]: r["labels"]["smr"] for r in manifest} == {k: r["labels"]["smr"] for k, r in after.items()}
-    assert json.loads((out / "dataset.json").read_text())["recipe"]["machines"] == ["fake_colour"]
+    recipe = json.loads((out / "dataset.json").read_text())["recipe"]
+    assert recipe["machines"] == ["fake_colour"] and recipe["min_applicable_machines"] == 1
     # the excluded verdicts are kept, so the jury can be widened again
     relabel_smr(out, ["fake_colour", "fake_never"])
     assert {r["item_id"]: r["labels"]["smr"] for r in read_items(out)} == {
@@ -407,7 +412,8 @@ def test_relabel_narrows_the_smr_jury_without_running_machines(photo_dir: Path, 
     }
     # a build of the recipe that names the narrowed jury resumes the dataset
     relabel_smr(out, ["fake_colour"])
-    again = build_dataset(tiny_recipe(photo_dir, machines=("fake_colour",)), out, factory=FakeLabellers())
+    narrowed = tiny_recipe(photo_dir, machines=("fake_colour",), min_applicable_machines=1)
+    again = build_dataset(narrowed, out, factory=FakeLabellers())
     assert again.already_done == 4 and again.built == 0
 
 

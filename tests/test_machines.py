@@ -26,7 +26,20 @@ from PIL import Image, ImageDraw, ImageFont
 from sursmr_core.errors import InputError, LabellerUnavailableError, UnsupportedImageError
 from sursmr_core.levels import Availability
 from training.machines import MACHINES, Machine
-from training.machines._kinds import ClassScores, Detector, ScoreClassifier, TextReader, Top1Classifier
+from training.machines._kinds import (
+    ClassScores,
+    Detector,
+    Instance,
+    Keypoints,
+    Mask,
+    PerInstance,
+    ScoreClassifier,
+    Segmenter,
+    TextReader,
+    Top1Classifier,
+    mask_iou,
+    matched_share,
+)
 from training.machines._matching import (
     Detection,
     box_iou,
@@ -37,7 +50,7 @@ from training.machines._matching import (
     normalise_text,
     normalised_landmark_error,
 )
-from training.machines.dlib_face import DlibFaceEmbedding, DlibLandmarks68, Face, FaceConditioned
+from training.machines.dlib_face import DlibFaceEmbedding, DlibLandmarks68, Face
 
 # --- pure matching maths -------------------------------------------------------------
 
@@ -124,43 +137,118 @@ def _first(kind: type) -> type[Machine]:
     raise AssertionError(f"no registered machine is a {kind.__name__}")
 
 
-def test_detector_rule_none_false_true() -> None:
+def test_detector_votes_only_when_the_original_has_a_detection() -> None:
     detector = _first(Detector)()
     face = Detection((10, 10, 50, 50), 0.9)
-    assert detector.judge((), ()) is None  # nothing to judge on either image
-    assert detector.judge((), (face,)) is False  # a detection appeared: the output changed
+    assert detector.judge((), ()) is None  # nothing found on the original: the task does not apply
+    assert detector.judge((), (face,)) is None  # even when the compressed image "finds" something
     assert detector.judge((face,), ()) is False
     assert detector.judge((face,), (Detection((12, 11, 51, 50), 0.5),)) is True
-    five = tuple(Detection((60.0 * i, 0, 60.0 * i + 50, 50), 0.9) for i in range(5))
-    assert detector.judge(five, five[:4]) is True  # F1 0.889 ≥ 0.8
-    assert detector.judge(five[:2], five[:1]) is False  # F1 2·1/3 = 0.67
 
 
-def test_detector_rule_boundary_is_inclusive() -> None:
+def test_detector_rule_is_smr_net_half_of_the_original_matched() -> None:
     detector = _first(Detector)()
-    boxes = tuple(Detection((60.0 * i, 0, 60.0 * i + 50, 50), 0.9) for i in range(3))
-    assert detection_f1(boxes[:2], boxes) == pytest.approx(0.8)
-    assert detector.judge(boxes[:2], boxes) is True
+    assert (detector.iou_threshold, detector.min_matched_share) == (0.5, 0.5)
+    four = tuple(Detection((60.0 * i, 0, 60.0 * i + 50, 50), 0.9, "person") for i in range(4))
+    assert detector.judge(four, four[:2]) is True  # 2 of 4 matched: exactly 50 % is enough
+    assert detector.judge(four, four[:1]) is False  # 1 of 4
+    assert detector.judge(four[:1], four) is True  # extra detections on the compressed image do not fail it
+    shifted = tuple(Detection((b.box[0] + 20, 0, b.box[2] + 20, 50), b.score, b.label) for b in four)
+    assert detector.judge(four, shifted) is False  # IoU 30/70 = 0.43 < 0.5 for every box
+    relabelled = tuple(Detection(b.box, b.score, "dog") for b in four)
+    assert detector.judge(four, relabelled) is False  # same boxes, other class
+    assert matched_share(four, four[:3], 0.5) == 0.75
 
 
-def test_text_rule_none_false_true() -> None:
+def test_detector_keeps_detections_above_its_score_threshold() -> None:
+    class Fixed(Detector):
+        name = "fixed_test_detector"
+        min_score = 0.3
+
+        def _run(self, rgb: np.ndarray) -> list[Detection]:
+            return [Detection((0, 0, 10, 10), 0.29), Detection((20, 0, 30, 10), 0.31), Detection((40, 0, 50, 9), 0.9)]
+
+    found = Fixed().analyse(np.zeros((32, 64, 3), dtype=np.uint8))
+    assert [d.score for d in found] == [0.9, 0.31]  # 0.29 is below SMR-Net's 0.3
+    assert "score ≥ 0.3" in Fixed.applicability and "≥ 50% of the original's detections" in Fixed.rule
+
+
+def test_text_reader_votes_only_when_the_original_has_text() -> None:
     reader = _first(TextReader)()
     assert reader.judge("", " \n") is None
-    assert reader.judge("", "ghost") is False
+    assert reader.judge(" ", "ghost") is None  # no text on the original: OCR does not apply
     assert reader.judge("Quick brown fox", "") is False
     assert reader.judge("Quick brown fox", "Quick brown f0x") is True  # 1 of 13 characters
     assert reader.judge("Quick brown fox", "Qu1ck brown f0x") is False  # 2 of 13: similarity 0.85
 
 
-def test_classifier_rules() -> None:
+def test_classifier_votes_only_when_confident_on_the_original() -> None:
     top1 = _first(Top1Classifier)()
+    assert top1.min_top1_probability == 0.5
     cat = ClassScores((285, 282), (0.6, 0.2))
     assert top1.judge(cat, ClassScores((285, 281), (0.4, 0.3))) is True
     assert top1.judge(cat, ClassScores((282, 285), (0.5, 0.4))) is False
+    unsure = ClassScores((285, 282), (0.49, 0.3))
+    assert top1.judge(unsure, ClassScores((282, 285), (0.5, 0.4))) is None  # p < 0.5 on the original
+    assert top1.judge(ClassScores((285, 282), (0.5, 0.3)), ClassScores((285, 1), (0.2, 0.1))) is True  # boundary
     score = _first(ScoreClassifier)()
     assert score.judge(0.01, 0.02) is True  # odds × 2.0
     assert score.judge(0.01, 0.03) is False  # odds × 3.1
     assert score.judge(0.0, 0.0) is True  # clipped, no division by zero
+
+
+def test_classifier_threshold_is_a_declared_parameter() -> None:
+    class Strict(Top1Classifier):
+        name = "strict_test_classifier"
+        min_top1_probability = 0.8
+
+        def _run(self, rgb: np.ndarray) -> ClassScores:
+            return ClassScores((1,), (1.0,))
+
+    assert Strict().judge(ClassScores((1, 2), (0.7, 0.1)), ClassScores((2, 1), (0.7, 0.1))) is None
+    assert Strict().judge(ClassScores((1, 2), (0.8, 0.1)), ClassScores((2, 1), (0.7, 0.1))) is False
+    assert "≥ 0.8" in Strict.applicability
+
+
+def test_segmenter_rules() -> None:
+    class Half(Segmenter):
+        name = "half_test_segmenter"
+
+        def _run(self, rgb: np.ndarray) -> Mask:
+            return Mask.from_array(rgb[:, :, 0] > 128)
+
+    machine = Half()
+    empty = Mask.from_array(np.zeros((20, 20), dtype=bool))
+    mask = np.zeros((20, 20), dtype=bool)
+    mask[:, :10] = True  # 50 % of the image
+    original = Mask.from_array(mask)
+    assert original.to_array().tolist() == mask.tolist() and original.area_share == 0.5
+    assert machine.judge(empty, original) is None  # nothing segmented on the original
+    assert machine.judge(original, original) is True
+    grown = mask.copy()
+    grown[:, 10] = True  # IoU 200/220 = 0.909
+    assert machine.judge(original, Mask.from_array(grown)) is True
+    grown[:, 11] = True  # IoU 200/240 = 0.833
+    assert machine.judge(original, Mask.from_array(grown)) is False
+    assert mask_iou(empty, empty) == 1.0 and mask_iou(original, Mask.from_array(np.ones((5, 5)))) == 0.0
+
+
+def test_keypoint_rule_scales_with_the_box() -> None:
+    class Points(Keypoints):
+        name = "points_test"
+        instance = "hand"
+
+        def _run(self, rgb: np.ndarray) -> list[Instance]:
+            return []
+
+    machine = Points()
+    box = (0.0, 0.0, 30.0, 40.0)  # diagonal 50 px: 2 % is 1 px
+    hand = Instance(box, 1.0, (10.0, 10.0, 20.0, 20.0))
+    assert machine.judge((), (hand,)) is None
+    assert machine.judge((hand,), (Instance(box, 1.0, (10.9, 10.0, 20.9, 20.0)),)) is True
+    assert machine.judge((hand,), (Instance(box, 1.0, (11.1, 10.0, 21.1, 20.0)),)) is False
+    assert machine.judge((hand,), (Instance(box, 1.0, (10.0, 10.0)),)) is False  # points lost
+    assert "hand" in Points.applicability and "box diagonal" in Points.rule
 
 
 def _face(box: tuple[float, float, float, float], values: list[float]) -> Face:
@@ -175,7 +263,7 @@ def test_landmark_rule() -> None:
     near = _face((81, 80, 170, 171), np.add(points, (0.9, 0.0)).ravel().tolist())  # 0.018 of 50 px
     far = _face((81, 80, 170, 171), np.add(points, (1.1, 0.0)).ravel().tolist())  # 0.022
     elsewhere = _face((300, 300, 390, 390), points.ravel().tolist())
-    assert machine.judge((), (face,)) is None  # face-conditioned: no face on the original
+    assert machine.judge((), (face,)) is None  # face-conditioned: no face on the original, no vote
     assert machine.judge((face,), (near,)) is True
     assert machine.judge((face,), (far,)) is False
     assert machine.judge((face,), (elsewhere,)) is False  # the original's face was lost
@@ -201,8 +289,9 @@ def test_registry_declares_every_machine() -> None:
         assert isinstance(cls.availability(), Availability)
         status = cls.availability()
         assert status.available or status.reason, f"{name} is unavailable without a reason"
+        assert cls.applicability.startswith("votes when"), name
         if issubclass(cls, Detector):  # the rule text is derived from the declared numbers
-            assert f"F1 against the original's detections ≥ {cls.min_f1:g}" in cls.rule
+            assert f"≥ {cls.min_matched_share:.0%} of the original's detections" in cls.rule
             assert f"IoU ≥ {cls.iou_threshold:g}" in cls.rule
 
 
@@ -357,7 +446,7 @@ def test_machine_on_flat_grey(zoo_run: ZooRun, name: str) -> None:
     machine = zoo_run.machine(name)
     grey = zoo_run.result(name, "grey:")
     verdict = machine.judge(grey, grey)
-    if isinstance(machine, Detector | TextReader | FaceConditioned):
-        assert verdict is None  # nothing to detect or read: cannot judge, never "satisfied"
+    if isinstance(machine, Detector | TextReader | PerInstance | Segmenter):
+        assert verdict is None  # nothing to detect or read: the task does not apply, never "satisfied"
     else:
-        assert verdict is True  # classifiers always judge, and agree with themselves
+        assert verdict in (None, True)  # a classifier votes only when confident, and then agrees with itself

@@ -1,4 +1,4 @@
-"""``sursmr-train relabel``: recompute the SMR proxy of a built dataset over a subset of its machines."""
+"""``sursmr-train relabel``: recompute the SMR proxy of a built dataset from its stored per-machine verdicts."""
 
 from __future__ import annotations
 
@@ -23,22 +23,34 @@ from training.cli import main
     default=None,
     help="Comma-separated SMR jury (default: the machines of the default recipe).",
 )
+@click.option(
+    "--min-applicable",
+    "min_applicable",
+    type=click.IntRange(min=1),
+    default=None,
+    help="K: crops with fewer applicable jurors get no SMR label [default: the dataset recipe's K].",
+)
 @json_option
-def relabel(out_dir: Path, machines: str | None, as_json: bool) -> None:
-    """Recompute the SMR proxy of a built dataset over a subset of its machines (no machine runs again).
+def relabel(out_dir: Path, machines: str | None, min_applicable: int | None, as_json: bool) -> None:
+    """Recompute the SMR proxy of a built dataset over a jury and K (no machine runs again).
 
-    Every item keeps per-machine verdicts, so narrowing the jury is cheap.
-    The manifest changes, so the next training run caches backbone features again
-    (the cache holds the labels beside the features and is keyed on the manifest).
+    Every item keeps each machine's verdict per level (true / false / null
+    when the machine's task does not apply to the original), so the SMR
+    proxy of any subset of machines, with any minimum number K of applicable
+    jurors, is recomputed from them; crops with fewer than K applicable
+    jurors get no SMR label (null). The manifest changes, so the next
+    training run caches backbone features again (the cache holds the labels
+    beside the features and is keyed on the manifest).
 
     \b
     Examples:
       sursmr-train relabel --data data/default
-      sursmr-train relabel --data data/mine --machines efficientnet_lite0,open_nsfw --json
+      sursmr-train relabel --data data/default --min-applicable 6
+      sursmr-train relabel --data data/mine --machines efficientnet_lite0,open_nsfw --min-applicable 1 --json
     """
     from training.datasets.builder import relabel_smr
     from training.datasets.recipe import DEFAULT_MACHINES
 
     jury = DEFAULT_MACHINES if machines is None else tuple(m.strip() for m in machines.split(",") if m.strip())
-    report = relabel_smr(out_dir, jury)
-    emit_rows([report.to_dict()], ["out_dir", "items", "changed_labels", "machines"], as_json)
+    report = relabel_smr(out_dir, jury, min_applicable)
+    emit_rows([report.to_dict()], ["out_dir", "items", "changed_labels", "machines", "min_applicable"], as_json)

@@ -349,7 +349,9 @@ def build_dataset(
     start = time.perf_counter()
     root = Path(out_dir)
     _check_codecs(recipe)
-    chosen = factory or RegistryLabellers(recipe.metrics, recipe.machines, recipe.jnd_proxy)
+    chosen = factory or RegistryLabellers(
+        recipe.metrics, recipe.machines, recipe.jnd_proxy, recipe.min_applicable_machines
+    )
     labellers = chosen.describe()
     jobs, header = plan_jobs(recipe, root.resolve(), chosen, limit, timeout)
     root.mkdir(parents=True, exist_ok=True)
@@ -381,6 +383,7 @@ class RelabelReport:
     changed_labels: int
     machines: tuple[str, ...]
     manifest: Path
+    min_applicable: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -388,12 +391,17 @@ class RelabelReport:
             "items": self.items,
             "changed_labels": self.changed_labels,
             "machines": ",".join(self.machines),
+            "min_applicable": self.min_applicable,
             "manifest": str(self.manifest),
         }
 
 
-def relabel_smr(out_dir: str | Path, machines: Iterable[str]) -> RelabelReport:
+def relabel_smr(out_dir: str | Path, machines: Iterable[str], min_applicable: int | None = None) -> RelabelReport:
     """Recompute every item's SMR proxy over the machine subset ``machines`` (no machine runs again).
+
+    ``min_applicable`` (K): crops with fewer applicable jurors get no SMR
+    label (None); default: the recipe's ``min_applicable_machines`` (1 for
+    datasets built before K existed, which is what their labels used).
 
     Verdicts of the machines left out move to ``labels.machine_verdicts_excluded``;
     the recipe in ``dataset.json`` records the new jury, so a later build with
@@ -401,7 +409,7 @@ def relabel_smr(out_dir: str | Path, machines: Iterable[str]) -> RelabelReport:
     atomically; a machine missing from an item's verdicts is an
     :class:`InputError` raised before any file changes (rebuild those items).
     """
-    from training.labels.smr import smr_from_verdicts
+    from training.labels.smr import smr_over_levels
 
     root = Path(out_dir)
     jury = tuple(sorted(set(machines)))
@@ -410,6 +418,8 @@ def relabel_smr(out_dir: str | Path, machines: Iterable[str]) -> RelabelReport:
     header_path = root / "dataset.json"
     if not header_path.is_file():
         raise InputError(f"{header_path} not found; build the dataset first (sursmr-train build)")
+    header = json.loads(header_path.read_text(encoding="utf-8"))
+    k = int(header["recipe"].get("min_applicable_machines", 1)) if min_applicable is None else min_applicable
     paths = sorted((root / "items").glob("*/*.json"))
     records = []
     for path in paths:
@@ -426,14 +436,14 @@ def relabel_smr(out_dir: str | Path, machines: Iterable[str]) -> RelabelReport:
     for path, record, known in records:
         labels = record["labels"]
         levels = len(record["levels"])
-        smr = [smr_from_verdicts({name: known[name][i] for name in jury}) for i in range(levels)]
+        smr = smr_over_levels(known, levels, jury, k)
         changed += sum(1 for old, new in zip(labels["smr"], smr, strict=True) if old != new)
         labels["smr"] = smr
         labels["machine_verdicts"] = {name: known[name] for name in jury}
         labels["machine_verdicts_excluded"] = {name: v for name, v in sorted(known.items()) if name not in jury}
         record["smr_machines"] = list(jury)
         _write_item_record(path, record)
-    header = json.loads(header_path.read_text(encoding="utf-8"))
     header["recipe"]["machines"] = list(jury)
+    header["recipe"]["min_applicable_machines"] = k
     _write_header_document(header_path, header)
-    return RelabelReport(root, len(records), changed, jury, rebuild_manifest(root))
+    return RelabelReport(root, len(records), changed, jury, rebuild_manifest(root), k)

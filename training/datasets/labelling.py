@@ -13,6 +13,7 @@ factory of fake labellers.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class MachineLike(Protocol):
     task: str
     version: str
     rule: str
+    applicability: str
 
     def analyse(self, rgb: RGBImage) -> Any: ...
 
@@ -67,8 +69,8 @@ class SweepLabels:
     ``scores``: raw metric values (metric units, see ``lower_is_better``).
     ``pseudo_sur_eq3``: paper Eq. 3 over this level set, in [0, 1].
     ``sur_jnd_proxy``: absolute JND-calibrated SUR proxy in [0, 1], or ``None`` when not computed.
-    ``verdicts``: per machine, True (satisfied) / False / None (cannot judge).
-    ``smr``: share of satisfied machines among those that could judge, in [0, 1], None if none could.
+    ``verdicts``: per machine, True (satisfied) / False / None (its task does not apply to the original).
+    ``smr``: share of satisfied machines among the applicable ones, in [0, 1]; None with fewer than K applicable.
     """
 
     scores: dict[str, list[float]]
@@ -183,6 +185,7 @@ class RegistryLabellers:
     metrics: tuple[str, ...] | None = None
     machines: tuple[str, ...] | None = None
     jnd_proxy: bool = True
+    min_applicable: int = 4  # K of training.labels.smr.smr_from_verdicts
 
     def _choose(self, registry: Any, names: tuple[str, ...] | None, kind: str) -> tuple[list[Any], dict[str, str]]:
         chosen: list[Any] = []
@@ -222,13 +225,16 @@ class RegistryLabellers:
                 {"name": c.name, "version": c.version, "lower_is_better": c.lower_is_better, "jnd_unit": c.jnd_unit}
                 for c in metrics
             ],
-            "machines": [{"name": c.name, "version": c.version, "task": c.task, "rule": c.rule} for c in machines],
+            "machines": [
+                {"name": c.name, "version": c.version, "task": c.task, "rule": c.rule, "applicability": c.applicability}
+                for c in machines
+            ],
             "skipped": {
                 **{f"metric:{k}": v for k, v in skipped_metrics.items()},
                 **{f"machine:{k}": v for k, v in skipped_machines.items()},
             },
             "pseudo_sur": "training.labels.pseudo_sur.eq3_pseudo_sur (paper Eq. 3)",
-            "smr": "training.labels.smr.smr_from_verdicts",
+            "smr": f"training.labels.smr.smr_from_verdicts (min_applicable={self.min_applicable})",
             "jnd_proxy": jnd,
             "jnd_proxy_skipped": jnd_reason,
         }
@@ -253,7 +259,7 @@ class RegistryLabellers:
             metrics={c.name: c() for c in metric_classes},
             machines={c.name: c() for c in machine_classes},
             eq3=pseudo_sur.eq3_pseudo_sur,
-            smr=smr.smr_from_verdicts,
+            smr=functools.partial(smr.smr_from_verdicts, min_applicable=self.min_applicable),
             jnd_sur=jnd[0] if jnd else None,
             jnd_sur_name=jnd[1] if jnd else None,
         )

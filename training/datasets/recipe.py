@@ -59,6 +59,7 @@ class Recipe:
     is available here (the ones skipped, and why, go into the manifest).
     ``jnd_proxy``: also compute the absolute JND-calibrated SUR proxy.
     ``split``: train/val/test shares of *source photos* (crops follow their source).
+    ``min_applicable_machines``: K, crops with fewer applicable machines get no SMR label.
     """
 
     name: str = "custom"
@@ -72,6 +73,7 @@ class Recipe:
     seed: int = 0
     metrics: tuple[str, ...] | None = None
     machines: tuple[str, ...] | None = None
+    min_applicable_machines: int = 4  # training.labels.smr.DEFAULT_MIN_APPLICABLE
     jnd_proxy: bool = True
     description: str = ""
 
@@ -90,6 +92,8 @@ class Recipe:
                 raise InputError(f"recipe {self.name!r}: crop size {height}x{width} is under 16 px")
         if not self.crop_scales or any(not 0 < s <= 1 for s in self.crop_scales):
             raise InputError(f"recipe {self.name!r}: crop scales must lie in (0, 1], got {list(self.crop_scales)}")
+        if self.min_applicable_machines < 1:
+            raise InputError(f"recipe {self.name!r}: min_applicable_machines must be ≥ 1")
         if self.crops_per_source < 1:
             raise InputError(f"recipe {self.name!r}: crops_per_source must be ≥ 1")
         if len(self.split) != 3 or any(s < 0 for s in self.split) or not math.isclose(sum(self.split), 1.0):

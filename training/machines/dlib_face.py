@@ -9,8 +9,9 @@ without importing ``face_recognition_models`` (its ``__init__`` needs
 
 Faces are found with one 2× upsampling pass (faces down to about 40 px) and
 kept at a detector score (SVM margin) ≥ :data:`MIN_FACE_SCORE`. The
-landmark and embedding machines are *face-conditioned*: they judge the faces
-found on the original only (see :class:`FaceConditioned`).
+landmark and embedding machines are *face-conditioned*: they vote only when
+the original has a face, and judge the faces found on it (see
+:class:`FaceConditioned`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from __future__ import annotations
 import functools
 import importlib.util
 from abc import abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,8 +27,8 @@ import numpy as np
 from sursmr_core.errors import LabellerUnavailableError
 from sursmr_core.imaging import RGBImage
 from sursmr_core.levels import Availability
-from training.machines._kinds import CheckedMachine, Detector
-from training.machines._matching import Box, Detection, match_detections, normalised_landmark_error
+from training.machines._kinds import Detector, Instance, PerInstance
+from training.machines._matching import Box, Detection, normalised_landmark_error
 from training.machines._runtime import file_available, modules_available
 from training.machines.base import MACHINES
 
@@ -91,7 +90,7 @@ class DlibHOGFace(Detector):
 
     name = "dlib_hog_face"
     task = "face"
-    version = "1"
+    version = "2"
     min_score: ClassVar[float | None] = MIN_FACE_SCORE
     score_unit: ClassVar[str] = " (SVM margin)"
 
@@ -103,54 +102,28 @@ class DlibHOGFace(Detector):
         return [Detection(box=box, score=score) for _, box, score in _faces(rgb)]
 
 
-@dataclass(frozen=True)
-class Face:
-    """One face: its detector box and score, and a per-face vector (landmarks (x, y) pairs or an embedding)."""
-
-    box: Box
-    score: float
-    values: tuple[float, ...]
+Face = Instance
+"""One face: its detector box and score, and a per-face vector (landmarks (x, y) pairs or an embedding)."""
 
 
-class FaceConditioned(CheckedMachine):
-    """A machine that measures something on each face found on the original.
+class FaceConditioned(PerInstance):
+    """A machine that measures something on each face dlib finds on the original (see :class:`PerInstance`).
 
-    Faces are paired by box (IoU ≥ 0.5, one-to-one). Satisfied when every
-    face of the original is found again and each pair is close
-    (:meth:`close`). Cannot judge (None) when the original has no face.
-    Faces that appear only on the compressed image are ignored: they have no
-    reference to compare with, and hallucinated faces already fail
-    ``dlib_hog_face``, which runs the same detector.
+    Faces that appear only on the compressed image are ignored: hallucinated
+    faces are ``dlib_hog_face``'s concern, which runs the same detector.
     """
 
-    iou_threshold: ClassVar[float] = 0.5
+    instance = "face"
 
     @classmethod
     def availability(cls) -> Availability:
         return _availability(LANDMARKS_FILE, EMBEDDING_FILE)
 
-    def analyse(self, rgb: RGBImage) -> tuple[Face, ...]:
-        rgb = self._check(rgb)
-        faces = [Face(box, score, self._measure(rgb, rect)) for rect, box, score in _faces(rgb)]
-        return tuple(sorted(faces, key=lambda f: (-f.score, f.box)))
+    def _run(self, rgb: RGBImage) -> list[Instance]:
+        return [Instance(box, score, self._measure(rgb, rect)) for rect, box, score in _faces(rgb)]
 
     @abstractmethod
     def _measure(self, rgb: RGBImage, rect: Any) -> tuple[float, ...]: ...
-
-    @abstractmethod
-    def close(self, original: Face, compressed: Face) -> bool: ...
-
-    def judge(self, original: Sequence[Face], compressed: Sequence[Face]) -> bool | None:
-        if not original:
-            return None
-        pairs = match_detections(
-            [Detection(f.box, f.score) for f in original],
-            [Detection(f.box, f.score) for f in compressed],
-            self.iou_threshold,
-        )
-        if len(pairs) < len(original):
-            return False
-        return all(self.close(original[i], compressed[j]) for i, j in pairs)
 
 
 @MACHINES.register
@@ -159,13 +132,11 @@ class DlibLandmarks68(FaceConditioned):
 
     name = "dlib_landmarks68"
     task = "landmarks"
-    version = "1"
+    version = "2"
     max_error: ClassVar[float] = 0.02
-    rule = (
-        f"faces of the original (dlib HOG, score ≥ {MIN_FACE_SCORE:g}) are paired with the compressed image's by "
-        "box IoU ≥ 0.5; satisfied when every original face is found again and, per face, the mean landmark "
-        f"displacement divided by the original's outer-eye-corner distance is ≤ {max_error:g}; cannot judge (None) "
-        "when the original has no face"
+    closeness = (
+        f"the mean landmark displacement divided by the original's outer-eye-corner distance is ≤ {max_error:g} "
+        f"(faces: dlib HOG, score ≥ {MIN_FACE_SCORE:g})"
     )
 
     @classmethod
@@ -194,13 +165,11 @@ class DlibFaceEmbedding(FaceConditioned):
 
     name = "dlib_face_embedding"
     task = "face_recognition"
-    version = "1"
+    version = "2"
     max_distance: ClassVar[float] = 0.3
-    rule = (
-        f"faces of the original (dlib HOG, score ≥ {MIN_FACE_SCORE:g}) are paired with the compressed image's by "
-        "box IoU ≥ 0.5; satisfied when every original face is found again and, per face, the Euclidean distance "
-        f"between the 128-d descriptors is ≤ {max_distance:g} (half dlib's 0.6 same-person threshold); cannot "
-        "judge (None) when the original has no face"
+    closeness = (
+        f"the Euclidean distance between the 128-d descriptors is ≤ {max_distance:g} (half dlib's 0.6 "
+        f"same-person threshold; faces: dlib HOG, score ≥ {MIN_FACE_SCORE:g})"
     )
 
     def _measure(self, rgb: RGBImage, rect: Any) -> tuple[float, ...]:

@@ -80,7 +80,7 @@ class EfficientNetLite0(Top1Classifier):
     """ImageNet-1k classification (1000 classes) by EfficientNet-Lite0 on a 224×224 centre crop."""
 
     name = "efficientnet_lite0"
-    version = "1"
+    version = "2"
     top_k: ClassVar[int] = 5
 
     @classmethod

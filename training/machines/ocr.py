@@ -41,7 +41,7 @@ class RapidOCRReader(TextReader):
     """Text lines read by RapidOCR (PP-OCRv4 det + rec), in its top-to-bottom, left-to-right order."""
 
     name = "rapidocr"
-    version = "1"
+    version = "2"
 
     @classmethod
     def availability(cls) -> Availability:
@@ -58,7 +58,7 @@ class TesseractReader(TextReader):
     """Text read by Tesseract 5 (English, LSTM engine, automatic page segmentation)."""
 
     name = "tesseract"
-    version = "1"
+    version = "2"
     timeout_s: ClassVar[float] = 60.0
 
     @classmethod

@@ -56,12 +56,8 @@ class OpenNSFW(ScoreClassifier):
     """
 
     name = "open_nsfw"
-    version = "1"
+    version = "2"
     max_logit_change: ClassVar[float] = 1.0
-    rule = (
-        "satisfied when the log-odds of the NSFW probability on the compressed image differ from the original's "
-        f"by ≤ {max_logit_change:g} (odds within a factor e^{max_logit_change:g}); always judges"
-    )
 
     @classmethod
     def availability(cls) -> Availability:
@@ -119,7 +115,7 @@ class NudeNet(Detector):
     """NudeNet YOLOv8n: 18 classes of exposed/covered body parts and male/female faces."""
 
     name = "nudenet"
-    version = "1"
+    version = "2"
     min_score: ClassVar[float | None] = 0.3
 
     @classmethod

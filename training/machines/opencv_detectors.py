@@ -111,7 +111,7 @@ class HaarFrontalFace(HaarCascade):
 
     name = "haar_frontal_face"
     task = "face"
-    version = "1"
+    version = "2"
     cascade_file = "haarcascade_frontalface_default.xml"
 
 
@@ -120,7 +120,7 @@ class HaarEyes(HaarCascade):
     """Eyes (OpenCV's ``haarcascade_eye.xml``)."""
 
     name = "haar_eyes"
-    version = "1"
+    version = "2"
     cascade_file = "haarcascade_eye.xml"
 
 
@@ -138,7 +138,7 @@ class HOGPeople(Detector):
     window: ClassVar[tuple[int, int]] = (64, 128)  # width, height
 
     name = "hog_people"
-    version = "1"
+    version = "2"
     min_score: ClassVar[float | None] = 0.5
     score_unit: ClassVar[str] = " (SVM margin)"
 
