@@ -53,7 +53,7 @@ class FakeBrightness(Machine):
     def analyse(self, rgb: np.ndarray) -> Any:
         return int(rgb.mean() // 32)
 
-    def judge(self, original: Any, compressed: Any) -> bool | None:
+    def satisfied(self, original: Any, compressed: Any) -> bool:
         return bool(original == compressed)
 
 
@@ -63,9 +63,9 @@ def _eq3(scores: Mapping[str, Sequence[float]], lower_is_better: Mapping[str, bo
     return np.ones_like(v) if span == 0 else 1 - (v - v.min()) / span
 
 
-def _smr(verdicts: Mapping[str, bool | None]) -> float | None:
+def _smr(verdicts: Mapping[str, bool | None], min_applicable: int = 1) -> float | None:
     judged = [v for v in verdicts.values() if v is not None]
-    return sum(judged) / len(judged) if judged else None
+    return sum(judged) / len(judged) if len(judged) >= min_applicable else None
 
 
 FAKE_MODULES = {
@@ -168,7 +168,9 @@ def test_train_curve_writes_plot_and_json(fake_registries: None, tmp_path: Path)
     Image.fromarray(photo_crop(64, 96)).save(image)
     out = tmp_path / "plots"
     result = CliRunner().invoke(
-        train_main, ["curve", str(image), "--codec", "jpeg", "--levels", "10,40,70,95", "--out", str(out), "--json"]
+        train_main,
+        ["curve", str(image), "--codec", "jpeg", "--levels", "10,40,70,95", "--out", str(out), "--json"]
+        + ["--min-applicable", "1"],
     )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]

@@ -94,6 +94,13 @@ def plot_curve(rows: list[dict[str, Any]], title: str, better: str, path: Path) 
 )
 @click.option("--metrics", "metric_names", default=None, help="Comma list of IQA metrics [default: all available].")
 @click.option("--machines", "machine_names", default=None, help="Comma list of machines [default: all available].")
+@click.option(
+    "--min-applicable",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="K: with fewer machines whose task applies to IMAGE, SMR is left out (null).",
+)
 @jobs_option
 @timeout_option
 @strict_option
@@ -106,6 +113,7 @@ def curve(
     out_dir: Path,
     metric_names: str | None,
     machine_names: str | None,
+    min_applicable: int,
     jobs: int | None,
     timeout: float,
     strict: bool,
@@ -116,7 +124,8 @@ def curve(
 
     Per level: pseudo-SUR of paper Eq. 3 (IQA ensemble normalised over the
     swept levels), the absolute JND-calibrated SUR proxy and SMR (share of
-    satisfied machines). All three are proxies, not measured by people.
+    satisfied machines among those whose task applies to IMAGE; null with
+    fewer than --min-applicable). All three are proxies, not measured by people.
     Writes IMAGE.CODEC.curve.png and .json into --out.
 
     \b
@@ -134,7 +143,7 @@ def curve(
         raise click.UsageError("a curve needs at least 2 levels (Eq. 3 normalises over the level set)")
     levels.sort(reverse=cls.levels.better == "higher")  # best quality first
     rgb = load_image(image, strict=strict)
-    factory = RegistryLabellers(_names(metric_names), _names(machine_names), True)
+    factory = RegistryLabellers(_names(metric_names), _names(machine_names), True, min_applicable)
     described = factory.describe()
     bar = progress(total=len(levels), desc=f"{codec_name} sweep", quiet=quiet)
     try:
