@@ -169,8 +169,19 @@ def test_train_curve_writes_plot_and_json(fake_registries: None, tmp_path: Path)
     out = tmp_path / "plots"
     result = CliRunner().invoke(
         train_main,
-        ["curve", str(image), "--codec", "jpeg", "--levels", "10,40,70,95", "--out", str(out), "--json"]
-        + ["--min-applicable", "1"],
+        [
+            "curve",
+            str(image),
+            "--codec",
+            "jpeg",
+            "--levels",
+            "10,40,70,95",
+            "--out",
+            str(out),
+            "--json",
+            "--min-applicable",
+            "1",
+        ],
     )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
