@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from sursmr_core.levels import Availability
 from training.cli import main as train_main
 from training.datasets import labelling
 from training.datasets.recipe import DEFAULT_RECIPE, CodecPlan, Recipe
+from training.labels import pseudo_sur, smr
 from training.machines.base import MACHINES, Machine
 from training.metrics.base import METRICS, Metric
 
@@ -57,20 +58,10 @@ class FakeBrightness(Machine):
         return bool(original == compressed)
 
 
-def _eq3(scores: Mapping[str, Sequence[float]], lower_is_better: Mapping[str, bool]) -> np.ndarray:
-    v = np.asarray(scores["fake_mae"], dtype=np.float64)
-    span = np.ptp(v)
-    return np.ones_like(v) if span == 0 else 1 - (v - v.min()) / span
-
-
-def _smr(verdicts: Mapping[str, bool | None], min_applicable: int = 1) -> float | None:
-    judged = [v for v in verdicts.values() if v is not None]
-    return sum(judged) / len(judged) if len(judged) >= min_applicable else None
-
-
+# the real label maths (Eq. 3, SMR); only the JND calibration, which needs calibrated metrics, is faked
 FAKE_MODULES = {
-    "pseudo_sur": types.SimpleNamespace(eq3_pseudo_sur=_eq3),
-    "smr": types.SimpleNamespace(smr_from_verdicts=_smr),
+    "pseudo_sur": pseudo_sur,
+    "smr": smr,
     "jnd_proxy": types.SimpleNamespace(
         __name__="fake_jnd",
         usable_scales=lambda h, w: [types.SimpleNamespace(metric="fake_mae")],
@@ -80,14 +71,14 @@ FAKE_MODULES = {
 
 
 @pytest.fixture
-def fake_registries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only the fakes above are registered (and the real label modules are replaced) for one test."""
-    monkeypatch.setattr(METRICS, "_entries", {"fake_mae": FakeMae, "fake_missing": FakeMissing})
-    monkeypatch.setattr(METRICS, "_discovered", True)
-    monkeypatch.setattr(MACHINES, "_entries", {"fake_brightness": FakeBrightness})
-    monkeypatch.setattr(MACHINES, "_discovered", True)
+def fake_registries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Only the fakes above are registered (and the JND calibration is faked) for one test."""
     monkeypatch.setattr(labelling, "_labels_module", lambda name: FAKE_MODULES[name])
     monkeypatch.setattr(labelling, "_PIPELINES", {})
+    with METRICS.only({"fake_mae": FakeMae, "fake_missing": FakeMissing}), MACHINES.only(
+        {"fake_brightness": FakeBrightness}
+    ):
+        yield
 
 
 def test_labellers_json_lists_availability(fake_registries: None) -> None:

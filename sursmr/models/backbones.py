@@ -54,7 +54,8 @@ class BackboneSpec:
     shipped_weights_note: str = "no pretrained weights ship offline; pass backbone_weights=PATH (a timm checkpoint)"
 
 
-BACKBONES: Registry[BackboneSpec] = Registry("backbone")
+# scans sursmr.models like MODELS: a backbone in its own module of this package is found by name
+BACKBONES: Registry[BackboneSpec] = Registry("backbone", package="sursmr.models")
 
 
 def build_backbone(spec: BackboneSpec, stages: tuple[int, ...]) -> nn.Module:

@@ -205,17 +205,6 @@ def _pieapp(file: WeightsFile) -> Callable[[], nn.Module]:
     return build
 
 
-@dataclass(frozen=True)
-class DeepSpec:
-    """A deep metric: name, the files it needs, how to build it, smallest side."""
-
-    name: str
-    files: tuple[WeightsFile, ...]
-    build: Callable[[], nn.Module]
-    min_side: int
-    description: str
-
-
 _LPIPS_VGG_FILE = WeightsFile(
     "SURSMR_LPIPS_VGG_WEIGHTS", "LPIPS v0.1 VGG linear heads, e.g. the LPIPS project's vgg.pth"
 )
@@ -223,39 +212,24 @@ _LPIPS_ALEX_FILE = WeightsFile("SURSMR_LPIPS_ALEX_WEIGHTS", "LPIPS v0.1 AlexNet 
 _DISTS_FILE = WeightsFile("SURSMR_DISTS_WEIGHTS", "DISTS alpha/beta tensors, e.g. piq's dists_weights.pt")
 _PIEAPP_FILE = WeightsFile("SURSMR_PIEAPP_WEIGHTS", "PieAPP state dict, e.g. piq's PieAPPv0.1.pth")
 
-DEEP_SPECS: tuple[DeepSpec, ...] = (
-    DeepSpec(
-        "lpips_vgg",
-        (_LPIPS_VGG_FILE, VGG16_FILE),
-        _lpips(vgg16_features, VGG16_FILE, VGG16_TAPS, VGG16_CHANNELS, _LPIPS_VGG_FILE),
-        32,
-        "LPIPS v0.1 on VGG16",
-    ),
-    DeepSpec(
-        "lpips_alex",
-        (_LPIPS_ALEX_FILE, ALEXNET_FILE),
-        _lpips(alexnet_features, ALEXNET_FILE, ALEX_TAPS, ALEX_CHANNELS, _LPIPS_ALEX_FILE),
-        32,
-        "LPIPS v0.1 on AlexNet",
-    ),
-    DeepSpec("dists", (_DISTS_FILE, VGG16_FILE), _dists(_DISTS_FILE), 32, "DISTS (piq network, L2 pooling)"),
-    DeepSpec("pieapp", (_PIEAPP_FILE,), _pieapp(_PIEAPP_FILE), 64, "PieAPP v0.1, 64 px patches, stride 27"),
-)
-
 
 class DeepMetric(SizedMetric):
-    """Base of the table-generated deep metrics; the network is built on first use."""
+    """Base of the deep metrics: each subclass names the ``files`` it needs and how to ``build`` its network.
+
+    The network is built on first use; every deep metric is a distance (lower is better).
+    """
 
     lower_is_better: ClassVar[bool] = True
     needs_weights_file: ClassVar[bool] = True
-    spec: ClassVar[DeepSpec]
+    files: ClassVar[tuple[WeightsFile, ...]]
+    build: ClassVar[Callable[[], nn.Module]]
 
     def __init__(self) -> None:
         self._network: nn.Module | None = None
 
     @classmethod
     def availability(cls) -> Availability:
-        missing = [f for f in cls.spec.files if (p := f.path()) is None or not p.is_file()]
+        missing = [f for f in cls.files if (p := f.path()) is None or not p.is_file()]
         if not missing:
             return Availability(True)
         asks = " and ".join(f"set {f.env}=/path/to/file ({f.content})" for f in missing)
@@ -263,19 +237,55 @@ class DeepMetric(SizedMetric):
 
     def _score(self, reference: RGBImage, distorted: RGBImage) -> float:
         if self._network is None:
-            self._network = self.spec.build().eval()
+            self._network = type(self).build().eval()
         with torch.inference_mode():
             value = self._network(to_tensor(distorted), to_tensor(reference))
         return float(value.item())
 
 
-for _spec in DEEP_SPECS:
-    _attributes: dict[str, Any] = {
-        "spec": _spec,
-        "name": _spec.name,
-        "min_side": _spec.min_side,
-        "description": f"{_spec.description}; weights from {', '.join(f.env for f in _spec.files)}",
-        "__module__": __name__,
-        "__doc__": f"{_spec.description}; lower is better, weights only from local files.",
-    }
-    METRICS.register(type(f"Deep_{_spec.name}", (DeepMetric,), _attributes))
+def _weights_note(text: str, files: tuple[WeightsFile, ...]) -> str:
+    return f"{text}; weights from {', '.join(f.env for f in files)}"
+
+
+@METRICS.register
+class LpipsVgg(DeepMetric):
+    """LPIPS v0.1 on VGG16; lower is better, weights only from local files."""
+
+    name = "lpips_vgg"
+    min_side = 32
+    files = (_LPIPS_VGG_FILE, VGG16_FILE)
+    description = _weights_note("LPIPS v0.1 on VGG16", files)
+    build = staticmethod(_lpips(vgg16_features, VGG16_FILE, VGG16_TAPS, VGG16_CHANNELS, _LPIPS_VGG_FILE))
+
+
+@METRICS.register
+class LpipsAlex(DeepMetric):
+    """LPIPS v0.1 on AlexNet; lower is better, weights only from local files."""
+
+    name = "lpips_alex"
+    min_side = 32
+    files = (_LPIPS_ALEX_FILE, ALEXNET_FILE)
+    description = _weights_note("LPIPS v0.1 on AlexNet", files)
+    build = staticmethod(_lpips(alexnet_features, ALEXNET_FILE, ALEX_TAPS, ALEX_CHANNELS, _LPIPS_ALEX_FILE))
+
+
+@METRICS.register
+class Dists(DeepMetric):
+    """DISTS (piq network, L2 pooling); lower is better, weights only from local files."""
+
+    name = "dists"
+    min_side = 32
+    files = (_DISTS_FILE, VGG16_FILE)
+    description = _weights_note("DISTS (piq network, L2 pooling)", files)
+    build = staticmethod(_dists(_DISTS_FILE))
+
+
+@METRICS.register
+class PieApp(DeepMetric):
+    """PieAPP v0.1, 64 px patches, stride 27; lower is better, weights only from local files."""
+
+    name = "pieapp"
+    min_side = 64
+    files = (_PIEAPP_FILE,)
+    description = _weights_note("PieAPP v0.1, 64 px patches, stride 27", files)
+    build = staticmethod(_pieapp(_PIEAPP_FILE))

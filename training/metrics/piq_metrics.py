@@ -1,12 +1,12 @@
 """Classic full-reference metrics from ``piq`` (no weights, no downloads).
 
-Each metric is one row of :data:`PIQ_SPECS`; a small class per row is built
-and registered from the table, so adding a metric means adding a row.
+Each metric is one small registered class naming its piq function, its
+direction and the smallest side piq accepts; adding one means adding a class.
 Inputs are uint8 RGB (H, W, 3); they reach piq as float tensors in [0, 1],
 shape (1, 3, H, W), with ``data_range=1``. Scores are deterministic (CPU,
 no randomness, gradients off).
 
-Small images: each row declares ``min_side`` (the smallest side piq accepts
+Small images: each metric declares ``min_side`` (the smallest side piq accepts
 for that metric, found by probing piq 0.8.0). MS-SSIM and IW-SSIM normally
 need ≥ 161 px for their 5 scales; on smaller images they use as many scales
 as fit (≥ 2, i.e. ≥ 21 px) with the standard weights of those scales
@@ -17,8 +17,7 @@ versions of one image, which all have the same size).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -62,62 +61,164 @@ def _adaptive_scales(function: PiqFunction) -> PiqFunction:
     return call
 
 
-@dataclass(frozen=True)
-class PiqSpec:
-    """One piq metric: registry name, piq function, direction, smallest side, extra arguments."""
-
-    name: str
-    function: PiqFunction
-    lower_is_better: bool
-    min_side: int
-    description: str
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+PIQ_VERSION = f"piq-{piq.__version__}"
 
 
-PIQ_SPECS: tuple[PiqSpec, ...] = (
-    PiqSpec("psnr", piq.psnr, False, 16, "PSNR over RGB in dB; identical images give 80 dB (piq adds 1e-8 to the MSE)"),
-    PiqSpec("ssim", piq.ssim, False, 16, "SSIM, 11x11 Gaussian window, mean over RGB channels"),
-    PiqSpec("ms_ssim", _adaptive_scales(piq.multi_scale_ssim), False, 21, "MS-SSIM; fewer scales under 161 px"),
-    PiqSpec(
-        "iw_ssim", _adaptive_scales(piq.information_weighted_ssim), False, 21, "IW-SSIM; fewer scales under 161 px"
-    ),
-    PiqSpec("vif_p", piq.vif_p, False, 41, "pixel-domain VIF on luminance"),
-    PiqSpec("fsim", piq.fsim, False, 16, "FSIMc (chromatic)"),
-    PiqSpec("gmsd", piq.gmsd, True, 16, "gradient magnitude similarity deviation"),
-    PiqSpec("ms_gmsd", piq.multi_scale_gmsd, True, 17, "multi-scale GMSD"),
-    PiqSpec("vsi", piq.vsi, False, 16, "visual saliency-induced index"),
-    PiqSpec("haarpsi", piq.haarpsi, False, 16, "Haar wavelet-based perceptual similarity"),
-    PiqSpec("mdsi", piq.mdsi, True, 16, "mean deviation similarity index"),
-    PiqSpec("srsim", piq.srsim, False, 40, "spectral residual similarity"),
-    PiqSpec("dss", piq.dss, False, 32, "DCT subband similarity (NaN on images under 32 px)"),
-)
+def _described(text: str) -> str:
+    return f"{text} (piq {piq.__version__})"
 
 
 class PiqMetric(SizedMetric):
-    """Base of the table-generated piq metrics; ``spec`` is set per subclass."""
+    """Base of the piq metrics: each subclass names its piq ``function`` and declares direction and ``min_side``."""
 
-    spec: ClassVar[PiqSpec]
+    version: ClassVar[str] = PIQ_VERSION
+    function: ClassVar[PiqFunction]
 
     def _score(self, reference: RGBImage, distorted: RGBImage) -> float:
         # piq's argument order is (x=distorted, y=reference)
         with torch.inference_mode():
-            value = self.spec.function(to_tensor(distorted), to_tensor(reference), data_range=1.0, **self.spec.kwargs)
+            value = type(self).function(to_tensor(distorted), to_tensor(reference), data_range=1.0)
         return float(value.item())
 
 
-def _build(spec: PiqSpec) -> type[PiqMetric]:
-    attributes: dict[str, Any] = {
-        "spec": spec,
-        "name": spec.name,
-        "lower_is_better": spec.lower_is_better,
-        "min_side": spec.min_side,
-        "description": f"{spec.description} (piq {piq.__version__})",
-        "version": f"piq-{piq.__version__}",
-        "__module__": __name__,
-        "__doc__": f"piq metric {spec.name!r}: {spec.description}.",
-    }
-    return type(f"Piq_{spec.name}", (PiqMetric,), attributes)
+@METRICS.register
+class Psnr(PiqMetric):
+    """piq metric 'psnr': PSNR over RGB in dB; identical images give 80 dB (piq adds 1e-8 to the MSE)."""
+
+    name = "psnr"
+    lower_is_better = False
+    min_side = 16
+    description = _described("PSNR over RGB in dB; identical images give 80 dB (piq adds 1e-8 to the MSE)")
+    function = staticmethod(piq.psnr)
 
 
-for _spec in PIQ_SPECS:
-    METRICS.register(_build(_spec))
+@METRICS.register
+class Ssim(PiqMetric):
+    """piq metric 'ssim': SSIM, 11x11 Gaussian window, mean over RGB channels."""
+
+    name = "ssim"
+    lower_is_better = False
+    min_side = 16
+    description = _described("SSIM, 11x11 Gaussian window, mean over RGB channels")
+    function = staticmethod(piq.ssim)
+
+
+@METRICS.register
+class MsSsim(PiqMetric):
+    """piq metric 'ms_ssim': MS-SSIM; fewer scales under 161 px."""
+
+    name = "ms_ssim"
+    lower_is_better = False
+    min_side = 21
+    description = _described("MS-SSIM; fewer scales under 161 px")
+    function = staticmethod(_adaptive_scales(piq.multi_scale_ssim))
+
+
+@METRICS.register
+class IwSsim(PiqMetric):
+    """piq metric 'iw_ssim': IW-SSIM; fewer scales under 161 px."""
+
+    name = "iw_ssim"
+    lower_is_better = False
+    min_side = 21
+    description = _described("IW-SSIM; fewer scales under 161 px")
+    function = staticmethod(_adaptive_scales(piq.information_weighted_ssim))
+
+
+@METRICS.register
+class VifP(PiqMetric):
+    """piq metric 'vif_p': pixel-domain VIF on luminance."""
+
+    name = "vif_p"
+    lower_is_better = False
+    min_side = 41
+    description = _described("pixel-domain VIF on luminance")
+    function = staticmethod(piq.vif_p)
+
+
+@METRICS.register
+class Fsim(PiqMetric):
+    """piq metric 'fsim': FSIMc (chromatic)."""
+
+    name = "fsim"
+    lower_is_better = False
+    min_side = 16
+    description = _described("FSIMc (chromatic)")
+    function = staticmethod(piq.fsim)
+
+
+@METRICS.register
+class Gmsd(PiqMetric):
+    """piq metric 'gmsd': gradient magnitude similarity deviation."""
+
+    name = "gmsd"
+    lower_is_better = True
+    min_side = 16
+    description = _described("gradient magnitude similarity deviation")
+    function = staticmethod(piq.gmsd)
+
+
+@METRICS.register
+class MsGmsd(PiqMetric):
+    """piq metric 'ms_gmsd': multi-scale GMSD."""
+
+    name = "ms_gmsd"
+    lower_is_better = True
+    min_side = 17
+    description = _described("multi-scale GMSD")
+    function = staticmethod(piq.multi_scale_gmsd)
+
+
+@METRICS.register
+class Vsi(PiqMetric):
+    """piq metric 'vsi': visual saliency-induced index."""
+
+    name = "vsi"
+    lower_is_better = False
+    min_side = 16
+    description = _described("visual saliency-induced index")
+    function = staticmethod(piq.vsi)
+
+
+@METRICS.register
+class HaarPsi(PiqMetric):
+    """piq metric 'haarpsi': Haar wavelet-based perceptual similarity."""
+
+    name = "haarpsi"
+    lower_is_better = False
+    min_side = 16
+    description = _described("Haar wavelet-based perceptual similarity")
+    function = staticmethod(piq.haarpsi)
+
+
+@METRICS.register
+class Mdsi(PiqMetric):
+    """piq metric 'mdsi': mean deviation similarity index."""
+
+    name = "mdsi"
+    lower_is_better = True
+    min_side = 16
+    description = _described("mean deviation similarity index")
+    function = staticmethod(piq.mdsi)
+
+
+@METRICS.register
+class SrSim(PiqMetric):
+    """piq metric 'srsim': spectral residual similarity."""
+
+    name = "srsim"
+    lower_is_better = False
+    min_side = 40
+    description = _described("spectral residual similarity")
+    function = staticmethod(piq.srsim)
+
+
+@METRICS.register
+class Dss(PiqMetric):
+    """piq metric 'dss': DCT subband similarity (NaN on images under 32 px)."""
+
+    name = "dss"
+    lower_is_better = False
+    min_side = 32
+    description = _described("DCT subband similarity (NaN on images under 32 px)")
+    function = staticmethod(piq.dss)
