@@ -151,10 +151,58 @@ def test_recipe_rejects_bad_input(tmp_path: Path) -> None:
         load_recipe(tmp_path / "missing.json")
 
 
-def test_default_recipe_estimate_is_in_budget() -> None:
-    estimate = estimate_cost(DEFAULT_RECIPE, n_sources=40)
-    assert estimate["crops"] >= 150
-    assert estimate["wall_hours"] <= 2.0
+def test_named_recipes_and_v2_grids() -> None:
+    from training.datasets.recipe import QUICK_RECIPE, RECIPES, V1_RECIPE
+
+    assert load_recipe("v2") is DEFAULT_RECIPE and load_recipe("quick") is QUICK_RECIPE
+    assert load_recipe("v1") is V1_RECIPE and len(V1_RECIPE.plan("jpeg").levels) == 8
+    assert set(RECIPES) >= {"default", "v1", "v2", "quick"}
+    jpeg = DEFAULT_RECIPE.plan("jpeg").levels
+    steps = np.diff(jpeg)
+    assert jpeg[0] == 20 and jpeg[-1] == 100 and steps.max() <= 3 and set(range(85, 101)) <= set(jpeg)
+    assert DEFAULT_RECIPE.plan("bpg").levels == tuple(range(0, 47, 2))
+    assert DEFAULT_RECIPE.plan("vvc").levels == tuple(range(0, 51, 2))
+    assert not any(c.startswith("lomiri") for c in DEFAULT_RECIPE.collections)
+
+
+def test_recipe_format_2_and_old_formats() -> None:
+    data = DEFAULT_RECIPE.to_dict()
+    assert data["format"] == 2 and data["codecs"][0]["train_levels"] == 10
+    old = {**data, "format": 1, "codecs": [{"codec": "jpeg", "levels": [30, 60, 90]}]}
+    old.pop("max_sources")
+    plan = Recipe.from_dict(old).plan("jpeg")
+    assert plan.train_levels is None and plan.levels == (30, 60, 90)
+    with pytest.raises(InputError, match="format 3 is not supported"):
+        Recipe.from_dict({**data, "format": 3})
+    with pytest.raises(InputError, match="train_levels"):
+        CodecPlan("jpeg", (10, 20, 30), train_levels=4)
+
+
+def test_training_crops_get_a_seeded_subset_holding_both_grid_ends() -> None:
+    plan = CodecPlan("jpeg", tuple(range(20, 101, 2)), train_levels=6)
+    assert plan.levels_for("test", "c1", 0) == plan.levels == plan.levels_for("val", "c1", 0)
+    first = plan.levels_for("train", "c1", 0)
+    assert first == plan.levels_for("train", "c1", 0)
+    assert len(first) == 6 and first[0] == 20 and first[-1] == 100 and list(first) == sorted(first)
+    others = {plan.levels_for("train", f"c{i}", 0) for i in range(20)}
+    assert len(others) > 10  # the subset varies with the crop
+    assert CodecPlan("jpeg", (1, 2, 3)).levels_for("train", "c1", 0) == (1, 2, 3)
+
+
+def test_estimates_fit_their_budgets() -> None:
+    from training.datasets.recipe import QUICK_RECIPE, CostModel
+
+    quick = estimate_cost(QUICK_RECIPE, n_sources=125)
+    assert quick["crops"] == 10 and quick["wall_hours"] <= 0.5
+    full = estimate_cost(DEFAULT_RECIPE, n_sources=125)
+    assert full["crops"] == 375
+    # more levels per training crop cost more; machines that apply less often cost less
+    dense = DEFAULT_RECIPE.with_changes(
+        codecs=tuple(dataclasses.replace(p, train_levels=None) for p in DEFAULT_RECIPE.codecs)
+    )
+    assert estimate_cost(dense, 125)["wall_hours"] > full["wall_hours"]
+    cheap = CostModel(applicable_share=0.1)
+    assert estimate_cost(DEFAULT_RECIPE, 125, cheap)["wall_hours"] < full["wall_hours"]
 
 
 # --- sources and splits -----------------------------------------------------------------
@@ -263,6 +311,56 @@ def test_build_resumes_without_redoing_finished_items(photo_dir: Path, tmp_path:
     # a third run has nothing to do
     again = build_dataset(recipe, out, factory=FakeLabellers())
     assert again.already_done == 4 and again.built == 0
+
+
+def test_train_items_carry_their_level_subset_and_runs_record_wall_time(photo_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    grid = (20, 35, 50, 65, 80, 95)
+    recipe = tiny_recipe(photo_dir, codecs=(CodecPlan("jpeg", grid, train_levels=3),))
+    build_dataset(recipe, out, factory=FakeLabellers())
+    records = read_items(out)
+    by_split = {r["split"]: r for r in records}
+    assert by_split["test"]["levels"] == list(grid) and by_split["test"]["level_subset"] is False
+    train = by_split["train"]
+    assert len(train["levels"]) == 3 and train["levels"][0] == 20 and train["levels"][-1] == 95
+    assert train["level_subset"] is True and train["grid_size"] == 6
+    # Eq. 3 is normalised over the crop's own level set: its ends are the set's best and worst
+    eq3 = train["labels"]["pseudo_sur_eq3"]
+    assert max(eq3) == pytest.approx(1.0) and min(eq3) == pytest.approx(0.0)
+    header = json.loads((out / "dataset.json").read_text())
+    assert len(header["runs"]) == 1 and header["runs"][0]["finished"] and header["runs"][0]["seconds"] > 0
+    assert {s["collection"] for s in header["sources"]} == {f"dir:{photo_dir}"}
+    build_dataset(recipe.with_changes(name="renamed"), out, factory=FakeLabellers())  # a name is cosmetic
+    runs = json.loads((out / "dataset.json").read_text())["runs"]
+    assert len(runs) == 2 and runs[1]["built"] == 0 and runs[1]["already_done"] == 4
+    assert builder_module.build_seconds({"runs": runs}) == pytest.approx(runs[0]["seconds"] + runs[1]["seconds"])
+
+
+def test_max_sources_draws_a_seeded_subset(photo_dir: Path) -> None:
+    photos = directory_photos(photo_dir)
+    one = builder_module.choose_sources(photos, 1, seed=5)
+    assert len(one) == 1 and one == builder_module.choose_sources(photos, 1, seed=5)
+    assert builder_module.choose_sources(photos, None, seed=5) == photos
+
+
+def test_machines_that_do_not_apply_are_not_run_on_decoded_images() -> None:
+    from training.datasets.labelling import label_sweep
+
+    class Picky(FakeMachine):
+        calls = 0
+
+        def analyse(self, rgb: np.ndarray) -> Any:
+            Picky.calls += 1
+            return super().analyse(rgb)
+
+        def applies(self, original: Any) -> bool:
+            return False
+
+    pipeline = FakeLabellers()()
+    pipeline.machines = {"picky": Picky()}
+    ref = photo_crop(32, 32)
+    labels = label_sweep(ref, [ref, ref // 2], pipeline)
+    assert labels.verdicts["picky"] == [None, None] and Picky.calls == 1  # the reference only
 
 
 def test_build_refuses_an_out_dir_of_another_recipe(photo_dir: Path, tmp_path: Path) -> None:

@@ -56,7 +56,7 @@ from sursmr_core.outputs import atomic_write_bytes
 from training.datasets.executors import create_executor
 from training.datasets.labelling import PipelineFactory, RegistryLabellers, label_sweep, pipeline_for
 from training.datasets.recipe import Recipe
-from training.datasets.sources import CropSpec, gather_sources, plan_crops, slug, stable_seed
+from training.datasets.sources import CropSpec, SourcePhoto, gather_sources, plan_crops, slug, stable_seed
 
 DATASET_FORMAT = 1
 SPLITS = ("train", "val", "test")
@@ -107,6 +107,7 @@ class ItemJob:
     options: Mapping[str, Any]
     factory: PipelineFactory
     timeout: float = 120.0
+    grid_size: int = 0  # levels in the codec's grid (``levels`` may be a per-crop subset of it)
 
     @property
     def item_id(self) -> str:
@@ -190,6 +191,8 @@ def run_item(job: ItemJob) -> ItemOutcome:
             "better": cls.levels.better,
             "options": dict(job.options),
             "levels": [c.level for c in candidates],
+            "grid_size": job.grid_size or len(job.levels),
+            "level_subset": bool(job.grid_size and len(job.levels) < job.grid_size),
             "bytes": [c.nbytes for c in candidates],
             "bpp": [round(c.bpp, 6) for c in candidates],
             "height": int(reference.shape[0]),
@@ -243,11 +246,23 @@ class BuildReport:
         }
 
 
+def choose_sources(photos: Sequence[SourcePhoto], max_sources: int | None, seed: int) -> list[SourcePhoto]:
+    """``max_sources`` photos drawn by the seed (each photo's rank depends only on (seed, id)); all when None."""
+    if max_sources is None or max_sources >= len(photos):
+        return list(photos)
+    ranked = sorted(photos, key=lambda p: (stable_seed(seed, "source", p.source_id), p.source_id))
+    return sorted(ranked[:max_sources], key=lambda p: p.source_id)
+
+
 def plan_jobs(
     recipe: Recipe, out_dir: Path, factory: PipelineFactory, limit: int | None = None, timeout: float = 120.0
 ) -> tuple[list[ItemJob], dict[str, Any]]:
-    """All item jobs of a recipe (the first ``limit`` crops only, if given) and the dataset header."""
-    photos = gather_sources(recipe.collections, recipe.source_dirs)
+    """All item jobs of a recipe (the first ``limit`` crops only, if given) and the dataset header.
+
+    Validation and test crops get every level of each codec's grid; training
+    crops the per-crop subset of :meth:`CodecPlan.levels_for` when the plan sets ``train_levels``.
+    """
+    photos = choose_sources(gather_sources(recipe.collections, recipe.source_dirs), recipe.max_sources, recipe.seed)
     crops = plan_crops(photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed)
     splits = assign_splits((p.source_id for p in photos), recipe.split, recipe.seed)
     if limit is not None:
@@ -256,7 +271,15 @@ def plan_jobs(
         crops = crops[:limit]
     jobs = [
         ItemJob(
-            str(out_dir), crop, splits[crop.source_id], plan.codec, plan.levels, dict(plan.options), factory, timeout
+            str(out_dir),
+            crop,
+            splits[crop.source_id],
+            plan.codec,
+            plan.levels_for(splits[crop.source_id], crop.crop_id, recipe.seed),
+            dict(plan.options),
+            factory,
+            timeout,
+            len(plan.levels),
         )
         for crop in crops
         for plan in recipe.codecs
@@ -266,7 +289,13 @@ def plan_jobs(
         "recipe": recipe.to_dict(),
         "labels_are_proxies": True,
         "sources": [
-            {"source_id": p.source_id, "path": str(p.path), "licence": p.licence, "split": splits[p.source_id]}
+            {
+                "source_id": p.source_id,
+                "path": str(p.path),
+                "collection": p.collection,
+                "licence": p.licence,
+                "split": splits[p.source_id],
+            }
             for p in photos
         ],
         "crops": [c.to_dict() for c in crops],
@@ -285,26 +314,60 @@ def _check_codecs(recipe: Recipe) -> None:
             raise CodecUnavailableError(f"codec {plan.codec!r} is not available here: {status.reason}")
 
 
+# recipe fields that do not change what is built (a renamed recipe resumes its build)
+_COSMETIC = ("name", "description", "format")
+
+
+def _comparable(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """A recipe dict in today's format (older formats read and written again), cosmetic fields dropped."""
+    try:
+        current = Recipe.from_dict(recipe).to_dict()
+    except InputError:
+        current = dict(recipe)
+    return {k: v for k, v in current.items() if k not in _COSMETIC}
+
+
 def _extends(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """True when ``new`` is ``old`` with more codecs: the finished items stay valid, the build adds the rest."""
     same_otherwise = {k: v for k, v in old.items() if k != "codecs"} == {k: v for k, v in new.items() if k != "codecs"}
     return same_otherwise and all(plan in new.get("codecs", []) for plan in old.get("codecs", []))
 
 
-def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[str, Any]) -> None:
+def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[str, Any]) -> list[Any]:
+    """Write ``dataset.json``; returns the build runs recorded so far (kept across resumes)."""
     path = out_dir / "dataset.json"
+    runs: list[Any] = []
     if path.is_file():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError:
             old = {}
-        if old.get("recipe") not in (None, header["recipe"]) and not _extends(old["recipe"], header["recipe"]):
-            raise InputError(
-                f"{out_dir} holds a build of a different recipe ({old['recipe'].get('name')!r}); "
-                "use another --out, or delete it to start over"
-            )
-    document = {**header, "labellers": labellers}
+        if old.get("recipe") is not None:
+            before, now = _comparable(old["recipe"]), _comparable(header["recipe"])
+            if before != now and not _extends(before, now):
+                raise InputError(
+                    f"{out_dir} holds a build of a different recipe ({old['recipe'].get('name')!r}); "
+                    "use another --out, or delete it to start over"
+                )
+        runs = list(old.get("runs") or [])
+    document = {**header, "labellers": labellers, "runs": runs}
     _write_header_document(path, document)
+    return runs
+
+
+def _record_run(out_dir: Path, index: int, run: Mapping[str, Any]) -> None:
+    """Write run number ``index`` (wall time so far, items built) into ``dataset.json``'s ``runs``."""
+    path = out_dir / "dataset.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    runs = list(document.get("runs") or [])
+    runs[index:] = [dict(run)]
+    document["runs"] = runs
+    _write_header_document(path, document)
+
+
+def build_seconds(header: Mapping[str, Any]) -> float:
+    """Total wall time of every recorded build run of a dataset (``dataset.json``), in seconds."""
+    return float(sum(float(run.get("seconds", 0.0)) for run in header.get("runs") or []))
 
 
 def read_items(out_dir: str | Path) -> list[dict[str, Any]]:
@@ -347,6 +410,7 @@ def build_dataset(
     exception raised from ``on_item`` stops the build (finished items stay).
     """
     start = time.perf_counter()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     root = Path(out_dir)
     _check_codecs(recipe)
     chosen = factory or RegistryLabellers(
@@ -355,24 +419,47 @@ def build_dataset(
     labellers = chosen.describe()
     jobs, header = plan_jobs(recipe, root.resolve(), chosen, limit, timeout)
     root.mkdir(parents=True, exist_ok=True)
-    _write_header(root, header, labellers)
+    run_index = len(_write_header(root, header, labellers))
     for stale in (root / "items").glob("*/.*.part"):
         stale.unlink(missing_ok=True)  # temp files of a worker that was killed mid-write
     todo = [job for job in jobs if not item_is_done(job)]
     report = BuildReport(root, len(jobs), len(jobs) - len(todo), 0)
     if on_plan is not None:
         on_plan(len(jobs), report.already_done)
+
+    def record(finished: bool) -> None:
+        # written every ~30 s as well as at the end, so a killed run still leaves its wall time
+        run = {
+            "started": started_at,
+            "seconds": round(time.perf_counter() - start, 2),
+            "finished": finished,
+            "built": report.built,
+            "failed": len(report.failed),
+            "already_done": report.already_done,
+            "items": report.items,
+            "executor": executor,
+            "workers": workers,
+            "limit": limit,
+        }
+        _record_run(root, run_index, run)
+
+    record(False)
+    last = time.perf_counter()
     try:
         for outcome in create_executor(executor, workers).map_unordered(run_item, todo):
             if outcome.ok:
                 report.built += 1
             else:
                 report.failed.append(outcome)
+            if time.perf_counter() - last > 30.0:
+                record(False)
+                last = time.perf_counter()
             if on_item is not None:
                 on_item(outcome)
     finally:
         report.manifest = rebuild_manifest(root)
         report.seconds = time.perf_counter() - start
+        record(True)
     return report
 
 

@@ -122,7 +122,13 @@ def label_sweep(reference: RGBImage, decoded: Sequence[RGBImage], pipeline: Labe
     for name, machine in pipeline.machines.items():
         start = time.perf_counter()
         original = machine.analyse(reference)
-        verdicts[name] = [machine.judge(original, machine.analyse(image)) for image in decoded]
+        applies = getattr(machine, "applies", None)
+        if applies is not None and not applies(original):
+            # the task does not apply to the original, so judge() is None at every level:
+            # skip running the machine on the decoded images (most of OCR's and the face machines' cost)
+            verdicts[name] = [None] * len(decoded)
+        else:
+            verdicts[name] = [machine.judge(original, machine.analyse(image)) for image in decoded]
         seconds[f"machine:{name}"] = time.perf_counter() - start
     smr = [pipeline.smr({name: verdicts[name][i] for name in verdicts}) for i in range(len(decoded))]
     return SweepLabels(scores, directions, eq3, jnd, verdicts, smr, seconds)

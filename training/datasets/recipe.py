@@ -7,9 +7,25 @@ pseudo-SUR proxy, machines for the SMR proxy) make the labels. Recipes are
 plain JSON (``Recipe.to_json`` / ``Recipe.from_json``) and the one used is
 written into every built dataset, so a dataset can always be rebuilt.
 
-The :data:`DEFAULT_RECIPE` aims at ≥150 source crops × 3 codecs (jpeg, bpg,
-vvc) built on 2 CPU cores in about two hours. How that budget was estimated
-is in :func:`estimate_cost` and the module README of ``training/datasets``.
+Named recipes (:data:`RECIPES`, :func:`load_recipe`):
+
+``default`` (= ``v2``)
+    dense level grids (JPEG 20–100, BPG 0–46, VVC 0–50) over every offline
+    photo collection; validation and test crops carry every level of the
+    grid, training crops a seeded per-crop subset (``CodecPlan.train_levels``).
+``quick``
+    the same grids and labellers over a seeded handful of photos: a
+    ≤ 30-minute trial of the whole pipeline on 2 cores.
+``v1``
+    the recipe of the first shipped model (40 photos, 7–8 levels per codec).
+
+How build time is estimated is in :func:`estimate_cost` (constants measured
+by ``benchmarks/labeller_cost.py``).
+
+Format history: 1 = first recipes; 2 adds ``CodecPlan.train_levels`` and
+``Recipe.max_sources``. Format-1 files still load (no subsets, every photo).
+A reader that only knows format 1 refuses format 2 with a message naming the
+format, so an old sursmr never silently builds a different dataset.
 """
 
 from __future__ import annotations
@@ -22,9 +38,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sursmr_core.errors import InputError
+import numpy as np
 
-RECIPE_FORMAT = 1
+from sursmr_core.errors import InputError
+from training.datasets.sources import stable_seed
+
+RECIPE_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -32,13 +52,23 @@ class CodecPlan:
     """One codec of a recipe: its registry name, the levels swept and encoder options.
 
     ``levels`` are integers on the codec's own axis (JPEG quality 1..100,
-    BPG ``-q`` 0..51, VVC QP 0..63). Eq. 3 normalises each metric over this
-    set, so it should span near-transparent to clearly damaged quality.
+    BPG ``-q`` 0..51, VVC QP 0..63): the *grid*. Eq. 3 normalises each
+    metric over one crop's own level set, so the grid should span
+    near-transparent to clearly damaged quality.
+
+    ``train_levels``: when set, each *training* crop is encoded at only this
+    many levels of the grid, drawn per crop from a generator seeded by
+    (recipe seed, crop id, codec) (:meth:`levels_for`); validation and test
+    crops always get the whole grid, so oracle, fixed-level and hit-rate
+    truths are exact. The subset always holds both ends of the grid, so the
+    Eq. 3 min/max of a training crop come from the same two levels as for an
+    evaluation crop; the normalisation is still over the crop's own set.
     """
 
     codec: str
     levels: tuple[int, ...]
     options: Mapping[str, Any] = field(default_factory=dict)
+    train_levels: int | None = None
 
     def __post_init__(self) -> None:
         if not self.codec:
@@ -49,6 +79,37 @@ class CodecPlan:
             raise InputError(f"codec {self.codec!r}: levels repeat: {list(self.levels)}")
         if any(isinstance(level, bool) or not isinstance(level, int) for level in self.levels):
             raise InputError(f"codec {self.codec!r}: levels must be integers, got {list(self.levels)}")
+        if self.train_levels is not None and not 2 <= self.train_levels <= len(self.levels):
+            raise InputError(
+                f"codec {self.codec!r}: train_levels must lie in 2..{len(self.levels)} (the grid size), "
+                f"got {self.train_levels}"
+            )
+
+    def levels_for(self, split: str, crop_id: str, seed: int) -> tuple[int, ...]:
+        """The levels one crop is encoded at: the whole grid, or (training crops) a seeded subset in grid order."""
+        if split != "train" or self.train_levels is None or self.train_levels >= len(self.levels):
+            return self.levels
+        ends = {0, len(self.levels) - 1}
+        inner = [i for i in range(len(self.levels)) if i not in ends]
+        rng = np.random.default_rng(stable_seed(seed, "levels", crop_id, self.codec))
+        chosen = ends | {int(i) for i in rng.choice(inner, size=self.train_levels - len(ends), replace=False)}
+        return tuple(self.levels[i] for i in sorted(chosen))
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"codec": self.codec, "levels": list(self.levels), "options": dict(self.options)}
+        if self.train_levels is not None:
+            data["train_levels"] = self.train_levels
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CodecPlan:
+        train = data.get("train_levels")
+        return cls(
+            str(data["codec"]),
+            tuple(int(v) for v in data["levels"]),
+            dict(data.get("options") or {}),
+            None if train is None else int(train),
+        )
 
 
 @dataclass(frozen=True)
@@ -60,6 +121,7 @@ class Recipe:
     ``jnd_proxy``: also compute the absolute JND-calibrated SUR proxy.
     ``split``: train/val/test shares of *source photos* (crops follow their source).
     ``min_applicable_machines``: K, crops with fewer applicable machines get no SMR label.
+    ``max_sources``: use only this many photos, drawn by the seed (``None``: every one found).
     """
 
     name: str = "custom"
@@ -76,6 +138,7 @@ class Recipe:
     min_applicable_machines: int = 4  # training.labels.smr.DEFAULT_MIN_APPLICABLE
     jnd_proxy: bool = True
     description: str = ""
+    max_sources: int | None = None
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -96,6 +159,8 @@ class Recipe:
             raise InputError(f"recipe {self.name!r}: min_applicable_machines must be ≥ 1")
         if self.crops_per_source < 1:
             raise InputError(f"recipe {self.name!r}: crops_per_source must be ≥ 1")
+        if self.max_sources is not None and self.max_sources < 1:
+            raise InputError(f"recipe {self.name!r}: max_sources must be ≥ 1 or null")
         if len(self.split) != 3 or any(s < 0 for s in self.split) or not math.isclose(sum(self.split), 1.0):
             raise InputError(
                 f"recipe {self.name!r}: split must be 3 non-negative shares summing to 1, got {self.split}"
@@ -106,7 +171,7 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["format"] = RECIPE_FORMAT
-        data["codecs"] = [{"codec": p.codec, "levels": list(p.levels), "options": dict(p.options)} for p in self.codecs]
+        data["codecs"] = [p.to_dict() for p in self.codecs]
         data["crop_sizes"] = [list(size) for size in self.crop_sizes]
         for key in ("collections", "source_dirs", "crop_scales", "split"):
             data[key] = list(data[key])
@@ -121,9 +186,12 @@ class Recipe:
     def from_dict(cls, data: Mapping[str, Any]) -> Recipe:
         if not isinstance(data, Mapping):
             raise InputError("a recipe must be a JSON object")
-        fmt = data.get("format", RECIPE_FORMAT)
-        if fmt != RECIPE_FORMAT:
-            raise InputError(f"recipe format {fmt!r} is not supported (this sursmr reads format {RECIPE_FORMAT})")
+        fmt = data.get("format", 1)
+        if fmt not in READABLE_FORMATS:
+            raise InputError(
+                f"recipe format {fmt!r} is not supported (this sursmr reads formats "
+                f"{', '.join(map(str, READABLE_FORMATS))}); upgrade sursmr to build this recipe"
+            )
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(data) - known - {"format"})
         if unknown:
@@ -132,10 +200,7 @@ class Recipe:
             kwargs: dict[str, Any] = dict(data)
             kwargs.pop("format", None)
             if "codecs" in kwargs:
-                kwargs["codecs"] = tuple(
-                    CodecPlan(str(c["codec"]), tuple(int(v) for v in c["levels"]), dict(c.get("options") or {}))
-                    for c in kwargs["codecs"]
-                )
+                kwargs["codecs"] = tuple(CodecPlan.from_dict(c) for c in kwargs["codecs"])
             if "crop_sizes" in kwargs:
                 kwargs["crop_sizes"] = tuple((int(h), int(w)) for h, w in kwargs["crop_sizes"])
             for key in ("collections", "source_dirs"):
@@ -148,6 +213,8 @@ class Recipe:
             for key in ("metrics", "machines"):
                 if kwargs.get(key) is not None:
                     kwargs[key] = tuple(str(v) for v in kwargs[key])
+            if kwargs.get("max_sources") is not None:
+                kwargs["max_sources"] = int(kwargs["max_sources"])
             return cls(**kwargs)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed recipe: {exc}") from None
@@ -170,18 +237,17 @@ class Recipe:
         raise InputError(f"recipe {self.name!r} has no codec {codec!r}")
 
 
+# --- recipe v1 (the first shipped model) -------------------------------------------
 # Level subsets. Each spans from about transparent (JND SUR proxy ≥ 0.8 on
 # photo crops) to clearly damaged, so the per-image min/max of Eq. 3 is
-# meaningful. The counts are what the two-hour budget allows: labelling
-# (19 IQA metrics + 11 machines) measured ~3.9 core-s per decoded 256x256
-# image here, so ~3,500 labelled images fit in 2 h on 2 cores (see estimate_cost).
-DEFAULT_JPEG_LEVELS = (20, 35, 50, 65, 75, 85, 92, 97)
-DEFAULT_BPG_LEVELS = (18, 22, 26, 30, 34, 38, 42)
-DEFAULT_VVC_LEVELS = (20, 24, 28, 32, 36, 40, 44)
+# meaningful. The counts are what a two-hour budget allowed then.
+V1_JPEG_LEVELS = (20, 35, 50, 65, 75, 85, 92, 97)
+V1_BPG_LEVELS = (18, 22, 26, 30, 34, 38, 42)
+V1_VVC_LEVELS = (20, 24, 28, 32, 36, 40, 44)
 
-# The IQA ensemble of the default recipe: every offline metric but the three
-# slowest (fsim ~1.0, iw_ssim ~0.7, vsi ~0.5 s per 256x256 pair, measured
-# under load), which would push the build past two hours on 2 cores.
+# The IQA ensemble: every offline metric but the three slowest (fsim, iw_ssim,
+# vsi; see benchmarks/results/labeller_cost.json), which add cost and no new
+# kind of signal to the 15 kept.
 DEFAULT_METRICS = (
     "psnr", "ssim", "ms_ssim", "vif_p", "gmsd", "ms_gmsd", "haarpsi", "mdsi", "srsim", "dss",
     "ssimulacra2", "vmaf", "vmaf_neg", "butteraugli_max", "butteraugli_3norm",
@@ -199,16 +265,16 @@ DEFAULT_MACHINES = (
     "hog_people", "nudenet", "open_nsfw", "rapidocr",
 )  # fmt: skip
 
-DEFAULT_RECIPE = Recipe(
-    name="default",
+V1_RECIPE = Recipe(
+    name="default",  # the name it was built under; data/default holds it
     collections=("skimage", "opencv-doc", "matplotlib"),
     crop_sizes=((256, 256), (256, 384)),
     crop_scales=(1.0, 0.75, 0.5),
     crops_per_source=4,
     codecs=(
-        CodecPlan("jpeg", DEFAULT_JPEG_LEVELS),
-        CodecPlan("bpg", DEFAULT_BPG_LEVELS),
-        CodecPlan("vvc", DEFAULT_VVC_LEVELS),
+        CodecPlan("jpeg", V1_JPEG_LEVELS),
+        CodecPlan("bpg", V1_BPG_LEVELS),
+        CodecPlan("vvc", V1_VVC_LEVELS),
     ),
     split=(0.7, 0.1, 0.2),
     seed=20240601,
@@ -221,14 +287,70 @@ DEFAULT_RECIPE = Recipe(
     ),
 )
 
+# --- recipe v2 (dense grids, more photos) -----------------------------------------
+# Grids span "almost everyone notices" to "nobody notices" on every crop
+# (issue 11): JPEG 20..83 in steps of 3, then every quality 85..100; BPG and
+# VVC every second level from lossless-like to heavily damaged.
+V2_JPEG_LEVELS = tuple(range(20, 85, 3)) + tuple(range(85, 101))
+V2_BPG_LEVELS = tuple(range(0, 47, 2))
+V2_VVC_LEVELS = tuple(range(0, 51, 2))
+# levels per codec of one training crop (a seeded subset of the grid, both ends included)
+V2_TRAIN_LEVELS = 10
+
+V2_COLLECTIONS = (
+    "skimage", "opencv-doc", "matplotlib",
+    "plasma-workspace-wallpapers", "mate-backgrounds", "ukui-wallpapers", "gnome-backgrounds", "lxqt-themes",
+)  # fmt: skip
+
+V2_CODECS = (
+    CodecPlan("jpeg", V2_JPEG_LEVELS, train_levels=V2_TRAIN_LEVELS),
+    CodecPlan("bpg", V2_BPG_LEVELS, train_levels=V2_TRAIN_LEVELS),
+    CodecPlan("vvc", V2_VVC_LEVELS, train_levels=V2_TRAIN_LEVELS),
+)
+
+DEFAULT_RECIPE = Recipe(
+    name="v2",
+    collections=V2_COLLECTIONS,
+    crop_sizes=((256, 256),),
+    crop_scales=(1.0, 0.6, 0.35),
+    crops_per_source=3,
+    codecs=V2_CODECS,
+    split=(0.7, 0.1, 0.2),
+    seed=20261201,
+    metrics=DEFAULT_METRICS,
+    machines=DEFAULT_MACHINES,
+    description=(
+        "every offline photo collection (scikit-image, opencv-doc, matplotlib, Debian wallpaper packages) x "
+        "3 crops (256x256 at scales 1, 0.6, 0.35) x jpeg(38-level grid) + bpg(24) + vvc(26); "
+        "val/test crops carry the whole grid, training crops 10 seeded levels per codec; labels are proxies: "
+        "Eq. 3 pseudo-SUR from the IQA ensemble, a JND-calibrated SUR proxy and SMR from the machine zoo"
+    ),
+)
+
+QUICK_RECIPE = DEFAULT_RECIPE.with_changes(
+    name="quick",
+    crops_per_source=1,
+    max_sources=10,
+    description=(
+        "a 30-minute trial of the v2 recipe: 10 seeded photos x 1 crop, the same grids, labellers and "
+        "split rule; labels are proxies"
+    ),
+)
+
+RECIPES: dict[str, Recipe] = {"default": DEFAULT_RECIPE, "v2": DEFAULT_RECIPE, "quick": QUICK_RECIPE, "v1": V1_RECIPE}
+
 
 def load_recipe(spec: str | os.PathLike[str] | None) -> Recipe:
-    """``None`` or ``"default"``: :data:`DEFAULT_RECIPE`; otherwise a JSON file path."""
-    if spec is None or str(spec) == "default":
+    """``None``: :data:`DEFAULT_RECIPE`; a name in :data:`RECIPES` (default, v2, quick, v1); else a JSON file."""
+    if spec is None:
         return DEFAULT_RECIPE
+    if str(spec) in RECIPES:
+        return RECIPES[str(spec)]
     path = Path(spec)
     if not path.is_file():
-        raise InputError(f"recipe file {path} does not exist (use 'default' or a JSON file)")
+        raise InputError(
+            f"recipe file {path} does not exist (use a named recipe: {', '.join(RECIPES)}; or a JSON file)"
+        )
     return Recipe.from_json(path.read_text(encoding="utf-8"))
 
 
@@ -238,42 +360,82 @@ def save_recipe(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
     return atomic_write_bytes(path, (recipe.to_json() + "\n").encode("utf-8"))
 
 
+# Measured by ``benchmarks/labeller_cost.py --images 6`` (benchmarks/results/labeller_cost.json): core-seconds
+# per 256x256 image, one thread, on the 2-core build machine while other jobs shared it.
+_METRIC_S_256 = {
+    "psnr": 0.0007, "ssim": 0.0228, "ms_ssim": 0.0308, "vif_p": 0.0831, "gmsd": 0.0066, "ms_gmsd": 0.0128,
+    "haarpsi": 0.0127, "mdsi": 0.0178, "srsim": 0.0384, "dss": 0.0186, "ssimulacra2": 0.2106, "vmaf": 0.1863,
+    "vmaf_neg": 0.1893, "butteraugli_max": 0.2541, "butteraugli_3norm": 0.1735, "fsim": 0.2952,
+    "iw_ssim": 0.0748, "vsi": 0.1640,
+}  # fmt: skip
+_MACHINE_S_256 = {
+    "dlib_face_embedding": 0.0429, "dlib_hog_face": 0.0376, "dlib_landmarks68": 0.0413,
+    "efficientnet_lite0": 0.0813, "haar_eyes": 0.0582, "haar_frontal_face": 0.0793, "hog_people": 0.0473,
+    "nudenet": 0.0731, "open_nsfw": 0.0794, "rapidocr": 2.8573, "tesseract": 1.5639,
+}  # fmt: skip
+# encode + decode of one mid-grid level (jpeg q60, bpg q25, vvc QP 31)
+_CODEC_S_256 = {"jpeg": 0.0061, "bpg": 0.6401, "vvc": 0.8284}
+
+
 @dataclass(frozen=True)
 class CostModel:
-    """Per-operation costs (core-seconds) for :func:`estimate_cost`.
+    """Per-operation costs (core-seconds per 256×256 image) for :func:`estimate_cost`.
 
-    Encode costs scale with pixel count from a 768×512 reference measurement
-    (``/work/shared/notes/codecs.md``: BPG veryslow ~0.7 s, VVC faster
-    ~0.5 s, JPEG ~3 ms) plus a fixed per-call overhead (process start, muxing).
-    ``label_s_per_image`` covers every metric and machine on one decoded image.
+    Costs scale with pixel count. A machine runs once on each crop's
+    reference and, on the decoded images, only where its task applies to the
+    original (``applicable_share`` of crops on average; the builder skips the
+    rest, see :func:`~training.datasets.labelling.label_sweep`).
+    ``unknown_labeller_s`` is charged for a labeller without a measurement.
     """
 
-    encode_s_768x512: Mapping[str, float] = field(default_factory=lambda: {"jpeg": 0.003, "bpg": 0.7, "vvc": 0.5})
-    encode_overhead_s: Mapping[str, float] = field(default_factory=lambda: {"jpeg": 0.001, "bpg": 0.05, "vvc": 0.1})
-    # measured: `sursmr-train build --limit 3` (jpeg+vvc, 66 decoded 256x256 images, all 19 available
-    # metrics + 11 machines) used 320 core-s, i.e. ~4.8 core-s per image including model loading
-    # (~60 s once per worker), ~3.9 in steady state
-    label_s_per_image: float = 3.9
+    metric_s: Mapping[str, float] = field(default_factory=lambda: dict(_METRIC_S_256))
+    machine_s: Mapping[str, float] = field(default_factory=lambda: dict(_MACHINE_S_256))
+    codec_s: Mapping[str, float] = field(default_factory=lambda: dict(_CODEC_S_256))
+    unknown_labeller_s: float = 0.1
+    applicable_share: float = 0.5
+    png_and_overhead_s: float = 0.03  # PNG of each decoded image, npz, JSON
     model_load_s_per_worker: float = 60.0
     bytes_per_pixel_stored: float = 1.65  # measured: PNG of decoded 256x256 photo crops (+ tiny bitstreams)
 
+    def label_s_per_image(self, recipe: Recipe) -> float:
+        """Labelling core-seconds of one decoded 256×256 image (metrics + applicable machines)."""
+        metrics = recipe.metrics if recipe.metrics is not None else tuple(self.metric_s)
+        machines = recipe.machines if recipe.machines is not None else tuple(self.machine_s)
+        metric = sum(self.metric_s.get(m, self.unknown_labeller_s) for m in metrics)
+        machine = sum(self.machine_s.get(m, self.unknown_labeller_s) for m in machines)
+        return metric + machine * self.applicable_share
+
+    def reference_s(self, recipe: Recipe) -> float:
+        machines = recipe.machines if recipe.machines is not None else tuple(self.machine_s)
+        return sum(self.machine_s.get(m, self.unknown_labeller_s) for m in machines)
+
 
 def estimate_cost(recipe: Recipe, n_sources: int, cost: CostModel | None = None, cores: int = 2) -> dict[str, float]:
-    """Rough wall time (hours on ``cores``) and disk size (MB) of a recipe over ``n_sources`` photos."""
+    """Rough wall time (hours on ``cores``) and disk size (MB) of a recipe over ``n_sources`` photos.
+
+    Photos are split by the recipe's shares; validation and test crops carry
+    every grid level, training crops ``train_levels`` per codec.
+    """
     model = cost or CostModel()
-    crops = n_sources * recipe.crops_per_source
+    sources = min(n_sources, recipe.max_sources) if recipe.max_sources is not None else n_sources
+    crops = sources * recipe.crops_per_source
+    train_crops = crops * recipe.split[0]
+    eval_crops = crops - train_crops
     mean_pixels = sum(h * w for h, w in recipe.crop_sizes) / len(recipe.crop_sizes)
-    scale = mean_pixels / (768 * 512)
+    scale = mean_pixels / (256 * 256)
+    label = model.label_s_per_image(recipe) + model.png_and_overhead_s
     core_s = 0.0
-    images = 0
+    images = 0.0
     for plan in recipe.codecs:
-        per = model.encode_s_768x512.get(plan.codec, 0.5) * scale + model.encode_overhead_s.get(plan.codec, 0.05)
-        core_s += crops * len(plan.levels) * (per + model.label_s_per_image)
-        images += crops * (len(plan.levels) + 1)
+        per_crop_train = plan.train_levels or len(plan.levels)
+        levels = train_crops * per_crop_train + eval_crops * len(plan.levels)
+        core_s += levels * scale * (label + model.codec_s.get(plan.codec, 0.5))
+        core_s += crops * scale * model.reference_s(recipe)
+        images += levels + crops
     core_s += model.model_load_s_per_worker * max(1, cores)
     return {
         "crops": float(crops),
-        "images": float(images),
+        "images": float(round(images)),
         "core_hours": core_s / 3600.0,
         "wall_hours": core_s / 3600.0 / max(1, cores),
         "size_mb": images * mean_pixels * model.bytes_per_pixel_stored / 1e6,

@@ -23,6 +23,16 @@ Collections (registered in :data:`COLLECTIONS`; licences checked by hand):
     colour photographs are listed (no logos, drawings, calibration boards).
 ``matplotlib``
     ``mpl-data/sample_data/grace_hopper.jpg`` (US Navy photo, public domain).
+Debian wallpaper packages (one collection per package, named after it)
+    ``plasma-workspace-wallpapers``, ``mate-backgrounds``, ``ukui-wallpapers``,
+    ``gnome-backgrounds``, ``lxqt-themes``: photographs and digital artwork.
+    Each photo records its package, file and licence, read from
+    ``/usr/share/doc/PKG/copyright`` (see :data:`DEBIAN_WALLPAPERS`). Variants
+    of one picture (resolutions, light/dark, colourways) count as one source,
+    so no picture leaks between splits; near-blank ones (flat colour, logos
+    on a plain field) are left out. Install them with ``apt-get install`` of
+    the package names; none is needed by the tests. The ``lomiri-wallpapers*``
+    packages are kept out on purpose: they are reserved for outside checks.
 ``dir:PATH``
     any folder of photos a user points a recipe at (``Recipe.source_dirs``).
 """
@@ -76,8 +86,14 @@ def _skimage_dir() -> Path | None:
     return Path(skimage.__file__).parent / "data"
 
 
-# file -> licence, from skimage/data/_fetchers.py docstrings
+# file -> licence, from skimage/data/_fetchers.py docstrings (greyscale photos are used as grey RGB)
 _SKIMAGE_PHOTOS = {
+    "brick.png": "CC0 (CC0Textures Bricks25)",
+    "camera.png": "CC0 (Lav Varshney)",
+    "coins.png": "no known copyright restrictions (Brooklyn Museum)",
+    "grass.png": "CC0 (CC0Textures)",
+    "gravel.png": "CC0 (CC0Textures Gravel04)",
+    "text.png": "public domain",
     "astronaut.png": "public domain (NASA)",
     "chelsea.png": "CC0 (Stefan van der Walt)",
     "coffee.png": "CC0 (Rachel Michetti)",
@@ -109,7 +125,7 @@ def _skimage_availability() -> Availability:
 
 
 COLLECTIONS.register(
-    PhotoCollection("skimage", "scikit-image sample colour photos (7)", _skimage_find, _skimage_availability)
+    PhotoCollection("skimage", "scikit-image sample photos (13)", _skimage_find, _skimage_availability)
 )
 
 OPENCV_DOC_ROOT = Path("/usr/share/doc/opencv-doc/examples")
@@ -148,15 +164,23 @@ _OPENCV_PHOTOS = (
     "text/scenetext05.jpg",
     "text/scenetext06.jpg",
     "alphamat/input_images/plant.jpg",
+    "data/basketball1.png",
+    "data/box_in_scene.png",
+    "hfs/data/000.jpg",
 )
 
 
 def _opencv_find() -> list[SourcePhoto]:
     return [
-        SourcePhoto(f"opencv-doc/{Path(rel).stem}", OPENCV_DOC_ROOT / rel, "opencv-doc", _OPENCV_LICENCE)
+        SourcePhoto(f"opencv-doc/{_opencv_stem(rel)}", OPENCV_DOC_ROOT / rel, "opencv-doc", _OPENCV_LICENCE)
         for rel in _OPENCV_PHOTOS
         if (OPENCV_DOC_ROOT / rel).is_file()
     ]
+
+
+def _opencv_stem(rel: str) -> str:
+    stem = Path(rel).stem
+    return f"hfs-{stem}" if rel.startswith("hfs/") else stem
 
 
 def _opencv_availability() -> Availability:
@@ -168,9 +192,7 @@ def _opencv_availability() -> Availability:
 
 
 COLLECTIONS.register(
-    PhotoCollection(
-        "opencv-doc", "Debian opencv-doc sample photos (32 colour photos)", _opencv_find, _opencv_availability
-    )
+    PhotoCollection("opencv-doc", "Debian opencv-doc sample photos (35)", _opencv_find, _opencv_availability)
 )
 
 
@@ -194,6 +216,136 @@ def _matplotlib_availability() -> Availability:
 COLLECTIONS.register(
     PhotoCollection("matplotlib", "matplotlib sample photo (1)", _matplotlib_find, _matplotlib_availability)
 )
+
+# --- Debian wallpaper packages ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DebianWallpapers:
+    """The pictures of one Debian package: file (relative to ``root``) -> licence from its ``copyright``.
+
+    A value of ``files`` may name a folder holding several renderings of one
+    picture (``contents/images/WxH.ext``, KDE style): the largest is used.
+    """
+
+    package: str
+    root: Path
+    files: tuple[tuple[str, str], ...]
+
+    def find(self) -> list[SourcePhoto]:
+        photos = []
+        for rel, licence in self.files:
+            path = self.root / rel
+            if path.is_dir():
+                path_or_none = _largest_rendering(path)
+                if path_or_none is None:
+                    continue
+                path = path_or_none
+            elif not path.is_file():
+                continue
+            stem = Path(rel).parts[0] if "/" in rel and (self.root / rel).is_dir() else Path(rel).stem
+            photos.append(SourcePhoto(f"{self.package}/{slug(stem)}", path, self.package, f"{licence} [{rel}]"))
+        return photos
+
+    def availability(self) -> Availability:
+        if not self.root.is_dir() or not self.find():
+            return Availability(
+                False, f"Debian package {self.package} is not installed (apt-get install {self.package})"
+            )
+        return Availability(True)
+
+
+def _largest_rendering(folder: Path) -> Path | None:
+    """The file of ``folder`` named ``WxH.ext`` with the most pixels (KDE wallpaper layout)."""
+    best: tuple[int, Path] | None = None
+    for path in folder.iterdir():
+        match = re.fullmatch(r"(\d+)x(\d+)", path.stem)
+        if match and path.suffix.lower() in {".png", ".jpg", ".jpeg"}:
+            pixels = int(match.group(1)) * int(match.group(2))
+            if best is None or pixels > best[0]:
+                best = (pixels, path)
+    return None if best is None else best[1]
+
+
+_PLASMA = "GPL-2+ (debian/copyright Files: *, 2014 KDE Visual Design Group)"
+_MATE_GPL = "GPL-2+ (debian/copyright, holders in AUTHORS)"
+_UKUI = "CC-BY-SA-3.0 (debian/copyright Files: *, Ubuntu Kylin community contributors)"
+_GNOME = "GPL-2+ (debian/copyright; adwaita*: CC-BY-SA-3.0 Jakub Steiner)"
+_LXQT = "LGPL-2.1+ (debian/copyright Files: *); upstream wallpapers/License: CC-BY-SA-3.0"
+
+# Checked by eye and against /usr/share/doc/PKG/copyright (Debian 12). One entry per picture.
+DEBIAN_WALLPAPERS: tuple[DebianWallpapers, ...] = (
+    DebianWallpapers(
+        "plasma-workspace-wallpapers",
+        Path("/usr/share/wallpapers"),
+        tuple(
+            (f"{name}/contents/images", _PLASMA)
+            for name in (
+                "Altai", "Autumn", "BytheWater", "Canopee", "Cascade", "Cluster", "ColdRipple", "ColorfulCups",
+                "DarkestHour", "Elarun", "EveningGlow", "FallenLeaf", "Flow", "FlyingKonqui", "Grey", "Honeywave",
+                "IceCold", "Kay", "Kite", "Kokkini", "MilkyWay", "OneStandsOut", "Opal", "PastelHills", "Patak",
+                "Path", "SafeLanding", "Shell", "Volna", "summer_1am",
+            )
+        ),
+    ),
+    DebianWallpapers(
+        "mate-backgrounds",
+        Path("/usr/share/backgrounds/mate"),
+        (
+            *(
+                (f"nature/{name}.jpg", _MATE_GPL)
+                for name in (
+                    "Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow", "LadyBird", "RainDrops",
+                    "Storm", "TwoWings", "Wood", "YellowFlower",
+                )
+            ),
+            ("abstract/Elephants_5640x3172.jpg", _MATE_GPL),  # Elephants*.jpg: one picture, three sizes
+            ("abstract/Flow.png", _MATE_GPL),
+            ("abstract/Gulp.png", _MATE_GPL),
+            ("desktop/Float-into-MATE.png", _MATE_GPL),
+            # Ubuntu-Mate-{Cold,Dark,Radioactive,Warm}: one picture in four colourways
+            ("desktop/Ubuntu-Mate-Warm-no-logo.png", "CC-BY-SA-4.0 (debian/copyright, 2014 Goce Mitevski)"),
+        ),
+    ),
+    DebianWallpapers(
+        "ukui-wallpapers",
+        Path("/usr/share/backgrounds"),
+        tuple(
+            (name, _UKUI)
+            for name in (
+                "2004default.jpg", "calla.png", "city.png", "desert.png", "firstgeneration.jpg", "fluent-color.png",
+                "focal-ubuntukylin.png", "goldfish.png", "rhythm.jpg", "rollpaper.png", "string.jpg", "the-mouse.jpg",
+            )
+        ),
+    ),
+    DebianWallpapers(
+        "gnome-backgrounds",
+        Path("/usr/share/backgrounds/gnome"),
+        # *-l / *-d are light and dark versions of one picture; symbolic and vnc are near-flat
+        tuple((f"{name}-l.webp", _GNOME) for name in ("adwaita", "grid", "licorice", "pixels", "truchet", "wood")),
+    ),
+    DebianWallpapers(
+        "lxqt-themes",
+        Path("/usr/share/lxqt/wallpapers"),
+        tuple(
+            (name, _LXQT)
+            for name in (
+                "Butterfly-Kenneth-Wimer.jpg", "Valendas.png", "after-the-rain.jpg", "appleflower.png", "beam.png",
+                "butterfly.png", "cloud.png", "drop.png", "flowers.png", "fog.jpg", "this-is-not-windows.jpg",
+            )
+        ),
+    ),
+)  # fmt: skip
+
+for _package in DEBIAN_WALLPAPERS:
+    COLLECTIONS.register(
+        PhotoCollection(
+            _package.package,
+            f"Debian package {_package.package} ({len(_package.files)} pictures)",
+            _package.find,
+            _package.availability,
+        )
+    )
 
 _PHOTO_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm"}
 
