@@ -108,6 +108,25 @@ def test_multi_scale_count_adapts_to_small_images() -> None:
     assert METRICS.get("ms_ssim")().score(small, small) == pytest.approx(1.0, abs=1e-5)
 
 
+def test_both_butteraugli_summaries_share_one_tool_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    runs: list[int] = []
+
+    def fake_run(reference: np.ndarray, distorted: np.ndarray) -> object:
+        runs.append(1)
+        return butteraugli_module.ButteraugliDistances(max=float(distorted.mean()), norm3=1.0)
+
+    monkeypatch.setattr(butteraugli_module, "butteraugli_path", lambda: "/bin/true")
+    monkeypatch.setattr(butteraugli_module, "_run_butteraugli", fake_run)
+    reference = photo_crop(32, 32)
+    darker = reference // 2
+    maximum, norm3 = METRICS.get("butteraugli_max")(), METRICS.get("butteraugli_3norm")()
+    assert maximum.score(reference, darker) == pytest.approx(float(darker.mean()))
+    assert norm3.score(reference, darker) == 1.0
+    assert len(runs) == 1
+    norm3.score(reference, reference)  # another pair: another run
+    assert len(runs) == 2
+
+
 def test_butteraugli_output_parsing_and_absence(monkeypatch: pytest.MonkeyPatch) -> None:
     parsed = butteraugli_module.parse_butteraugli_output("13.6085958481\n3-norm: 6.640974\n")
     assert (parsed.max, parsed.norm3) == (13.6085958481, 6.640974)
