@@ -13,7 +13,13 @@ from training.cli import main
 
 
 @main.command()
-@click.option("--recipe", "recipe_spec", default="default", show_default=True, help="'default' or a recipe JSON file.")
+@click.option(
+    "--recipe",
+    "recipe_spec",
+    default="default",
+    show_default=True,
+    help="Named recipe (default = v2, quick, v1) or a JSON file.",
+)
 @click.option(
     "--out",
     "out_dir",

@@ -11,7 +11,13 @@ from training.cli import main
 
 
 @main.command()
-@click.option("--recipe", "recipe_spec", default="default", show_default=True, help="'default' or a recipe JSON file.")
+@click.option(
+    "--recipe",
+    "recipe_spec",
+    default="default",
+    show_default=True,
+    help="Named recipe (default = v2, quick, v1) or a JSON file.",
+)
 @click.option("--show", is_flag=True, help="Print the recipe as JSON (save it, edit it, build it).")
 @json_option
 def recipe(recipe_spec: str, show: bool, as_json: bool) -> None:

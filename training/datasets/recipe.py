@@ -266,7 +266,7 @@ DEFAULT_MACHINES = (
 )  # fmt: skip
 
 V1_RECIPE = Recipe(
-    name="default",  # the name it was built under; data/default holds it
+    name="v1",  # built as "default" (data/default); names are cosmetic, so that build still resumes
     collections=("skimage", "opencv-doc", "matplotlib"),
     crop_sizes=((256, 256), (256, 384)),
     crop_scales=(1.0, 0.75, 0.5),
