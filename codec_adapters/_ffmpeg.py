@@ -1,10 +1,18 @@
-"""The static ffmpeg of imageio-ffmpeg and PyAV's decoders: locating them and checking what they can do."""
+"""The static ffmpeg of imageio-ffmpeg and PyAV's decoders: locating them, checking what they can do, decoding.
+
+BPG (HEVC) and VVC both encode through ffmpeg and decode in-process with
+PyAV; the probe, the option check and the decode loop live here once.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
-from sursmr_core.errors import InputError, ToolError
+import numpy as np
+import numpy.typing as npt
+
+from sursmr_core.errors import CorruptBitstreamError, InputError, ToolError
 from sursmr_core.levels import Availability
 from sursmr_core.toolrun import run_tool
 
@@ -54,3 +62,61 @@ def check_encoder_options(
     if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 64:
         raise InputError(f"{codec}: threads must be an integer 0..64 (0 = {encoder}'s default), got {threads!r}")
     return str(preset), threads
+
+
+def raw_picture_encode_args(exe: str, *, pix_fmt: str, width: int, height: int, encoder: str) -> list[str]:
+    """ffmpeg's arguments up to the encoder choice for one raw planar ``pix_fmt`` picture read from stdin.
+
+    The adapter appends its encoder settings and the output format. No
+    colour flags: they would make ffmpeg insert a scaler that alters samples.
+    """
+    return [
+        exe,
+        "-hide_banner",
+        "-loglevel", "error",
+        "-f", "rawvideo",
+        "-pix_fmt", pix_fmt,
+        "-s", f"{width}x{height}",
+        "-i", "-",
+        "-frames:v", "1",
+        "-c:v", encoder,
+    ]  # fmt: skip
+
+
+def decode_frames(
+    decoder: Literal["hevc", "vvc"], stream: bytes, *, failure: str, options: Mapping[str, str] | None = None
+) -> list[Any]:
+    """Every picture PyAV's ``decoder`` gets from an Annex-B ``stream``, the decoder flushed.
+
+    ``options`` go to the decoder (e.g. ``err_detect``). A stream the decoder
+    rejects raises :class:`CorruptBitstreamError` with ``failure`` and the
+    decoder's reason.
+    """
+    import av
+
+    try:
+        context = av.CodecContext.create(decoder, "r")
+        if options:
+            context.options = dict(options)
+        frames = []
+        for packet in context.parse(stream) + context.parse(None):
+            frames.extend(context.decode(packet))
+        frames.extend(context.decode(None))
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise CorruptBitstreamError(f"{failure} ({exc})") from None
+    return frames
+
+
+def yuv_planes(frame: Any, bit_depth: int) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]]:
+    """The Y, Cb and Cr planes of a decoded planar frame, each (height, width) samples, row padding dropped.
+
+    Samples are uint8 for 8-bit pictures, little-endian uint16 above.
+    """
+    dtype = np.dtype("<u2") if bit_depth > 8 else np.dtype(np.uint8)
+
+    def plane_array(plane: Any) -> npt.NDArray[Any]:
+        rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
+        return rows[:, : plane.width]
+
+    y, cb, cr = (plane_array(plane) for plane in frame.planes[:3])
+    return y, cb, cr

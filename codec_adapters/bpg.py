@@ -48,12 +48,16 @@ from __future__ import annotations
 import functools
 from typing import Any, ClassVar
 
-import numpy as np
-import numpy.typing as npt
-
 from codec_adapters import _bpg_format as fmt
 from codec_adapters import register
-from codec_adapters._ffmpeg import check_encoder_options, ffmpeg_exe, probe
+from codec_adapters._ffmpeg import (
+    check_encoder_options,
+    decode_frames,
+    ffmpeg_exe,
+    probe,
+    raw_picture_encode_args,
+    yuv_planes,
+)
 from codec_adapters._yuv import Matrix, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import CodecAdapter
 from sursmr_core.errors import CodecError, CorruptBitstreamError, ToolError
@@ -117,16 +121,11 @@ class BpgAdapter(CodecAdapter):
         height, width = rgb.shape[:2]
         planes = rgb_to_420(rgb, bit_depth=BIT_DEPTH, full_range=FULL_RANGE, matrix=MATRIX, pad_to=_ALIGN)
         coded_h, coded_w = planes.y.shape
+        head = raw_picture_encode_args(
+            _ffmpeg_exe(), pix_fmt="yuv420p", width=coded_w, height=coded_h, encoder="libx265"
+        )
         args = [
-            _ffmpeg_exe(),
-            "-hide_banner",
-            "-loglevel", "error",
-            "-f", "rawvideo",
-            "-pix_fmt", "yuv420p",
-            "-s", f"{coded_w}x{coded_h}",
-            "-i", "-",
-            "-frames:v", "1",
-            "-c:v", "libx265",
+            *head,
             "-preset", preset,
             "-tune", "ssim",  # bpgenc's x265 tune
             "-x265-params", x265_params(level, threads),
@@ -147,20 +146,15 @@ class BpgAdapter(CodecAdapter):
         )
 
     def _decode(self, data: bytes) -> RGBImage:
-        import av
-
         bpg = fmt.read_bpg(data)
         matrix = _check_decodable(bpg)
-        try:
-            context = av.CodecContext.create("hevc", "r")
-            # make damaged slices an error instead of a concealed picture
-            context.options = {"err_detect": "crccheck+bitstream+buffer+explode"}
-            frames = []
-            for packet in context.parse(fmt.to_annexb(bpg)) + context.parse(None):
-                frames.extend(context.decode(packet))
-            frames.extend(context.decode(None))
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise CorruptBitstreamError(f"bpg: the HEVC data does not decode ({exc})") from None
+        # err_detect makes damaged slices an error instead of a concealed picture
+        frames = decode_frames(
+            "hevc",
+            fmt.to_annexb(bpg),
+            failure="bpg: the HEVC data does not decode",
+            options={"err_detect": "crccheck+bitstream+buffer+explode"},
+        )
         if not frames:
             raise CorruptBitstreamError("bpg: the HEVC data holds no picture")
         frame = frames[0]  # an animation's first frame is its still picture (spec 3.2)
@@ -169,7 +163,7 @@ class BpgAdapter(CodecAdapter):
             raise CorruptBitstreamError(f"bpg: decoded {frame.width}x{frame.height}, expected {coded_w}x{coded_h}")
         if not frame.format.name.startswith("yuv420p"):
             raise CodecError(f"bpg: the HEVC decoder returned {frame.format.name}, not 4:2:0 planes")
-        y, cb, cr = (_plane_array(plane, bpg.bit_depth) for plane in frame.planes[:3])
+        y, cb, cr = yuv_planes(frame, bpg.bit_depth)
         return planes_420_to_rgb(
             y,
             cb,
@@ -196,10 +190,3 @@ def _check_decodable(bpg: fmt.BpgFile) -> Matrix:
     if matrix is None:
         raise CodecError(f"bpg: colour space {bpg.color_space} is not decoded; only Y'CbCr BT.601/BT.709")
     return matrix
-
-
-def _plane_array(plane: Any, bit_depth: int) -> npt.NDArray[Any]:
-    """One plane of a decoded frame as (height, width) samples, row padding dropped."""
-    dtype = np.dtype("<u2") if bit_depth > 8 else np.dtype(np.uint8)
-    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
-    return rows[:, : plane.width]

@@ -35,10 +35,16 @@ import uuid
 from typing import Any, ClassVar
 
 import numpy as np
-import numpy.typing as npt
 
 from codec_adapters import register
-from codec_adapters._ffmpeg import check_encoder_options, ffmpeg_exe, probe
+from codec_adapters._ffmpeg import (
+    check_encoder_options,
+    decode_frames,
+    ffmpeg_exe,
+    probe,
+    raw_picture_encode_args,
+    yuv_planes,
+)
 from codec_adapters._nal import escape_rbsp, split_annexb, unescape_rbsp
 from codec_adapters._yuv import Matrix, Planes420, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import CodecAdapter
@@ -246,15 +252,9 @@ class VvcAdapter(CodecAdapter):
             ]
         )
         args = [
-            _ffmpeg_exe(),
-            "-hide_banner",
-            "-loglevel", "error",
-            "-f", "rawvideo",
-            "-pix_fmt", "yuv420p10le",
-            "-s", f"{canvas_w}x{canvas_h}",
-            "-i", "-",
-            "-frames:v", "1",
-            "-c:v", "libvvenc",
+            *raw_picture_encode_args(
+                _ffmpeg_exe(), pix_fmt="yuv420p10le", width=canvas_w, height=canvas_h, encoder="libvvenc"
+            ),
             "-preset", preset,
             "-qp", str(level),
             "-qpa", "0",
@@ -270,17 +270,8 @@ class VvcAdapter(CodecAdapter):
         return stream
 
     def _decode(self, data: bytes) -> RGBImage:
-        import av
-
         exact = read_size_sei(data)
-        try:
-            context = av.CodecContext.create("vvc", "r")
-            frames = []
-            for packet in context.parse(data) + context.parse(None):
-                frames.extend(context.decode(packet))
-            frames.extend(context.decode(None))
-        except (av.error.FFmpegError, ValueError) as exc:
-            raise CorruptBitstreamError(f"vvc: not a decodable VVC bitstream ({exc})") from None
+        frames = decode_frames("vvc", data, failure="vvc: not a decodable VVC bitstream")
         if len(frames) != 1:
             found = "no picture" if not frames else f"{len(frames)} pictures"
             raise CorruptBitstreamError(f"vvc: expected one still picture, found {found}")
@@ -288,7 +279,7 @@ class VvcAdapter(CodecAdapter):
         bit_depth = _DECODED_FORMATS.get(frame.format.name)
         if bit_depth is None:
             raise CodecError(f"vvc: pictures in {frame.format.name} are not supported; only 8/10-bit 4:2:0")
-        y, cb, cr = (_plane_array(plane, bit_depth) for plane in frame.planes)
+        y, cb, cr = yuv_planes(frame, bit_depth)
         width, height = frame.width, frame.height
         if exact is not None:
             if not (0 <= width - exact[0] <= 1 and 0 <= height - exact[1] <= 1):
@@ -299,10 +290,3 @@ class VvcAdapter(CodecAdapter):
         return planes_420_to_rgb(
             y, cb, cr, width=width, height=height, bit_depth=bit_depth, full_range=FULL_RANGE, matrix=MATRIX
         )
-
-
-def _plane_array(plane: Any, bit_depth: int) -> npt.NDArray[Any]:
-    """One plane of a decoded frame as (height, width) samples, row padding dropped."""
-    dtype = np.dtype("<u2") if bit_depth > 8 else np.dtype(np.uint8)
-    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // dtype.itemsize)
-    return rows[:, : plane.width]

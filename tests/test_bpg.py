@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _hevc_qp import picture_qp
 from PIL import Image
 
 import codec_adapters
+from codec_adapters import _bits, _hevc, _nal
 from codec_adapters import _bpg_format as fmt
 from codec_adapters.bpg import BpgAdapter, x265_params
 from sursmr import fidelity
@@ -36,41 +38,41 @@ def adapter() -> BpgAdapter:
     ("value", "encoded"), [(8, b"\x08"), (542, b"\x84\x1e"), (728855, b"\xac\xbe\x17"), (0, b"\x00")]
 )
 def test_ue7_matches_the_spec_examples(value: int, encoded: bytes) -> None:
-    assert fmt.write_ue7(value) == encoded
-    assert fmt.read_ue7(encoded + b"\xff", 0, "x") == (value, len(encoded))
+    assert _bits.write_ue7(value) == encoded
+    assert _bits.read_ue7(encoded + b"\xff", 0, "x") == (value, len(encoded))
 
 
 def test_ue7_refuses_non_shortest_and_oversized_codes() -> None:
     with pytest.raises(CorruptBitstreamError, match="shortest"):
-        fmt.read_ue7(b"\x80\x08", 0, "x")
+        _bits.read_ue7(b"\x80\x08", 0, "x")
     with pytest.raises(CorruptBitstreamError, match="32 bits"):
-        fmt.read_ue7(b"\x9f\xff\xff\xff\x7f", 0, "x")
+        _bits.read_ue7(b"\x9f\xff\xff\xff\x7f", 0, "x")
     with pytest.raises(CorruptBitstreamError, match="ends inside"):
-        fmt.read_ue7(b"\x84", 0, "x")
+        _bits.read_ue7(b"\x84", 0, "x")
 
 
 def test_emulation_prevention_round_trips() -> None:
     rbsp = bytes([0, 0, 0, 0, 0, 1, 0, 0, 2, 0, 0, 3, 7, 0, 0])
-    escaped = fmt.escape_rbsp(rbsp)
+    escaped = _nal.escape_rbsp(rbsp)
     assert b"\x00\x00\x00" not in escaped and b"\x00\x00\x01" not in escaped
-    assert fmt.unescape_rbsp(escaped) == rbsp
+    assert _nal.unescape_rbsp(escaped) == rbsp
 
 
 def test_hevc_header_round_trips_with_optional_parts() -> None:
-    header = fmt.HevcHeader(
+    header = _hevc.HevcHeader(
         log2_min_cb_size=3,
         log2_diff_max_min_cb_size=3,
         log2_min_tb_size=2,
         log2_diff_max_min_tb_size=3,
         max_transform_hierarchy_depth_intra=1,
         sao_enabled=True,
-        pcm=fmt.PcmParams(7, 7, 0, 2, True),
+        pcm=_hevc.PcmParams(7, 7, 0, 2, True),
         strong_intra_smoothing=True,
         extension_present=True,
         range_extension_flags=0b100000010,
     )
     data = header.to_bytes() + b"tail"
-    parsed, end = fmt.HevcHeader.parse(data, 0)
+    parsed, end = _hevc.HevcHeader.parse(data, 0)
     assert parsed == header
     assert data[end:] == b"tail"
     assert header.coded_size(33, 17) == (40, 24)
@@ -91,19 +93,19 @@ def test_header_fields_read_back(adapter: BpgAdapter, small_photo: np.ndarray) -
     assert not bpg.limited_range  # full range
     assert not (bpg.alpha1 or bpg.alpha2 or bpg.animation or bpg.extensions)
     # picture_data_length covers hevc_header + hevc_data, up to the end of the file
-    header_end = 6 + len(fmt.write_ue7(96) + fmt.write_ue7(64) + fmt.write_ue7(bpg.picture_data_length))
+    header_end = 6 + len(_bits.write_ue7(96) + _bits.write_ue7(64) + _bits.write_ue7(bpg.picture_data_length))
     assert bpg.picture_data_length == len(data) - header_end
     assert bpg.header.min_cb_size == 8
     # hevc_data starts with the PPS NAL unit, its start code dropped; no VPS/SPS inside
-    assert fmt.nal_header(bpg.hevc_data[:2]) == (fmt.NAL_PPS, 0)
-    kinds = [fmt.nal_header(span.nal(data))[0] for span in fmt.split_annexb(data)]
-    assert fmt.NAL_VPS not in kinds and fmt.NAL_SPS not in kinds
+    assert _hevc.nal_header(bpg.hevc_data[:2]) == (_hevc.NAL_PPS, 0)
+    kinds = [_hevc.nal_header(span.nal(data))[0] for span in _nal.split_annexb(data)]
+    assert _hevc.NAL_VPS not in kinds and _hevc.NAL_SPS not in kinds
 
 
 @needs_bpg
 @pytest.mark.parametrize("q", [20, 35, 2])
 def test_slice_qp_follows_bpgenc_mapping(adapter: BpgAdapter, odd_photo: np.ndarray, q: int) -> None:
-    qp = fmt.picture_qp(fmt.read_bpg(adapter.encode(odd_photo, q)))
+    qp = picture_qp(fmt.read_bpg(adapter.encode(odd_photo, q)))
     assert qp.slice_qp == max(0, q - 3)
     assert qp.slice_qp == qp.init_qp + qp.slice_qp_delta
     assert not qp.cu_qp_delta_enabled  # CQP: no adaptive quantisation moves CUs off the slice QP
@@ -115,10 +117,10 @@ def test_odd_size_codes_padded_and_decodes_exact(adapter: BpgAdapter, odd_photo:
     bpg = fmt.read_bpg(data)
     assert (bpg.width, bpg.height) == (33, 17)
     stream = fmt.to_annexb(bpg)
-    spans = fmt.split_annexb(stream)
-    assert [fmt.nal_header(s.nal(stream))[0] for s in spans[:3]] == [fmt.NAL_VPS, fmt.NAL_SPS, fmt.NAL_PPS]
+    spans = _nal.split_annexb(stream)
+    assert [_hevc.nal_header(s.nal(stream))[0] for s in spans[:3]] == [_hevc.NAL_VPS, _hevc.NAL_SPS, _hevc.NAL_PPS]
     # the SPS we rebuild codes what the header implies and parses back to the same fields
-    sps = fmt.parse_sps(fmt.unescape_rbsp(spans[1].nal(stream)))
+    sps = _hevc.parse_sps(_nal.unescape_rbsp(spans[1].nal(stream)))
     assert (sps.coded_width, sps.coded_height) == (40, 24)
     assert sps.header == bpg.header
     decoded = adapter.decode(data)
@@ -190,9 +192,9 @@ def test_alpha_files_are_refused_as_unsupported(adapter: BpgAdapter, valid_file:
     data = (
         fmt.MAGIC
         + bytes([valid_file[4] | 0x10, valid_file[5]])
-        + fmt.write_ue7(bpg.width)
-        + fmt.write_ue7(bpg.height)
-        + fmt.write_ue7(len(picture))
+        + _bits.write_ue7(bpg.width)
+        + _bits.write_ue7(bpg.height)
+        + _bits.write_ue7(len(picture))
         + picture
     )
     assert fmt.read_bpg(data).alpha_header == bpg.header
@@ -207,8 +209,8 @@ def test_zero_picture_data_length_means_to_the_end(adapter: BpgAdapter, valid_fi
     bpg = fmt.read_bpg(valid_file)
     zero = (
         valid_file[:6]
-        + fmt.write_ue7(bpg.width)
-        + fmt.write_ue7(bpg.height)
+        + _bits.write_ue7(bpg.width)
+        + _bits.write_ue7(bpg.height)
         + b"\x00"
         + bpg.header.to_bytes()
         + bpg.hevc_data
