@@ -83,11 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
+    import sursmr.predictor
     from sursmr.predictor import DEFAULT_MODEL
-    from training.evaluate import evaluate, load_scoring_model
+    from training.evaluate import evaluate
 
     model = args.model or DEFAULT_MODEL
-    predictor = load_scoring_model(model, args.device)
+    predictor = sursmr.predictor.load(model, args.device)
     report = evaluate(
         predictor, args.data, split=args.split, label_kind=args.labels, limit=None if args.full else QUICK_ITEMS
     )

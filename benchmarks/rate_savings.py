@@ -346,11 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
+    import sursmr.predictor
+    import training  # noqa: F401  (lets the factory open training runs and checkpoints)
     from sursmr.predictor import DEFAULT_MODEL
-    from training.evaluate import load_scoring_model
 
     model = args.model or DEFAULT_MODEL
-    predictor = load_scoring_model(model, args.device)
+    predictor = sursmr.predictor.load(model, args.device)
     train = read_items(args.data, "train")
     test = read_items(args.data, "test")
     if not args.full:

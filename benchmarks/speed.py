@@ -85,13 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     import codec_adapters
+    import sursmr.predictor
+    import training  # noqa: F401  (lets the factory open training runs and checkpoints)
     from sursmr.compress import EncodeCache, compress_to_target
     from sursmr.predictor import DEFAULT_MODEL
     from sursmr_core.errors import TargetUnreachable
-    from training.evaluate import load_scoring_model
 
     model = args.model or DEFAULT_MODEL
-    predictor = load_scoring_model(model, args.device)
+    predictor = sursmr.predictor.load(model, args.device)
     rgb = photo_768x512()
     names = args.codecs.split(",") if args.codecs else codec_adapters.list()
     rows: list[dict[str, Any]] = []

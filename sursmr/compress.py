@@ -9,6 +9,11 @@ reference's features) and let :mod:`sursmr.rate_control` choose the level.
 >>> result = compress_to_target("photo.png", codec="jpeg", target_sur=0.75, target_smr=0.9)
 >>> Path("photo.jpg").write_bytes(result.data)
 
+Who decides what, once per call: :class:`CompressSettings` (codec, targets,
+search and codec options, checked before any work), :class:`LevelEncoder`
+(the one codec adapter, the cache and how many encoder processes run, hence
+how many levels the search asks for per round).
+
 The SUR and SMR in the result are *predictions* of the model, not measurements.
 """
 
@@ -24,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import codec_adapters
-from codec_adapters.base import DEFAULT_TIMEOUT_S
-from sursmr.encoding import CandidateEncode, default_jobs, encode_and_decode, encode_in_worker, encoder_pool
+from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
+from sursmr.encoding import CandidateEncode, default_jobs, encode_candidate, encode_in_worker, encoder_pool
 from sursmr.rate_control import STRATEGIES, Probe, Targets, search
 from sursmr.scoring import QualityPredictor
 from sursmr_core.errors import InputError, ModelError
@@ -45,13 +50,15 @@ class EncodeCache:
 
     Bounded by ``max_bytes`` of bitstream (≥ 0). Decoded pixels are not kept:
     a hit is decoded again, which costs far less than the encode it saves.
+    Each entry remembers what its encode and decode took (seconds), so a
+    search over cached levels plans its parallelism as the first one did.
     """
 
     def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         if max_bytes < 0:
             raise InputError(f"cache size must be ≥ 0 bytes, got {max_bytes}")
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[CacheKey, bytes] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, tuple[bytes, float]] = OrderedDict()
         self.nbytes = 0
         self.hits = 0
         self.misses = 0
@@ -67,15 +74,20 @@ class EncodeCache:
             return None
         self.hits += 1
         self._entries.move_to_end(key)
-        return found
+        return found[0]
 
-    def put(self, key: CacheKey, data: bytes) -> None:
+    def seconds(self, key: CacheKey) -> float | None:
+        """Seconds the entry's encode and decode took (None when not cached); not counted as a hit."""
+        found = self._entries.get(key)
+        return None if found is None else found[1]
+
+    def put(self, key: CacheKey, data: bytes, seconds: float = 0.0) -> None:
         if key in self._entries or len(data) > self.max_bytes:
             return
-        self._entries[key] = data
+        self._entries[key] = (data, seconds)
         self.nbytes += len(data)
         while self.nbytes > self.max_bytes:
-            _, old = self._entries.popitem(last=False)
+            _, (old, _) = self._entries.popitem(last=False)
             self.nbytes -= len(old)
 
     def clear(self) -> None:
@@ -92,29 +104,147 @@ class EncodeCache:
 _DEFAULT_CACHE = EncodeCache()
 
 
-class _Encoder:
-    """Encodes and decodes levels of one image: here, or in worker processes kept for the whole search.
+def _check_count(name: str, value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or value < 1):
+        raise InputError(f"{name} must be at least 1, got {value!r}")
 
-    Starting a pool costs about 2 s on a small machine, so it starts on the
-    first batch of several levels (never for a fast codec) and is reused by
-    every later batch, unlike one :func:`sursmr.encoding.encode_levels` call per round.
+
+@dataclass(frozen=True)
+class CompressSettings:
+    """Everything but the image and the predictor that decides a compress result; built (and checked) once.
+
+    Make it with :meth:`create`, which refuses bad targets, strategies,
+    budgets, job counts and codec options, and unavailable codecs, before any
+    work. ``options`` are the codec's options resolved with its defaults;
+    ``jobs``: encoder processes per image (None: the usable cores).
+    Instances are picklable, so batch workers receive them whole.
     """
 
-    def __init__(self, rgb: RGBImage, codec: str, options: dict[str, Any], timeout: float, jobs: int) -> None:
-        self.rgb, self.codec, self.options, self.timeout, self.jobs = rgb, codec, options, timeout, jobs
+    codec: str
+    targets: Targets
+    strategy: str = "bisect"
+    max_probes: int | None = None
+    jobs: int | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT_S
+    strict: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        codec: str,
+        target_sur: float | None = DEFAULT_TARGET_SUR,
+        target_smr: float | None = DEFAULT_TARGET_SMR,
+        margin: float = 0.0,
+        strategy: str = "bisect",
+        max_probes: int | None = None,
+        jobs: int | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        strict: bool = False,
+    ) -> CompressSettings:
+        targets = Targets(target_sur, target_smr, margin)
+        STRATEGIES.get(strategy)
+        _check_count("max_probes", max_probes)
+        _check_count("jobs", jobs)
+        adapter = codec_adapters.create(codec, timeout=timeout)
+        resolved = adapter.resolve_options(dict(options or {}))
+        adapter.require_available()
+        return cls(codec, targets, strategy, max_probes, jobs, resolved, timeout, strict)
+
+    def adapter(self) -> CodecAdapter:
+        return codec_adapters.create(self.codec, timeout=self.timeout)
+
+    def identity(self) -> dict[str, Any]:
+        """JSON-ready fields that decide the chosen encode (for manifests): codec, targets, search, options."""
+        return {
+            "codec": self.codec,
+            "targets": {"sur": self.targets.sur, "smr": self.targets.smr, "margin": self.targets.margin},
+            "strategy": self.strategy,
+            "max_probes": self.max_probes,
+            "options": json.loads(json.dumps(dict(self.options), sort_keys=True, default=repr)),
+        }
+
+
+class LevelEncoder:
+    """Encodes and decodes the levels of one image for the search; the one place that decides parallelism.
+
+    It holds the call's one codec adapter and the bitstream cache. ``workers``
+    (decided by :meth:`plan`, before the search starts) is 1 when the codec
+    declares itself fast, when one job is asked for, or when the best level
+    (the search's first probe, encoded here to time it) took under
+    :data:`FAST_ENCODE_S`; otherwise ``jobs``. The search then asks for
+    ``workers`` levels per round, so rounds match the processes that really
+    run. Worker processes start once and serve every round.
+    """
+
+    def __init__(self, rgb: RGBImage, settings: CompressSettings, cache: EncodeCache) -> None:
+        self.rgb, self.settings, self.cache = rgb, settings, cache
+        self.adapter = settings.adapter()
+        self.digest = image_digest(rgb)
+        self.jobs = settings.jobs or default_jobs()
+        self.workers = 1 if self.adapter.fast or self.jobs <= 1 else 0  # 0: not decided yet
         self.count = 0
+        self._fresh: dict[int, CandidateEncode] = {}
         self._pool: ProcessPoolExecutor | None = None
 
-    def __call__(self, levels: Sequence[int]) -> list[CandidateEncode]:
-        self.count += len(levels)
-        if self.jobs <= 1 or len(levels) <= 1:
-            done = [encode_and_decode(self.rgb, self.codec, level, self.options, self.timeout) for level in levels]
-            if done and max(c.encode_seconds + c.decode_seconds for c in done) < FAST_ENCODE_S:
-                self.jobs = 1  # measured fast: worker processes would only add overhead
-            return done
-        if self._pool is None:
-            self._pool = encoder_pool(self.rgb, self.codec, jobs=self.jobs, options=self.options, timeout=self.timeout)
-        return list(self._pool.map(encode_in_worker, levels))
+    def _key(self, level: int) -> CacheKey:
+        return EncodeCache.key(self.digest, self.settings.codec, level, self.settings.options)
+
+    def _encode_here(self, level: int) -> CandidateEncode:
+        candidate = encode_candidate(self.adapter, self.rgb, level, self.settings.options)
+        self.count += 1
+        spent = candidate.encode_seconds + candidate.decode_seconds
+        self.cache.put(self._key(level), candidate.data, spent)
+        self._fresh[level] = candidate
+        return candidate
+
+    def plan(self, first_level: int) -> int:
+        """Decide the worker count (timing ``first_level`` if needed) and return it: the search's batch size."""
+        if not self.workers:
+            spent = self.cache.seconds(self._key(first_level))
+            if spent is None:
+                candidate = self._encode_here(first_level)
+                spent = candidate.encode_seconds + candidate.decode_seconds
+            self.workers = 1 if spent < FAST_ENCODE_S else self.jobs
+        return self.workers
+
+    def __call__(self, levels: Sequence[int]) -> dict[int, tuple[bytes, RGBImage]]:
+        """Bitstream and decoded pixels of each level: from this call's encodes, the cache, or encoded now."""
+        found: dict[int, tuple[bytes, RGBImage]] = {}
+        missing: list[int] = []
+        for level in levels:
+            fresh = self._fresh.pop(level, None)
+            hit = None if fresh is not None else self.cache.get(self._key(level))
+            if fresh is not None:
+                found[level] = (fresh.data, fresh.decoded)
+            elif hit is not None:
+                found[level] = (hit, self.adapter.decode(hit))
+            else:
+                missing.append(level)
+        if len(missing) > 1 and self.workers > 1:
+            if self._pool is None:
+                self._pool = encoder_pool(
+                    self.rgb,
+                    self.settings.codec,
+                    jobs=self.workers,
+                    options=self.settings.options,
+                    timeout=self.settings.timeout,
+                )
+            done = list(self._pool.map(encode_in_worker, missing))
+            self.count += len(done)
+            for candidate in done:
+                self.cache.put(
+                    self._key(candidate.level), candidate.data, candidate.encode_seconds + candidate.decode_seconds
+                )
+        else:
+            done = [self._encode_here(level) for level in missing]
+            for level in missing:
+                self._fresh.pop(level, None)
+        for candidate in done:
+            found[candidate.level] = (candidate.data, candidate.decoded)
+        return found
 
     def close(self) -> None:
         if self._pool is not None:
@@ -129,7 +259,8 @@ class CompressResult:
     ``sur``/``smr``: the *predicted* ratios (in [0, 1]) at ``level``;
     ``probes``: every level evaluated, in evaluation order; ``encodes``: how
     many of them were encoded afresh (the rest came from the cache);
-    ``seconds``: wall time of the whole call; ``width``/``height`` in pixels.
+    ``seconds``: wall time of the whole call; ``width``/``height`` in pixels;
+    ``model_sha256``: digest of the predictor's weights file (None when unknown).
     """
 
     codec: str
@@ -146,6 +277,7 @@ class CompressResult:
     targets: Targets
     extension: str
     encodes: int
+    model_sha256: str | None = None
 
     @property
     def nbytes(self) -> int:
@@ -172,29 +304,92 @@ class CompressResult:
         }
 
 
-_PREDICTORS: dict[tuple[str, str], QualityPredictor] = {}
+_PREDICTORS: OrderedDict[tuple[str | None, str], QualityPredictor] = OrderedDict()
+_KEPT_PREDICTORS = 2
 
 
-def load_predictor(name: str | os.PathLike[str] | None = None, device: str = "auto") -> QualityPredictor:
-    """The predictor called ``name`` (a shipped model name or a ``.safetensors`` path; None: the default).
+def cached_predictor(spec: str | os.PathLike[str] | None = None, device: str = "auto") -> QualityPredictor:
+    """:func:`sursmr.predictor.load` for ``spec`` on ``device``, kept for later calls (the last few).
 
-    Loaded once per (name, device) and kept; torch is imported only here.
-    Raises :class:`~sursmr_core.errors.ModelError` when it cannot be loaded.
+    torch is imported only here, on first use. Raises
+    :class:`~sursmr_core.errors.ModelError` when the model cannot be loaded.
     """
-    from sursmr.predictor import DEFAULT_MODEL, Predictor
+    import sursmr.predictor
 
-    key = (os.fspath(name) if name is not None else DEFAULT_MODEL, device)
-    if key not in _PREDICTORS:
-        _PREDICTORS[key] = Predictor.load(key[0], device=device)
-    return _PREDICTORS[key]
+    key = (None if spec is None else os.fspath(spec), device)
+    found = _PREDICTORS.get(key)
+    if found is None:
+        found = _PREDICTORS[key] = sursmr.predictor.load(spec, device)
+        while len(_PREDICTORS) > _KEPT_PREDICTORS:
+            _PREDICTORS.popitem(last=False)
+    _PREDICTORS.move_to_end(key)
+    return found
 
 
-def _check_knobs(strategy: str, max_probes: int | None, jobs: int | None) -> None:
-    STRATEGIES.get(strategy)
-    if max_probes is not None and max_probes < 1:
-        raise InputError(f"max_probes must be at least 1, got {max_probes}")
-    if jobs is not None and jobs < 1:
-        raise InputError(f"jobs must be at least 1, got {jobs}")
+def compress_image(
+    image: str | os.PathLike[str] | RGBImage,
+    settings: CompressSettings,
+    predictor: QualityPredictor | str | os.PathLike[str] | None = None,
+    *,
+    device: str = "auto",
+    cache: EncodeCache | None = None,
+) -> CompressResult:
+    """:func:`compress_to_target` with its settings made already (batches make them once for every image)."""
+    start = time.perf_counter()
+    adapter_type = codec_adapters.get(settings.codec)
+    if isinstance(image, str | os.PathLike):
+        rgb = load_image(image, strict=settings.strict)
+    else:
+        rgb = check_rgb(image, name="image", min_side=max(MIN_SIDE, adapter_type.min_side))
+    # the model loads only once the image is known to be usable
+    scorer = (
+        cached_predictor(predictor, device)
+        if predictor is None or isinstance(predictor, str | os.PathLike)
+        else predictor
+    )
+    encoder = LevelEncoder(rgb, settings, _DEFAULT_CACHE if cache is None else cache)
+    bitstreams: dict[int, bytes] = {}
+
+    def evaluate(levels: Sequence[int]) -> list[Probe]:
+        began = time.perf_counter()
+        encoded = encoder(levels)
+        for level, (data, _) in encoded.items():
+            bitstreams[level] = data
+        predictions = scorer.predict(rgb, [encoded[level][1] for level in levels])
+        if len(predictions) != len(levels):
+            raise ModelError(f"predictor {scorer.name!r} returned {len(predictions)} scores for {len(levels)} images")
+        share = (time.perf_counter() - began) / len(levels)
+        return [
+            Probe(level, len(bitstreams[level]), float(p.sur), float(p.smr), share)
+            for level, p in zip(levels, predictions, strict=True)
+        ]
+
+    axis = adapter_type.levels
+    try:
+        batch = encoder.plan(axis.worst_to_best()[-1])
+        outcome = search(
+            axis, evaluate, settings.targets, strategy=settings.strategy, max_probes=settings.max_probes, batch=batch
+        )
+    finally:
+        encoder.close()
+    best = outcome.best
+    return CompressResult(
+        codec=settings.codec,
+        level=best.level,
+        data=bitstreams[best.level],
+        sur=best.sur,
+        smr=best.smr,
+        probes=outcome.probes,
+        seconds=time.perf_counter() - start,
+        width=int(rgb.shape[1]),
+        height=int(rgb.shape[0]),
+        model=str(getattr(scorer, "name", type(scorer).__name__)),
+        strategy=outcome.strategy,
+        targets=settings.targets,
+        extension=adapter_type.extension,
+        encodes=encoder.count,
+        model_sha256=getattr(scorer, "weights_sha256", None),
+    )
 
 
 def compress_to_target(
@@ -221,85 +416,30 @@ def compress_to_target(
     (``None``: unconstrained; at least one is needed) and ``margin`` is added
     to each. ``predictor``: a :class:`~sursmr.scoring.QualityPredictor`, a
     model name or weights path, or ``None`` for the shipped default (loaded on
-    ``device``). ``strategy``: a name in :data:`sursmr.rate_control.STRATEGIES`;
-    ``max_probes`` caps the levels evaluated. ``jobs``: parallel encoder
-    processes (default: the usable cores); codecs whose encode+decode takes
-    milliseconds are always encoded in this process. ``options``: codec
-    options (see ``sursmr codecs``); ``timeout``: seconds per encode/decode.
-    ``cache``: where bitstreams are remembered across calls (default: one
-    per process, 64 MiB).
+    ``device`` by :func:`sursmr.predictor.load` after the image is read, and
+    kept for later calls). ``strategy``: a name in
+    :data:`sursmr.rate_control.STRATEGIES`; ``max_probes`` caps the levels
+    evaluated. ``jobs``: parallel encoder processes (default: the usable
+    cores); codecs whose encode+decode takes milliseconds are always encoded
+    in this process, and the search asks for as many levels per round as
+    processes encode them. ``options``: codec options (see ``sursmr codecs``);
+    ``timeout``: seconds per encode/decode. ``cache``: where bitstreams are
+    remembered across calls (default: one per process, 64 MiB).
 
     Raises :class:`~sursmr_core.errors.TargetUnreachable` (with the closest probe
     and all probes) when no level passes, :class:`~sursmr_core.errors.InputError`
     on bad arguments or images, codec and model errors as their own types.
     """
-    start = time.perf_counter()
-    targets = Targets(target_sur, target_smr, margin)
-    _check_knobs(strategy, max_probes, jobs)
-    adapter = codec_adapters.create(codec, timeout=timeout)
-    resolved = adapter.resolve_options(dict(options or {}))
-    adapter.require_available()
-    if isinstance(image, str | os.PathLike):
-        rgb = load_image(image, strict=strict)
-    else:
-        rgb = check_rgb(image, name="image", min_side=max(MIN_SIDE, adapter.min_side))
-    scorer = (
-        load_predictor(predictor, device)
-        if predictor is None or isinstance(predictor, str | os.PathLike)
-        else predictor
-    )
-    store = _DEFAULT_CACHE if cache is None else cache
-    digest = image_digest(rgb)
-    # a codec that declares itself fast never pays for worker processes; others are timed on their first probe
-    workers = 1 if getattr(adapter, "fast", False) else (jobs or default_jobs())
-    encoder = _Encoder(rgb, codec, resolved, timeout, workers)
-    bitstreams: dict[int, bytes] = {}
-
-    def evaluate(levels: Sequence[int]) -> list[Probe]:
-        began = time.perf_counter()
-        decoded: dict[int, RGBImage] = {}
-        missing = []
-        for level in levels:
-            hit = store.get(EncodeCache.key(digest, codec, level, resolved))
-            if hit is None:
-                missing.append(level)
-            else:
-                bitstreams[level] = hit
-                decoded[level] = adapter.decode(hit)
-        for candidate in encoder(missing):
-            store.put(EncodeCache.key(digest, codec, candidate.level, resolved), candidate.data)
-            bitstreams[candidate.level] = candidate.data
-            decoded[candidate.level] = candidate.decoded
-        predictions = scorer.predict(rgb, [decoded[level] for level in levels])
-        if len(predictions) != len(levels):
-            raise ModelError(f"predictor {scorer.name!r} returned {len(predictions)} scores for {len(levels)} images")
-        share = (time.perf_counter() - began) / len(levels)
-        return [
-            Probe(level, len(bitstreams[level]), float(p.sur), float(p.smr), share)
-            for level, p in zip(levels, predictions, strict=True)
-        ]
-
-    # one level per round when encodes run here: each extra level in a round is an extra predictor call
-    try:
-        outcome = search(
-            type(adapter).levels, evaluate, targets, strategy=strategy, max_probes=max_probes, batch=workers
-        )
-    finally:
-        encoder.close()
-    best = outcome.best
-    return CompressResult(
+    settings = CompressSettings.create(
         codec=codec,
-        level=best.level,
-        data=bitstreams[best.level],
-        sur=best.sur,
-        smr=best.smr,
-        probes=outcome.probes,
-        seconds=time.perf_counter() - start,
-        width=int(rgb.shape[1]),
-        height=int(rgb.shape[0]),
-        model=str(getattr(scorer, "name", type(scorer).__name__)),
-        strategy=outcome.strategy,
-        targets=targets,
-        extension=type(adapter).extension,
-        encodes=encoder.count,
+        target_sur=target_sur,
+        target_smr=target_smr,
+        margin=margin,
+        strategy=strategy,
+        max_probes=max_probes,
+        jobs=jobs,
+        options=options,
+        timeout=timeout,
+        strict=strict,
     )
+    return compress_image(image, settings, predictor, device=device, cache=cache)

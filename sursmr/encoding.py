@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import codec_adapters
-from codec_adapters.base import DEFAULT_TIMEOUT_S
+from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
 from sursmr import fidelity
 from sursmr_core.imaging import RGBImage
 
@@ -44,16 +44,14 @@ class CandidateEncode:
         return 8.0 * len(self.data) / float(height * width)
 
 
-def encode_and_decode(
+def encode_candidate(
+    adapter: CodecAdapter,
     rgb: RGBImage,
-    codec: str,
     level: int,
     options: Mapping[str, Any] | None = None,
-    timeout: float = DEFAULT_TIMEOUT_S,
     with_fidelity: bool = False,
 ) -> CandidateEncode:
-    """Encode ``rgb`` at ``level`` and decode it back (in this process)."""
-    adapter = codec_adapters.create(codec, timeout=timeout)
+    """Encode ``rgb`` at ``level`` with ``adapter`` and decode it back (in this process)."""
     start = time.perf_counter()
     data = adapter.encode(rgb, level, **dict(options or {}))
     encoded = time.perf_counter()
@@ -62,17 +60,30 @@ def encode_and_decode(
     scores: dict[str, float] = {}
     if with_fidelity:
         scores = {"psnr": fidelity.psnr(rgb, decoded), "ssim": fidelity.ssim(rgb, decoded)}
-    return CandidateEncode(codec, level, data, decoded, encoded - start, done - encoded, scores)
+    return CandidateEncode(adapter.name, level, data, decoded, encoded - start, done - encoded, scores)
 
 
-# Worker-process state: the image is sent once per worker, not once per level.
+def encode_and_decode(
+    rgb: RGBImage,
+    codec: str,
+    level: int,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    with_fidelity: bool = False,
+) -> CandidateEncode:
+    """Encode ``rgb`` at ``level`` and decode it back (in this process), with a fresh adapter for ``codec``."""
+    return encode_candidate(codec_adapters.create(codec, timeout=timeout), rgb, level, options, with_fidelity)
+
+
+# Worker-process state: the image and one adapter per worker, not one per level.
 _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(rgb: RGBImage, codec: str, options: Mapping[str, Any], timeout: float, with_fidelity: bool) -> None:
     # parallel workers must not each spawn a thread pool per core
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    _WORKER.update(rgb=rgb, codec=codec, options=options, timeout=timeout, with_fidelity=with_fidelity)
+    adapter = codec_adapters.create(codec, timeout=timeout)
+    _WORKER.update(rgb=rgb, adapter=adapter, options=options, with_fidelity=with_fidelity)
 
 
 def encoder_pool(
@@ -98,9 +109,7 @@ def encoder_pool(
 
 def encode_in_worker(level: int) -> CandidateEncode:
     """Encode and decode the pool's image at ``level`` (runs in a worker of :func:`encoder_pool`)."""
-    return encode_and_decode(
-        _WORKER["rgb"], _WORKER["codec"], level, _WORKER["options"], _WORKER["timeout"], _WORKER["with_fidelity"]
-    )
+    return encode_candidate(_WORKER["adapter"], _WORKER["rgb"], level, _WORKER["options"], _WORKER["with_fidelity"])
 
 
 def default_jobs() -> int:
@@ -130,7 +139,7 @@ def iter_encodes(
     adapter.require_available()
     if jobs <= 1 or len(wanted) <= 1:
         for level in wanted:
-            yield encode_and_decode(rgb, codec, level, options, timeout, with_fidelity)
+            yield encode_candidate(adapter, rgb, level, options, with_fidelity)
         return
     with encoder_pool(
         rgb, codec, jobs=min(jobs, len(wanted)), options=options, timeout=timeout, with_fidelity=with_fidelity

@@ -1,12 +1,15 @@
 """The trained SUR/SMR network behind the :class:`~sursmr.scoring.QualityPredictor` protocol.
 
->>> from sursmr.predictor import Predictor
->>> predictor = Predictor.load()                        # shipped weights, offline
+>>> import sursmr.predictor
+>>> predictor = sursmr.predictor.load()                  # shipped weights, offline
 >>> predictor.predict(reference, [candidate_a, candidate_b])
 [Prediction(sur=0.81, smr=0.97), Prediction(sur=0.42, smr=0.88)]
 
-Weights are ``<name>.safetensors`` + ``<name>.json`` (model card) in
-``sursmr/weights/``, or any path to such a pair. Nothing is ever downloaded.
+:func:`load` is the one way to build a predictor from files: weights are
+``<name>.safetensors`` + ``<name>.json`` (model card) in ``sursmr/weights/``,
+or any path to such a pair, or any other kind of file a package registered in
+:data:`sursmr.model_sources.MODEL_SOURCES` (training checkpoints). Nothing is
+ever downloaded.
 
 Scoring many candidates of one reference is the controller's pattern, so
 the reference's backbone features are computed once per call and kept for
@@ -17,19 +20,23 @@ deterministic: eval mode, ``torch.inference_mode``, no dropout.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from sursmr.model_sources import OpenedModel, source_for
 from sursmr.models.config import NetConfig
 from sursmr.models.inputs import aggregate_tiles, image_to_input
 from sursmr.models.network import SurSmrNet
 from sursmr.models.weights import ModelCard, load_state_into, read_card, resolve_weights, save_weights
 from sursmr.scoring import Prediction
-from sursmr_core.errors import InputError
+from sursmr_core.errors import InputError, ModelError
 from sursmr_core.imaging import RGBImage, check_rgb, image_digest
 
 DEFAULT_MODEL = "sursmr-effnet-lite0"
@@ -57,8 +64,9 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 class Predictor:
     """Scores compressed candidates of a reference image with a :class:`SurSmrNet`.
 
-    Build with :meth:`load` (weights files) or :meth:`from_model` (a network in
+    Build with :func:`load` (files) or :meth:`from_model` (a network in
     memory, e.g. during training; it is put in eval mode and moved to ``device``).
+    ``weights_sha256`` identifies the weights (None when unknown, e.g. in memory).
     """
 
     def __init__(
@@ -68,6 +76,7 @@ class Predictor:
         *,
         device: str | torch.device = "auto",
         batch_size: int = DEFAULT_BATCH_SIZE,
+        weights_sha256: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
@@ -76,33 +85,13 @@ class Predictor:
         self.card = card
         self.name = card.name
         self.batch_size = batch_size
+        self.weights_sha256 = weights_sha256 or card.weights_sha256
         self._reference_key: str | None = None
         self._reference_features: list[Tensor] | None = None
 
     @property
     def config(self) -> NetConfig:
         return self.model.config
-
-    @classmethod
-    def load(
-        cls,
-        name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
-        device: str | torch.device = "auto",
-        *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-        weights_dir: Path | None = None,
-    ) -> Predictor:
-        """Load weights by name (from ``sursmr/weights/`` or ``weights_dir``) or by ``.safetensors`` path.
-
-        Raises :class:`~sursmr_core.errors.WeightsNotFoundError` (exit code 6) when
-        the file or its card is missing, :class:`~sursmr_core.errors.ModelError`
-        when they do not fit each other.
-        """
-        path = resolve_weights(name_or_path, weights_dir)
-        card = read_card(path)
-        model = SurSmrNet(card.config)
-        load_state_into(model, path)
-        return cls(model, card, device=device, batch_size=batch_size)
 
     @classmethod
     def from_model(
@@ -202,3 +191,53 @@ class Predictor:
                 feats = ref_features or self.model.reference_features(reference[start:stop].to(self.device))
                 out.append(self.model.forward_from_features(feats, dist).float().cpu())
         return torch.cat(out) if out else torch.empty(0, 2)
+
+
+INFERENCE_OVERRIDES = frozenset(f.name for f in dataclasses.fields(NetConfig)) & {
+    "input_mode",
+    "input_size",
+    "patch_aggregate",
+}
+"""Config fields :func:`load` may override: the input pipeline, which the weights do not depend on."""
+
+
+def _open_weights(spec: str, weights_dir: Path | None) -> OpenedModel:
+    path = resolve_weights(spec, weights_dir)
+    card = read_card(path)
+    sha256 = card.weights_sha256 or hashlib.sha256(path.read_bytes()).hexdigest()
+    return OpenedModel(card, lambda network: load_state_into(network, path), sha256)
+
+
+def load(
+    spec: str | os.PathLike[str] | None = None,
+    device: str | torch.device = "auto",
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    weights_dir: Path | None = None,
+    **overrides: Any,
+) -> Predictor:
+    """The predictor in ``spec``: a weights name (in ``sursmr/weights/`` or ``weights_dir``), a ``.safetensors``
+    path with its card, or a file a registered model source claims (a training run or checkpoint); None: the
+    shipped :data:`DEFAULT_MODEL`.
+
+    ``overrides`` change the input pipeline the network scores with (``input_mode``,
+    ``input_size``, ``patch_aggregate``; see :meth:`NetConfig.for_inference`)
+    before the network is built. Raises :class:`~sursmr_core.errors.WeightsNotFoundError`
+    (exit code 6) when the file or its card is missing, :class:`~sursmr_core.errors.ModelError`
+    when they do not fit each other, :class:`~sursmr_core.errors.InputError` on an unknown
+    override or device.
+    """
+    unknown = sorted(set(overrides) - INFERENCE_OVERRIDES)
+    if unknown:
+        raise InputError(f"cannot override {unknown} when loading a predictor; allowed: {sorted(INFERENCE_OVERRIDES)}")
+    target = resolve_device(device)  # a bad device fails before the weights are read
+    text = DEFAULT_MODEL if spec is None else os.fspath(spec)
+    source = source_for(text)
+    opened = source.open(text) if source is not None else _open_weights(text, weights_dir)
+    config = opened.card.config.for_inference(**{k: v for k, v in overrides.items() if v is not None})
+    try:
+        network = SurSmrNet(config)
+    except (KeyError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{text}: cannot build the network its card describes ({exc})") from None
+    opened.fill(network)
+    return Predictor(network, opened.card, device=target, batch_size=batch_size, weights_sha256=opened.sha256)

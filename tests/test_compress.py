@@ -90,7 +90,7 @@ def test_path_input_and_a_named_predictor(
         seen.append((name, device))
         return fake
 
-    monkeypatch.setattr(sursmr.compress, "load_predictor", load)
+    monkeypatch.setattr(sursmr.compress, "cached_predictor", load)
     path = tmp_path / "photo.png"
     Image.fromarray(small_photo).save(path)
     result = compress_to_target(
@@ -152,6 +152,19 @@ def test_cache_is_an_lru_bounded_in_bytes() -> None:
     assert EncodeCache.key("d", "jpeg", 1, {"a": 1, "b": 2}) == EncodeCache.key("d", "jpeg", 1, {"b": 2, "a": 1})
 
 
+def test_rounds_match_the_encoders_that_really_run(
+    small_photo: np.ndarray, fake: PsnrPredictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a codec not declared fast but measured fast encodes here: one level per round even with 8 jobs
+    monkeypatch.setattr(JpegAdapter, "fast", False, raising=False)
+    alone = compress_to_target(small_photo, codec="jpeg", target_sur=0.6, predictor=fake, jobs=1, cache=EncodeCache())
+    calls_alone = list(fake.calls)
+    fake.calls.clear()
+    eight = compress_to_target(small_photo, codec="jpeg", target_sur=0.6, predictor=fake, jobs=8, cache=EncodeCache())
+    assert fake.calls == calls_alone and set(fake.calls) == {1}
+    assert [p.level for p in eight.probes] == [p.level for p in alone.probes] and eight.encodes == len(eight.probes)
+
+
 @pytest.mark.slow
 def test_slow_codecs_encode_a_batch_per_round_in_workers(
     small_photo: np.ndarray, fake: PsnrPredictor, monkeypatch: pytest.MonkeyPatch
@@ -172,7 +185,7 @@ def test_slow_codecs_encode_a_batch_per_round_in_workers(
 @pytest.fixture
 def cli_fake(monkeypatch: pytest.MonkeyPatch) -> PsnrPredictor:
     predictor = PsnrPredictor()
-    monkeypatch.setattr(sursmr.compress, "load_predictor", lambda name=None, device="auto": predictor)
+    monkeypatch.setattr(sursmr.compress, "cached_predictor", lambda name=None, device="auto": predictor)
     return predictor
 
 
@@ -240,6 +253,14 @@ def test_cli_bad_arguments_exit_2(photo_png: Path, cli_fake: PsnrPredictor, args
     assert result.exit_code == ExitCode.USAGE, result.output
     assert cli_fake.calls == []
     assert not (photo_png.parent / "photo.sursmr.jpg").exists()
+
+
+def test_cli_reads_the_image_before_loading_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[object] = []
+    monkeypatch.setattr(sursmr.compress, "cached_predictor", lambda *args, **kwargs: loads.append(args))
+    result = CliRunner().invoke(main, ["compress", str(tmp_path / "missing.png"), "--codec", "jpeg"])
+    assert result.exit_code == ExitCode.USAGE and "no such file" in result.stderr
+    assert loads == []
 
 
 def test_cli_help_has_examples() -> None:

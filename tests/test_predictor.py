@@ -17,7 +17,7 @@ import sursmr
 from sursmr.cli import main
 from sursmr.models import create_model, list_models
 from sursmr.models.weights import ModelCard
-from sursmr.predictor import DEFAULT_MODEL, Predictor, resolve_device
+from sursmr.predictor import DEFAULT_MODEL, Predictor, load, resolve_device
 from sursmr.scoring import Prediction, QualityPredictor
 from sursmr_core.errors import ExitCode, InputError, ModelError, WeightsNotFoundError
 
@@ -153,31 +153,59 @@ def test_save_and_load_round_trip_gives_identical_predictions(
     assert card["backbone"] == "tiny_effnet" and card["input_mode"] == "resize224"
     assert card["label_sources"] == {"sur": "proxy: test", "smr": None}
 
-    by_path = Predictor.load(tmp_path / "tiny-test.safetensors", device="cpu")
-    by_name = Predictor.load("tiny-test", device="cpu", weights_dir=tmp_path)
+    by_path = load(tmp_path / "tiny-test.safetensors", "cpu")
+    by_name = load("tiny-test", "cpu", weights_dir=tmp_path)
     assert by_name.name == "tiny-test" and by_name.card.training == {"epochs": 0}
     before = predictor.predict(reference, candidates)
     assert by_path.predict(reference, candidates) == before
     assert by_name.predict(reference, candidates) == before
 
     predictor.save(tmp_path / "half.safetensors", fp16=True)
-    half = Predictor.load(tmp_path / "half.safetensors", device="cpu")
+    half = load(tmp_path / "half.safetensors", "cpu")
     assert half.card.weights_dtype == "float16"
     np.testing.assert_allclose(
         [(p.sur, p.smr) for p in half.predict(reference, candidates)], [(p.sur, p.smr) for p in before], atol=5e-3
     )
 
 
+def test_load_overrides_the_input_pipeline_before_building(
+    tmp_path: Path, reference: np.ndarray, candidates: list[np.ndarray]
+) -> None:
+    written = tiny_predictor().save(tmp_path / "tiny.safetensors")
+    plain = load(tmp_path / "tiny.safetensors", "cpu")
+    tiled = load(tmp_path / "tiny.safetensors", "cpu", input_mode="native", input_size=32)
+    assert plain.config.input_mode == "resize224" and plain.weights_sha256 == written.weights_sha256
+    assert (tiled.config.input_mode, tiled.config.input_size) == ("native", 32)
+    assert tiled.card.config == plain.card.config  # the card still says how the weights were trained
+    assert tiled.predict(reference, candidates) != plain.predict(reference, candidates)
+    with pytest.raises(InputError, match="cannot override"):
+        load(tmp_path / "tiny.safetensors", "cpu", embed_dim=8)
+
+
+def test_load_opens_a_training_checkpoint_once_training_is_imported(
+    tmp_path: Path, reference: np.ndarray, candidates: list[np.ndarray]
+) -> None:
+    import training  # noqa: F401  (registers the checkpoint source)
+
+    predictor = tiny_predictor()
+    torch.save({"config": predictor.config.to_dict(), "model": predictor.model.state_dict()}, tmp_path / "best.pt")
+    for spec in (tmp_path, tmp_path / "best.pt"):
+        loaded = load(spec, "cpu", input_size=64)
+        assert loaded.config.input_size == 64 and loaded.name == predictor.config.name
+        same_pipeline = load(spec, "cpu")
+        assert same_pipeline.predict(reference, candidates) == predictor.predict(reference, candidates)
+
+
 def test_missing_weights_say_how_to_get_them(tmp_path: Path) -> None:
     with pytest.raises(WeightsNotFoundError, match="sursmr-train train") as caught:
-        Predictor.load("no-such-model", weights_dir=tmp_path)
+        load("no-such-model", weights_dir=tmp_path)
     assert caught.value.exit_code == ExitCode.MODEL_UNAVAILABLE
     with pytest.raises(WeightsNotFoundError, match="--model PATH"):
-        Predictor.load(tmp_path / "missing.safetensors")
+        load(tmp_path / "missing.safetensors")
     tiny_predictor().save(tmp_path / "orphan.safetensors")
     (tmp_path / "orphan.json").unlink()
     with pytest.raises(WeightsNotFoundError, match="model card"):
-        Predictor.load(tmp_path / "orphan.safetensors")
+        load(tmp_path / "orphan.safetensors")
 
 
 def test_weights_that_do_not_fit_their_card_are_refused(tmp_path: Path) -> None:
@@ -186,7 +214,7 @@ def test_weights_that_do_not_fit_their_card_are_refused(tmp_path: Path) -> None:
     card["config"]["embed_dim"] = 48
     (tmp_path / "m.json").write_text(json.dumps(card))
     with pytest.raises(ModelError, match="does not fit"):
-        Predictor.load(tmp_path / "m.safetensors")
+        load(tmp_path / "m.safetensors")
 
 
 def test_device_resolution() -> None:

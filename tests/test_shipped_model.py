@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import codec_adapters
+import sursmr.predictor
 from sursmr.models.weights import WEIGHTS_DIR
 from sursmr.predictor import DEFAULT_MODEL, Predictor
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"no shipped weigh
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
-    return Predictor.load(DEFAULT_MODEL, device="cpu")
+    return sursmr.predictor.load(DEFAULT_MODEL, "cpu")
 
 
 @pytest.fixture(scope="module")

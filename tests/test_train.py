@@ -13,7 +13,7 @@ from conftest import photo_crop
 from PIL import Image
 from test_datasets import FakeLabellers
 
-from sursmr.predictor import Predictor
+import sursmr.predictor
 from sursmr_core.errors import InputError
 from training.cli import main as train_cli
 from training.datasets.builder import build_dataset
@@ -97,7 +97,7 @@ def test_frozen_training_run_resumes_evaluates_and_exports(tiny_data: Path, tmp_
     card = json.loads(weights.with_suffix(".json").read_text())
     assert card["label_sources"]["smr"].startswith("proxy")
     assert card["training"]["config"]["model"] == "sursmr_tiny"
-    predictor = Predictor.load(weights, device="cpu")
+    predictor = sursmr.predictor.load(weights, "cpu")
     report = evaluate(predictor, tiny_data, split="test")
     assert report["model"]["overall"]["samples"] == report["baselines"]["level_mean"]["overall"]["samples"] > 0
     assert isinstance(beats_baselines(report), bool)

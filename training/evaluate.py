@@ -79,29 +79,6 @@ def samples_of(record: Mapping[str, Any], label_kind: str) -> Iterator[tuple[int
         )
 
 
-def load_scoring_model(
-    model: str, device: str = "cpu", *, input_mode: str | None = None, input_size: int | None = None
-) -> QualityPredictor:
-    """A run directory / ``.pt`` checkpoint (training output) or shipped weights (name or ``.safetensors``).
-
-    ``input_mode`` / ``input_size`` score with another input pipeline than
-    the one saved (see :meth:`sursmr.models.config.NetConfig.for_inference`).
-    """
-    from sursmr.predictor import Predictor
-
-    candidate = Path(model)
-    if candidate.is_dir() or candidate.suffix == ".pt":
-        from training.train import model_from_checkpoint
-
-        predictor = Predictor.from_model(model_from_checkpoint(candidate), device=device)
-    else:
-        predictor = Predictor.load(model, device=device)
-    if input_mode is not None or input_size is not None:
-        net = predictor.model
-        net.config = net.config.for_inference(input_mode=input_mode, input_size=input_size)  # type: ignore[arg-type]
-    return predictor
-
-
 # --- baselines -------------------------------------------------------------------------
 
 

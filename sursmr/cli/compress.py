@@ -129,13 +129,22 @@ def compress(
       sursmr compress photo.png --codec vvc --target-smr 0.95 --margin 0.02 --max-probes 8
     """
     import codec_adapters
-    from sursmr.compress import compress_to_target, load_predictor
-    from sursmr.rate_control import Targets
+    from sursmr.compress import CompressSettings, compress_image
     from sursmr_core.outputs import atomic_write_bytes
 
-    targets = Targets(target_sur, target_smr, margin)  # bad targets stop here, before any work
+    # bad targets, options or codecs stop here, before any work; the model loads after the first image is read
+    settings = CompressSettings.create(
+        codec=codec_name,
+        target_sur=target_sur,
+        target_smr=target_smr,
+        margin=margin,
+        strategy=strategy,
+        max_probes=max_probes,
+        jobs=jobs,
+        timeout=timeout,
+        strict=strict,
+    )
     extension = codec_adapters.get(codec_name).extension
-    predictor = load_predictor(model, device)
     rows: list[dict[str, Any]] = []
     worst = ExitCode.OK
     claimed: dict[Path, Path] = {}
@@ -148,19 +157,7 @@ def compress(
             if target.resolve() in claimed:
                 raise InputError(f"{image}: output {target} is already used by {claimed[target.resolve()]}")
             claimed[target.resolve()] = image
-            result = compress_to_target(
-                image,
-                codec=codec_name,
-                target_sur=targets.sur,
-                target_smr=targets.smr,
-                margin=targets.margin,
-                predictor=predictor,
-                strategy=strategy,
-                max_probes=max_probes,
-                jobs=jobs,
-                timeout=timeout,
-                strict=strict,
-            )
+            result = compress_image(image, settings, model, device=device)
             atomic_write_bytes(target, result.data)
             row.update(output=str(target), **result.summary())
         except SursmrError as exc:

@@ -43,9 +43,9 @@ def predict(reference: Path, distorted: Path, model_name: str | None, device: st
             "a compressed image must have its original's size"
         )
     # torch loads only once the inputs are known to be usable
-    from sursmr.predictor import DEFAULT_MODEL, Predictor
+    import sursmr.predictor
 
-    predictor = Predictor.load(model_name or DEFAULT_MODEL, device=device)
+    predictor = sursmr.predictor.load(model_name, device)
     (result,) = predictor.predict(ref, [dist])
     row = {
         "reference": str(reference),

@@ -52,11 +52,11 @@ def evaluate(
     """
     import json
 
+    import sursmr.predictor
     from sursmr_core.outputs import atomic_write_bytes
     from training.evaluate import evaluate as run_evaluation
-    from training.evaluate import load_scoring_model
 
-    predictor = load_scoring_model(model, device, input_mode=input_mode, input_size=input_size)
+    predictor = sursmr.predictor.load(model, device, input_mode=input_mode, input_size=input_size)
     bar = progress(desc=f"evaluate {split}", quiet=quiet)
 
     def step(done: int, total: int) -> None:
