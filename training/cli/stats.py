@@ -68,7 +68,7 @@ def stats(data_dir: Path, label: str, as_json: bool) -> None:
         (
             "machines",
             result["machines"],
-            ["machine", "applicability", "applicable_crops", "noise_floor", "judged_items"],
+            ["machine", "applicability", "applicable_items", "noise_floor", "worst_level_unsatisfied"],
         ),
     ]
     per_crop = result["applicable_per_crop"]
@@ -92,7 +92,10 @@ def stats(data_dir: Path, label: str, as_json: bool) -> None:
     if per_crop is None:
         click.echo("(none: the records carry no per-machine verdicts)")
     else:
-        click.echo(f"median {per_crop['median']:g}, 10th percentile {per_crop['p10']:g} over {per_crop['crops']} crops")
+        click.echo(
+            f"median {per_crop['median']:g}, 10th percentile {per_crop['p10']:g} over {per_crop['crops']} crops; "
+            f"{per_crop['below_k']} crops below K={per_crop['k']} (no SMR label)"
+        )
     click.echo("\n[build]")
     click.echo(
         f"{build['seconds'] / 3600:.2f} h wall over {build['runs']} run(s), {build['items_built']} items built"

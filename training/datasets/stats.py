@@ -14,17 +14,11 @@ Definitions:
   The default label is the absolute SUR proxy (``sur_jnd_proxy``): Eq. 3
   pseudo-SUR reaches 1 at every item's best level by construction, so its
   hit rate says nothing about the grid.
-* **Applicability** of a machine: the share of crops on which it votes (a
-  verdict that is not ``None`` at some level of some item of the crop). A
-  machine votes on a crop only when its task applies to the original, so
-  this is a property of the crop, whatever the codec.
-* **Best-level noise floor** of a machine: over the items where it votes,
-  the share whose verdict at the item's best level (highest quality of its
-  level set; training subsets hold the grid's best level too) is "not
-  satisfied". A machine that flips on near-lossless images adds noise, not
-  signal.
-* **Applicable machines per crop**: how many machines vote on each crop
-  (median and 10th percentile over crops).
+* **Applicability** and **best-level noise floor** of a machine, and
+  **applicable machines per crop** (median, 10th percentile, crops below
+  K): as defined by the SMR jury in :mod:`training.labels.smr`
+  (``machine_report``, ``applicable_per_crop``). Training subsets hold the
+  grid's best level, so every item counts for the noise floor.
 * **Build time**: the sum of the wall times of every recorded build run.
 """
 
@@ -38,13 +32,6 @@ import numpy as np
 
 SUR_TARGETS = (0.5, 0.75, 0.9)
 EVAL_SPLITS = ("val", "test")
-
-
-def _best_index(record: Mapping[str, Any]) -> int:
-    """Index of the record's best-quality level (its ``better`` end of the axis)."""
-    levels = [int(v) for v in record["levels"]]
-    pick = max if record.get("better", "higher") == "higher" else min
-    return levels.index(pick(levels))
 
 
 def split_counts(records: Iterable[Mapping[str, Any]], header: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -147,73 +134,37 @@ def oracle_hit_rates(
     return rows
 
 
-def _verdicts(record: Mapping[str, Any]) -> Mapping[str, Sequence[bool | None]]:
-    verdicts = record.get("labels", {}).get("machine_verdicts")
-    return verdicts if isinstance(verdicts, Mapping) else {}
-
-
 def machine_stats(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per machine: applicability over crops and best-level noise floor over applicable items.
+    """Per machine: applicability and best-level noise floor (:func:`training.labels.smr.machine_report`).
 
     Empty when no record carries per-machine verdicts.
     """
-    crops: set[str] = set()
-    applicable_crops: dict[str, set[str]] = defaultdict(set)
-    judged: Counter[str] = Counter()
-    unsatisfied: Counter[str] = Counter()
-    machines: set[str] = set()
-    for record in records:
-        crop = str(record["crop_id"])
-        crops.add(crop)
-        verdicts = _verdicts(record)
-        if not verdicts:
-            continue
-        best = _best_index(record)
-        for name, votes in verdicts.items():
-            machines.add(name)
-            if all(v is None for v in votes):
-                continue
-            applicable_crops[name].add(crop)
-            if votes[best] is not None:
-                judged[name] += 1
-                unsatisfied[name] += votes[best] is False
-    return [
-        {
-            "machine": name,
-            "applicability": len(applicable_crops[name]) / len(crops) if crops else None,
-            "applicable_crops": len(applicable_crops[name]),
-            "crops": len(crops),
-            "noise_floor": unsatisfied[name] / judged[name] if judged[name] else None,
-            "judged_items": judged[name],
-        }
-        for name in sorted(machines)
-    ]
+    from training.labels.smr import machine_report
+
+    rows = []
+    for stats in machine_report(records):
+        rows.append(
+            {
+                "machine": stats.machine,
+                "applicability": stats.applicability_rate,
+                "applicable_items": stats.applicable,
+                "items": stats.items,
+                "noise_floor": stats.noise_floor,
+                "worst_level_unsatisfied": stats.worst_level_unsatisfied,
+            }
+        )
+    return rows
 
 
-def applicable_per_crop(records: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """Median and 10th percentile (lower, an observed count) of machines voting per crop; None without verdicts."""
-    per_crop: dict[str, set[str]] = defaultdict(set)
-    seen = False
-    for record in records:
-        verdicts = _verdicts(record)
-        if not verdicts:
-            continue
-        seen = True
-        crop = str(record["crop_id"])
-        per_crop.setdefault(crop, set())
-        for name, votes in verdicts.items():
-            if any(v is not None for v in votes):
-                per_crop[crop].add(name)
-    if not seen:
+def applicable_per_crop(records: Sequence[Mapping[str, Any]], min_applicable: int = 4) -> dict[str, Any] | None:
+    """Median, 10th percentile and count below K of machines voting per crop; None without verdicts."""
+    from training.labels.smr import applicable_per_crop as per_crop
+    from training.labels.smr import applicable_summary
+
+    with_verdicts = [r for r in records if (r.get("labels") or {}).get("machine_verdicts")]
+    if not with_verdicts:
         return None
-    counts = np.array([len(names) for names in per_crop.values()], dtype=np.float64)
-    return {
-        "crops": int(counts.size),
-        "median": float(np.median(counts)),
-        "p10": float(np.percentile(counts, 10, method="lower")),
-        "min": float(counts.min()),
-        "max": float(counts.max()),
-    }
+    return applicable_summary(per_crop(with_verdicts).values(), min_applicable)
 
 
 def build_time(header: Mapping[str, Any]) -> dict[str, Any]:
@@ -239,6 +190,8 @@ def dataset_stats(
         "levels": levels_per_codec(records, header.get("recipe")),
         "oracle": oracle_hit_rates(records, label=label),
         "machines": machine_stats(records),
-        "applicable_per_crop": applicable_per_crop(records),
+        "applicable_per_crop": applicable_per_crop(
+            records, int((header.get("recipe") or {}).get("min_applicable_machines", 4))
+        ),
         "build": build_time(header),
     }
