@@ -119,7 +119,16 @@ def test_split_and_level_counts_and_build_time() -> None:
     assert splits["test"]["photos"] == 1 and splits["test"]["photos_planned"] == 2 and splits["val"]["crops"] == 0
     (jpeg,) = levels_per_codec(records, header["recipe"])
     assert jpeg["grid"] == 5 and jpeg["eval_levels"] == "5/5/5" and jpeg["train_levels"] == "2/2/3"
-    assert build_time(header) == {"runs": 2, "seconds": 150.5, "items_built": 3, "last_run_finished": True}
+    records[0]["cpu_seconds"] = 12.5
+    records[2]["cpu_seconds"] = 30.0
+    assert build_time(header, records) == {
+        "runs": 2,
+        "seconds": 150.5,
+        "items_built": 3,
+        "last_run_finished": True,
+        "items_timed": 2,
+        "core_seconds": 42.5,
+    }
     assert dataset_stats(records, header)["labels_are_proxies"] is True
 
 

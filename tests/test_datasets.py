@@ -324,6 +324,7 @@ def test_train_items_carry_their_level_subset_and_runs_record_wall_time(photo_di
     train = by_split["train"]
     assert len(train["levels"]) == 3 and train["levels"][0] == 20 and train["levels"][-1] == 95
     assert train["level_subset"] is True and train["grid_size"] == 6
+    assert train["cpu_seconds"] > 0
     # Eq. 3 is normalised over the crop's own level set: its ends are the set's best and worst
     eq3 = train["labels"]["pseudo_sur_eq3"]
     assert max(eq3) == pytest.approx(1.0) and min(eq3) == pytest.approx(0.0)

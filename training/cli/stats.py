@@ -101,3 +101,8 @@ def stats(data_dir: Path, label: str, as_json: bool) -> None:
         f"{build['seconds'] / 3600:.2f} h wall over {build['runs']} run(s), {build['items_built']} items built"
         + ("" if build["last_run_finished"] in (None, True) else " (last run did not finish)")
     )
+    if build["items_timed"]:
+        click.echo(
+            f"{build['core_seconds'] / 3600:.2f} core-hours in {build['items_timed']} timed items "
+            f"({build['core_seconds'] / 7200:.2f} h on 2 idle cores)"
+        )

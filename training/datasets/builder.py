@@ -159,11 +159,21 @@ def item_is_done(job: ItemJob) -> bool:
     return bool(record.get("npz_bytes") == npz_path.stat().st_size)
 
 
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its finished child processes."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_item(job: ItemJob) -> ItemOutcome:
     """Encode, decode, label and store one item; never raises for a failed item (see ``failed/``)."""
     from training.datasets.sources import render_crop
 
     start = time.perf_counter()
+    cpu_start = _cpu_seconds()
     failed_path = Path(job.out_dir) / "failed" / f"{slug(job.item_id)}.json"
     try:
         reference = render_crop(job.crop)
@@ -209,6 +219,9 @@ def run_item(job: ItemJob) -> ItemOutcome:
                 **{k: round(v, 4) for k, v in labels.seconds.items()},
                 "total": round(time.perf_counter() - start, 4),
             },
+            # core-seconds of this worker and the tools it ran (encoders, butteraugli, ffmpeg) for this item:
+            # what the item costs whatever else shares the machine
+            "cpu_seconds": round(_cpu_seconds() - cpu_start, 3),
         }
         _write_item_record(json_path, record)
         failed_path.unlink(missing_ok=True)

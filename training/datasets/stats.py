@@ -167,14 +167,22 @@ def applicable_per_crop(records: Sequence[Mapping[str, Any]], min_applicable: in
     return applicable_summary(per_crop(with_verdicts).values(), min_applicable)
 
 
-def build_time(header: Mapping[str, Any]) -> dict[str, Any]:
-    """Total recorded wall time of the build runs, and how many runs (a resumed build has several)."""
+def build_time(header: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Recorded wall time of the build runs (a resumed build has several) and the items' core-seconds.
+
+    ``core_seconds``: CPU time the done items used (workers and their tools),
+    whatever else shared the machine; ``core_seconds / 2`` is the wall time
+    the same work needs on 2 otherwise idle cores.
+    """
     runs = list(header.get("runs") or [])
+    timed = [float(r["cpu_seconds"]) for r in records if r.get("cpu_seconds") is not None]
     return {
         "runs": len(runs),
         "seconds": float(sum(float(run.get("seconds", 0.0)) for run in runs)),
         "items_built": int(sum(int(run.get("built", 0)) for run in runs)),
         "last_run_finished": bool(runs[-1].get("finished", False)) if runs else None,
+        "items_timed": len(timed),
+        "core_seconds": float(sum(timed)),
     }
 
 
@@ -193,5 +201,5 @@ def dataset_stats(
         "applicable_per_crop": applicable_per_crop(
             records, int((header.get("recipe") or {}).get("min_applicable_machines", 4))
         ),
-        "build": build_time(header),
+        "build": build_time(header, records),
     }
