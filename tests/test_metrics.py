@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -115,8 +116,10 @@ def test_both_butteraugli_summaries_share_one_tool_run(monkeypatch: pytest.Monke
         runs.append(1)
         return butteraugli_module.ButteraugliDistances(max=float(distorted.mean()), norm3=1.0)
 
+    from training.metrics._pair_memo import PairMemo
+
     monkeypatch.setattr(butteraugli_module, "butteraugli_path", lambda: "/bin/true")
-    monkeypatch.setattr(butteraugli_module, "_run_butteraugli", fake_run)
+    monkeypatch.setattr(butteraugli_module, "_MEMO", PairMemo(fake_run))
     reference = photo_crop(32, 32)
     darker = reference // 2
     maximum, norm3 = METRICS.get("butteraugli_max")(), METRICS.get("butteraugli_3norm")()
@@ -125,6 +128,28 @@ def test_both_butteraugli_summaries_share_one_tool_run(monkeypatch: pytest.Monke
     assert len(runs) == 1
     norm3.score(reference, reference)  # another pair: another run
     assert len(runs) == 2
+
+
+def test_both_vmaf_models_share_one_ffmpeg_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from training.metrics import vmaf as vmaf_module
+    from training.metrics._pair_memo import PairMemo
+
+    if not METRICS.get("vmaf").availability().available:
+        pytest.skip("ffmpeg with libvmaf is not available here")
+    real_run_tool = vmaf_module.run_tool
+    runs: list[int] = []
+
+    def counting_run_tool(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return real_run_tool(*args, **kwargs)
+
+    monkeypatch.setattr(vmaf_module, "run_tool", counting_run_tool)
+    monkeypatch.setattr(vmaf_module, "_MEMO", PairMemo(vmaf_module._run_vmaf))
+    reference = photo_crop(64, 64)
+    blurred = np.asarray(Image.fromarray(reference).resize((32, 32)).resize((64, 64)))
+    plain, neg = METRICS.get("vmaf")().score(reference, blurred), METRICS.get("vmaf_neg")().score(reference, blurred)
+    assert len(runs) == 1
+    assert 0 < neg <= plain < 97.5  # NEG removes enhancement gain, so it never scores above plain VMAF here
 
 
 def test_butteraugli_output_parsing_and_absence(monkeypatch: pytest.MonkeyPatch) -> None:

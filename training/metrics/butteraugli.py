@@ -15,20 +15,17 @@ scratch directory that is always removed.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
-
-import numpy as np
 
 from sursmr_core.errors import ToolError
 from sursmr_core.imaging import RGBImage, save_png
 from sursmr_core.levels import Availability
 from sursmr_core.toolrun import run_tool, scratch_dir
+from training.metrics._pair_memo import PairMemo
 from training.metrics._sized import SizedMetric
 from training.metrics.base import METRICS
 
@@ -62,34 +59,15 @@ def parse_butteraugli_output(stdout: str) -> ButteraugliDistances:
     return ButteraugliDistances(max=float(max_match.group(1)), norm3=float(norm_match.group(1)))
 
 
-# The two summaries come from one run of the tool: remember the last pairs' results, so scoring
-# butteraugli_max and then butteraugli_3norm over a level sweep runs the tool once per pair, not twice.
-_RECENT: OrderedDict[bytes, ButteraugliDistances] = OrderedDict()
-_RECENT_SIZE = 256
-
-
-def _pair_key(reference: RGBImage, distorted: RGBImage) -> bytes:
-    digest = hashlib.blake2b(digest_size=20)
-    for image in (reference, distorted):
-        digest.update(repr((image.shape, image.dtype.str)).encode())
-        digest.update(np.ascontiguousarray(image).data)
-    return digest.digest()
-
-
 def butteraugli_distances(reference: RGBImage, distorted: RGBImage) -> ButteraugliDistances:
-    """Both summaries for a pair of uint8 RGB images (checked by the caller); one tool run per distinct pair."""
+    """Both summaries for a pair of uint8 RGB images (checked by the caller).
+
+    The two metrics come from one run of the tool: scoring butteraugli_max and
+    then butteraugli_3norm over a level sweep runs it once per pair, not twice.
+    """
     if butteraugli_path() is None:
         raise ToolError(f"{BUTTERAUGLI_BINARY} is not installed (Debian/Ubuntu: apt install libjxl-devtools)")
-    key = _pair_key(reference, distorted)
-    found = _RECENT.get(key)
-    if found is not None:
-        _RECENT.move_to_end(key)
-        return found
-    distances = _run_butteraugli(reference, distorted)
-    _RECENT[key] = distances
-    while len(_RECENT) > _RECENT_SIZE:
-        _RECENT.popitem(last=False)
-    return distances
+    return _MEMO(reference, distorted)
 
 
 def _run_butteraugli(reference: RGBImage, distorted: RGBImage) -> ButteraugliDistances:
@@ -103,6 +81,9 @@ def _run_butteraugli(reference: RGBImage, distorted: RGBImage) -> ButteraugliDis
         save_png(distorted, dist_path)
         result = run_tool([binary, ref_path, dist_path], timeout=BUTTERAUGLI_TIMEOUT_S)
     return parse_butteraugli_output(result.stdout.decode("utf-8", "replace"))
+
+
+_MEMO = PairMemo(lambda reference, distorted: _run_butteraugli(reference, distorted))
 
 
 class ButteraugliMetric(SizedMetric):

@@ -19,6 +19,7 @@ from sursmr_core.errors import ToolError
 from sursmr_core.imaging import RGBImage, save_png
 from sursmr_core.levels import Availability
 from sursmr_core.toolrun import run_tool, scratch_dir
+from training.metrics._pair_memo import PairMemo
 from training.metrics._sized import SizedMetric
 from training.metrics.base import METRICS
 
@@ -60,29 +61,51 @@ VMAF_MODELS: tuple[VmafModel, ...] = (
 )
 
 
-def vmaf_score(reference: RGBImage, distorted: RGBImage, model_version: str) -> float:
-    """VMAF of one pair of uint8 RGB images (checked by the caller), 0..100."""
+def vmaf_scores(reference: RGBImage, distorted: RGBImage) -> dict[str, float]:
+    """Every model of :data:`VMAF_MODELS` on one pair of uint8 RGB images (checked by the caller), 0..100 each.
+
+    One ffmpeg run scores all models (they share the feature extraction), and
+    the result is remembered, so scoring ``vmaf`` and then ``vmaf_neg`` over
+    a level sweep runs ffmpeg once per pair.
+    """
     exe, reason = ffmpeg_with_libvmaf()
     if exe is None:
         raise ToolError(f"VMAF cannot run: {reason}")
+    return _MEMO(reference, distorted)
+
+
+def _run_vmaf(reference: RGBImage, distorted: RGBImage) -> dict[str, float]:
+    exe, _ = ffmpeg_with_libvmaf()
+    models = "|".join(f"version={m.version}\\:name={m.name}" for m in VMAF_MODELS)
     with scratch_dir("sursmr-vmaf-") as tmp:
         save_png(reference, tmp / "reference.png")
         save_png(distorted, tmp / "distorted.png")
         graph = (
             "[0:v]format=yuv444p[dist];[1:v]format=yuv444p[ref];"
-            f"[dist][ref]libvmaf=model=version={model_version}:log_fmt=json:log_path=vmaf.json:n_threads=1"
+            f"[dist][ref]libvmaf=model='{models}':log_fmt=json:log_path=vmaf.json:n_threads=1"
         )
         inputs = ["-i", "distorted.png", "-i", "reference.png"]
         run_tool(
-            [exe, "-hide_banner", "-nostdin", "-loglevel", "error", *inputs, "-lavfi", graph, "-f", "null", "-"],
+            [str(exe), "-hide_banner", "-nostdin", "-loglevel", "error", *inputs, "-lavfi", graph, "-f", "null", "-"],
             timeout=VMAF_TIMEOUT_S,
             cwd=tmp,  # a relative log path keeps ffmpeg's option escaping out of the way
         )
         try:
-            log = json.loads((tmp / "vmaf.json").read_text())
-            return float(log["pooled_metrics"]["vmaf"]["mean"])
+            pooled = json.loads((tmp / "vmaf.json").read_text())["pooled_metrics"]
+            return {m.name: float(pooled[m.name]["mean"]) for m in VMAF_MODELS}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ToolError(f"libvmaf wrote no readable score: {exc}") from exc
+
+
+_MEMO = PairMemo(_run_vmaf)
+
+
+def vmaf_score(reference: RGBImage, distorted: RGBImage, model_version: str) -> float:
+    """VMAF of one pair of uint8 RGB images (checked by the caller) with the model of that version, 0..100."""
+    for model in VMAF_MODELS:
+        if model.version == model_version:
+            return vmaf_scores(reference, distorted)[model.name]
+    raise ToolError(f"no VMAF model {model_version!r}; known: {', '.join(m.version for m in VMAF_MODELS)}")
 
 
 class VmafMetric(SizedMetric):
