@@ -19,6 +19,7 @@ import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
 from sursmr import fidelity
 from sursmr_core.imaging import RGBImage
+from sursmr_core.toolrun import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(rgb: RGBImage, codec: str, options: Mapping[str, Any], timeout: float, with_fidelity: bool) -> None:
     # parallel workers must not each spawn a thread pool per core
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    die_with_parent()  # a killed or crashed parent must not leave workers behind
     adapter = codec_adapters.create(codec, timeout=timeout)
     _WORKER.update(rgb=rgb, adapter=adapter, options=options, with_fidelity=with_fidelity)
 

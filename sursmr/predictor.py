@@ -13,8 +13,10 @@ ever downloaded.
 
 Scoring many candidates of one reference is the controller's pattern, so
 the reference's backbone features are computed once per call and kept for
-the last reference seen (keyed by a digest of its pixels); candidates are
-scored in batches of ``batch_size`` network inputs. Predictions are
+the last reference seen (keyed by a digest of its pixels) when they fit in
+``REFERENCE_CACHE_BYTES``; candidates are scored in batches of
+``batch_size`` network inputs. Tiles are streamed ``TILE_CHUNK`` at a time,
+so memory stays bounded whatever the image size. Predictions are
 deterministic: eval mode, ``torch.inference_mode``, no dropout.
 """
 
@@ -23,16 +25,17 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from sursmr.model_sources import OpenedModel, source_for
 from sursmr.models.config import NetConfig
-from sursmr.models.inputs import aggregate_tiles, image_to_input
+from sursmr.models.inputs import aggregate_tiles, image_to_input, tile_origins
 from sursmr.models.network import SurSmrNet
 from sursmr.models.weights import ModelCard, load_state_into, read_card, resolve_weights, save_weights
 from sursmr.scoring import Prediction
@@ -43,6 +46,15 @@ DEFAULT_MODEL = "sursmr-effnet-lite0"
 """Name of the weights shipped in ``sursmr/weights/`` and used when no model is given."""
 
 DEFAULT_BATCH_SIZE = 8
+TILE_CHUNK = 32
+"""Reference tiles whose features are held at once while scoring (``native`` mode); bounds memory."""
+REFERENCE_CACHE_BYTES = 400 * 2**20
+"""The last reference's features are kept between calls when they fit here (~230 tiles of 256² for
+EfficientNet-Lite0 stages 0-4, a 12 MP photo); a larger image's are recomputed per call."""
+
+
+SUPPORTED_DEVICE_TYPES = ("cpu", "cuda")
+"""Where the predictor runs; others (meta, mps, xpu...) are refused up front with an InputError."""
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -54,10 +66,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     else:
         try:
             chosen = torch.device(device)
-        except RuntimeError:
+        except (RuntimeError, ValueError, TypeError):
             raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device} requested but CUDA is not available here; use --device cpu")
+    if chosen.type not in SUPPORTED_DEVICE_TYPES:
+        raise InputError(f"device {str(device)!r} is not supported by sursmr; use auto, cpu, cuda or cuda:N")
+    if chosen.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device} requested but CUDA is not available here; use --device cpu")
+        if chosen.index is not None and chosen.index >= torch.cuda.device_count():
+            raise InputError(
+                f"device {device} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
     return chosen
 
 
@@ -117,18 +136,86 @@ class Predictor:
         self._reference_key = None
         self._reference_features = None
 
-    def _features_for(self, reference: RGBImage) -> list[Tensor]:
+    def _tile_origins(self, height: int, width: int) -> list[tuple[int, int]]:
+        """(top, left) of every network input tile; one (0, 0) standing for the whole image in ``resize224``."""
+        if self.config.input_mode == "resize224":
+            return [(0, 0)]
+        side = self.config.input_size
+        return [(top, left) for top in tile_origins(height, side) for left in tile_origins(width, side)]
+
+    def _inputs(self, image: RGBImage, origins: Sequence[tuple[int, int]]) -> Tensor:
+        """(n, 3, S, S) network inputs for the tiles at ``origins``, cut from the uint8 pixels.
+
+        The same values as :func:`~sursmr.models.inputs.image_to_input` (the
+        trainer's path), but only these tiles become float: a 64 MP image
+        never exists as a whole float tensor (768 MB) in ``native`` mode.
+        """
+        if self.config.input_mode == "resize224":
+            return image_to_input(image, self.config, self.device)
+        side = self.config.input_size
+        height, width = image.shape[:2]
+        if height < side or width < side:  # edge replication, as image_to_input pads
+            image = np.pad(image, ((0, max(0, side - height)), (0, max(0, side - width)), (0, 0)), mode="edge")
+        tiles = np.stack([image[top : top + side, left : left + side] for top, left in origins])
+        raw = torch.from_numpy(tiles).to(self.device)
+        return raw.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+
+    def _reference_features_of(self, reference: RGBImage, origins: Sequence[tuple[int, int]]) -> list[Tensor]:
+        """Backbone features of the reference tiles at ``origins``, computed ``batch_size`` tiles at a time."""
+        out: list[Tensor] = []
+        for start in range(0, len(origins), self.batch_size):
+            part = self.model.reference_features(self._inputs(reference, origins[start : start + self.batch_size]))
+            if not out:
+                out = [torch.empty((len(origins), *f.shape[1:]), dtype=f.dtype, device=f.device) for f in part]
+            for whole, piece in zip(out, part, strict=True):
+                whole[start : start + piece.shape[0]] = piece
+        return out
+
+    def _reference_chunks(
+        self, reference: RGBImage, origins: Sequence[tuple[int, int]]
+    ) -> Iterator[tuple[int, int, list[Tensor]]]:
+        """(first tile, end tile, reference features of those tiles), ``TILE_CHUNK`` tiles at a time.
+
+        The controller scores many candidates against one reference, so the
+        features of the last reference are kept (keyed by a digest of its
+        pixels) when they fit in ``REFERENCE_CACHE_BYTES``; a larger image's
+        are computed again chunk by chunk on each call, which keeps memory
+        bounded whatever the image size.
+        """
+        count = len(origins)
+        chunk = max(TILE_CHUNK, self.batch_size)
         key = image_digest(reference)
-        if self._reference_key != key or self._reference_features is None:
-            inputs = image_to_input(reference, self.config, self.device)
-            self._reference_features = self.model.reference_features(inputs)
-            self._reference_key = key
-        return self._reference_features
+        cached = self._reference_features if self._reference_key == key else None
+        if cached is not None:
+            for start in range(0, count, chunk):
+                yield start, min(start + chunk, count), [f[start : start + chunk] for f in cached]
+            return
+        self.clear_cache()  # free the previous reference's features before computing new ones
+        keep: list[Tensor] | None = None
+        for start in range(0, count, chunk):
+            stop = min(start + chunk, count)
+            features = self._reference_features_of(reference, origins[start:stop])
+            if start == 0:
+                per_tile = sum(f[0].numel() * f.element_size() for f in features)
+                if count * per_tile <= REFERENCE_CACHE_BYTES:
+                    keep = (
+                        features
+                        if stop == count
+                        else [torch.empty((count, *f.shape[1:]), dtype=f.dtype, device=f.device) for f in features]
+                    )
+            if keep is not None and keep is not features:
+                for whole, piece in zip(keep, features, strict=True):
+                    whole[start:stop] = piece
+            yield start, stop, features
+        if keep is not None:
+            self._reference_key, self._reference_features = key, keep
 
     def predict(self, reference: RGBImage, candidates: Sequence[RGBImage]) -> list[Prediction]:
         """One :class:`Prediction` per candidate, in order.
 
         ``reference`` and every candidate are uint8 (H, W, 3) arrays of the same size.
+        Raises :class:`~sursmr_core.errors.ModelError` when the network's output
+        is not finite (damaged weights).
         """
         check_rgb(reference, name="reference")
         for index, candidate in enumerate(candidates):
@@ -140,22 +227,29 @@ class Predictor:
                 )
         if not candidates:
             return []
+        origins = self._tile_origins(reference.shape[0], reference.shape[1])
         with torch.inference_mode():
-            ref_features = self._features_for(reference)
-            tiles = int(ref_features[0].shape[0])
-            rows: list[Tensor] = []
-            scored = 0
-            pending: list[Tensor] = []
-            for candidate in candidates:
-                pending.extend(image_to_input(candidate, self.config, self.device).unbind(0))
-                while len(pending) >= self.batch_size:
-                    rows.append(self._score_tiles(ref_features, pending[: self.batch_size], scored))
-                    scored += self.batch_size
-                    del pending[: self.batch_size]
-            if pending:
-                rows.append(self._score_tiles(ref_features, pending, scored))
-            scores = torch.cat(rows).view(len(candidates), tiles, 2)
+            scores = torch.empty((len(candidates), len(origins), 2), dtype=torch.float32, device=self.device)
+            for start, stop, ref_features in self._reference_chunks(reference, origins):
+                # candidate × tile pairs of this chunk, flattened and scored batch_size at a time
+                rows: list[Tensor] = []
+                scored = 0
+                pending: list[Tensor] = []
+                for candidate in candidates:
+                    pending.extend(self._inputs(candidate, origins[start:stop]).unbind(0))
+                    while len(pending) >= self.batch_size:
+                        rows.append(self._score_tiles(ref_features, pending[: self.batch_size], scored))
+                        scored += self.batch_size
+                        del pending[: self.batch_size]
+                if pending:
+                    rows.append(self._score_tiles(ref_features, pending, scored))
+                scores[:, start:stop] = torch.cat(rows).view(len(candidates), stop - start, 2).float()
             per_image = torch.stack([aggregate_tiles(s, self.config.patch_aggregate) for s in scores])
+            if not bool(torch.isfinite(per_image).all()):
+                raise ModelError(
+                    f"model {self.name!r} gave non-finite scores (NaN or infinity): its weights are damaged; "
+                    "export or train them again, or use another --model"
+                )
             values = per_image.clamp(0.0, 1.0).double().cpu().numpy()
         return [Prediction(sur=float(sur), smr=float(smr)) for sur, smr in values]
 

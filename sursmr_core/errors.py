@@ -21,7 +21,8 @@ class ExitCode:
     TARGET_UNREACHABLE = 5
     MODEL_UNAVAILABLE = 6
     LABELLER_UNAVAILABLE = 7
-    INTERRUPTED = 130
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
+    TERMINATED = 143  # SIGTERM: 128 + 15
 
 
 class SursmrError(Exception):
@@ -45,6 +46,10 @@ class ImageLoadError(InputError):
 
 class UnsupportedImageError(InputError):
     """An image decoded fine but breaks the input policy (too small, too large...)."""
+
+
+class OutputError(InputError):
+    """An output cannot be written where asked: no such folder possible, not writable, name too long, disk full."""
 
 
 class UnknownNameError(InputError, KeyError):

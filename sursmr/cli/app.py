@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any, TypeVar
 
 import click
@@ -25,18 +29,55 @@ from sursmr_core.errors import ExitCode, SursmrError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: unwinds like Ctrl-C, so temporary files are removed and worker pools shut down."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    # a second SIGTERM while we clean up kills at once, as the sender insists
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Terminated()
+
+
+@contextmanager
+def terminate_cleanly() -> Iterator[None]:
+    """Within the block, SIGTERM raises :class:`Terminated` (main thread only; elsewhere nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 class SursmrGroup(click.Group):
-    """A click group that turns library errors into messages and exit codes."""
+    """A click group that turns library errors into messages and exit codes.
+
+    Every failure a user can cause ends in one line on stderr and an exit
+    code of :class:`ExitCode`, never a traceback: library errors carry their
+    code, an operating-system error that escaped them is bad input or
+    environment (2), Ctrl-C is 130 and SIGTERM 143 (after cleaning up).
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with terminate_cleanly():
+                return super().invoke(ctx)
         except SursmrError as exc:
             click.echo(f"{ctx.info_name}: error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except Terminated:
+            click.echo(f"{ctx.info_name}: terminated (SIGTERM); unfinished outputs were not written", err=True)
+            ctx.exit(ExitCode.TERMINATED)
         except KeyboardInterrupt:
             click.echo(f"{ctx.info_name}: interrupted", err=True)
             ctx.exit(ExitCode.INTERRUPTED)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"{ctx.info_name}: error: {where}{exc.strerror or exc}", err=True)
+            ctx.exit(ExitCode.USAGE)
 
 
 @click.group(cls=SursmrGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -55,8 +96,9 @@ def main() -> None:
       sursmr compress photo.png --codec bpg --target-sur 0.75 --target-smr 0.9 -o out/
 
     \b
-    Exit codes: 0 ok, 2 bad usage or input, 3 codec unavailable, 4 codec failed,
-    5 target unreachable, 6 model or weights unavailable, 130 interrupted.
+    Exit codes: 0 ok, 2 bad usage, input or output path, 3 codec unavailable,
+    4 codec failed, 5 target unreachable, 6 model or weights unavailable or
+    broken, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
 
 
@@ -72,11 +114,19 @@ def strict_option(fn: F) -> F:
     )
 
 
+def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # FloatRange lets nan through (every comparison with nan is false) and inf would mean no limit
+    if not math.isfinite(value) or value <= 0:
+        raise click.BadParameter(f"{value} is not a finite number of seconds > 0")
+    return value
+
+
 def timeout_option(fn: F) -> F:
-    """``--timeout``: seconds allowed per encode or decode."""
+    """``--timeout``: seconds allowed per encode or decode (finite, > 0)."""
     return click.option(
         "--timeout",
-        type=click.FloatRange(min=0, min_open=True),
+        type=float,
+        callback=_positive_seconds,
         default=120.0,
         show_default=True,
         help="Seconds allowed per encode or decode.",

@@ -21,7 +21,7 @@ from sursmr.cli.app import (
 )
 from sursmr.encoding import default_jobs, encode_levels, parse_levels
 from sursmr_core.imaging import load_image
-from sursmr_core.outputs import atomic_write_bytes
+from sursmr_core.outputs import atomic_write_bytes, check_writable_folder
 
 
 def codec_rows() -> list[dict[str, Any]]:
@@ -87,6 +87,8 @@ def sweep(
     """
     cls = codec_adapters.get(codec_name)
     levels = parse_levels(levels_spec, cls.levels.lo, cls.levels.hi)
+    if out_dir is not None:
+        check_writable_folder(out_dir)  # before the encodes, not after them
     rgb = load_image(image, strict=strict)
     # best quality first, the way people read a rate curve
     levels.sort(key=lambda level: level, reverse=cls.levels.better == "higher")

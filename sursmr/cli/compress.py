@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ def compress(
     """
     import codec_adapters
     from sursmr.compress import CompressSettings, compress_image
-    from sursmr_core.outputs import atomic_write_bytes
+    from sursmr_core.outputs import atomic_write_bytes, check_writable, check_writable_folder
 
     # bad targets, options or codecs stop here, before any work; the model loads after the first image is read
     settings = CompressSettings.create(
@@ -145,6 +146,8 @@ def compress(
         strict=strict,
     )
     extension = codec_adapters.get(codec_name).extension
+    if out_dir is not None:
+        check_writable_folder(out_dir)  # an impossible -o fails now, not after every search
     rows: list[dict[str, Any]] = []
     worst = ExitCode.OK
     claimed: dict[Path, Path] = {}
@@ -152,11 +155,14 @@ def compress(
         target = output_path(image, out_dir, extension)
         row: dict[str, Any] = {"input": str(image), "output": None}
         try:
-            if target.resolve() == image.resolve():
+            # realpath, unlike Path.resolve on Python 3.11, does not raise on a symbolic link loop
+            resolved = Path(os.path.realpath(target))
+            if resolved == Path(os.path.realpath(image)):
                 raise InputError(f"{image}: the output would overwrite the input; choose another folder with -o")
-            if target.resolve() in claimed:
-                raise InputError(f"{image}: output {target} is already used by {claimed[target.resolve()]}")
-            claimed[target.resolve()] = image
+            if resolved in claimed:
+                raise InputError(f"{image}: output {target} is already used by {claimed[resolved]}")
+            check_writable(target)
+            claimed[resolved] = image
             result = compress_image(image, settings, model, device=device)
             atomic_write_bytes(target, result.data)
             row.update(output=str(target), **result.summary())

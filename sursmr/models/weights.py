@@ -20,8 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from sursmr.models.backbones import BACKBONES
 from sursmr.models.config import NetConfig
-from sursmr_core.errors import ModelError, WeightsNotFoundError
+from sursmr_core.errors import InputError, ModelError, WeightsNotFoundError
 from sursmr_core.outputs import atomic_write_bytes
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -125,9 +126,16 @@ def read_card(weights: Path) -> ModelCard:
     path = card_path(weights)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: unreadable model card ({exc})") from None
-    return ModelCard.from_dict(data, source=str(path))
+    try:
+        card = ModelCard.from_dict(data, source=str(path))
+        BACKBONES.get(card.config.backbone)
+    except InputError as exc:  # a bad card is a broken model (exit 6), not bad user input
+        raise ModelError(f"{path}: the model card does not describe a network this sursmr can build: {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelError(f"{path}: malformed model card ({exc})") from None
+    return card
 
 
 def list_weights(weights_dir: Path | None = None) -> list[tuple[Path, ModelCard | None]]:
@@ -193,6 +201,10 @@ def load_state_into(module: nn.Module, weights: Path) -> None:
             f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''})"
         )
     for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ModelError(
+                f"{weights}: tensor {key} holds NaN or infinite values; the weights are damaged (export them again)"
+            )
         if value.shape != target[key].shape:
             raise ModelError(
                 f"{weights}: does not fit its card's architecture: {key} has shape {tuple(value.shape)}, "
