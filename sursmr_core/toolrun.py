@@ -46,27 +46,39 @@ def scratch_dir(prefix: str = "sursmr-") -> Iterator[Path]:
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def die_with_parent(sig: int = signal.SIGKILL) -> bool:
-    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux; elsewhere a no-op).
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Make this (worker) process end as soon as the process that started it dies.
 
-    For worker processes: a killed parent must not leave them waiting on a
-    queue forever, holding memory and the caller's stdout. Returns whether
-    it took effect; exits at once if the parent is already gone.
+    A worker of a ``forkserver`` or ``spawn`` pool is a child of the fork
+    server, not of the program that owns the pool, and waits on its task
+    queue forever: after a SIGKILL of the owner, the workers, the fork
+    server and the resource tracker would live on for minutes holding
+    memory and the caller's stdout. A daemon thread watches the owner's
+    sentinel (multiprocessing's parent process) and exits when it closes;
+    on Linux the kernel also sends ``sig`` when the direct parent dies.
     """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
+    import multiprocessing
+    import threading
 
-    parent = os.getppid()
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
-            return False
-    except (OSError, AttributeError):
-        return False
-    if os.getppid() != parent:  # the parent died before the request was in place
-        os._exit(1)
-    return True
+    owner = multiprocessing.parent_process()
+    if owner is not None:
+
+        def watch() -> None:
+            owner.join()
+            os._exit(1)
+
+        threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        parent = os.getppid()
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before the request was in place
+            os._exit(1)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

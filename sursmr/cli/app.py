@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import signal
 import sys
 import threading
@@ -130,6 +131,27 @@ def timeout_option(fn: F) -> F:
         default=120.0,
         show_default=True,
         help="Seconds allowed per encode or decode.",
+    )(fn)
+
+
+DEVICE_SPELLING = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # checked here, before any image or model is read; whether CUDA is present is known only once torch loads
+    if not DEVICE_SPELLING.fullmatch(value.strip()):
+        raise click.BadParameter(f"{value!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return value.strip()
+
+
+def device_option(fn: F) -> F:
+    """``--device``: where the predictor runs (auto, cpu, cuda, cuda:N); others are refused up front."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        callback=_device,
+        help="Where the predictor runs: auto (CUDA when available), cpu, cuda or cuda:N.",
     )(fn)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from sursmr.cli.app import (
+    device_option,
     emit_json,
     emit_table,
     jobs_option,
@@ -67,7 +68,7 @@ def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
     help="Safety margin added to every target (a level must reach target + margin).",
 )
 @click.option("--model", default=None, help="Model name or .safetensors path [default: the shipped model].")
-@click.option("--device", default="auto", show_default=True, help="Where the predictor runs: auto, cpu or cuda.")
+@device_option
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES.names()),

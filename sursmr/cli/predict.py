@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sursmr.cli.app import emit_rows, json_option, main, strict_option
+from sursmr.cli.app import device_option, emit_rows, json_option, main, strict_option
 from sursmr_core.errors import InputError
 from sursmr_core.imaging import load_image
 
@@ -21,7 +21,7 @@ from sursmr_core.imaging import load_image
     help="Weights name (see `sursmr models`) or path to a .safetensors file with its .json card "
     "[default: the shipped model].",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@device_option
 @strict_option
 @json_option
 def predict(reference: Path, distorted: Path, model_name: str | None, device: str, strict: bool, as_json: bool) -> None:
