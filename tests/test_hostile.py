@@ -34,7 +34,7 @@ from sursmr_core.imaging import RGBImage
 FAILED = frozenset({2, 3, 4, 5, 6})
 VALID = frozenset({0})
 EITHER = VALID | FAILED  # e.g. a JPEG with a flipped bit may still decode
-REAL_LOAD = sursmr.compress.load_predictor
+REAL_LOAD = sursmr.compress.cached_predictor
 READ = frozenset({0, 5})  # a valid input whose conversion (a dithered palette...) may leave the target out of reach
 
 
@@ -437,7 +437,7 @@ def load_fake(name: object = None, device: str = "auto") -> PsnrPredictor:
 @pytest.fixture(scope="module")
 def fake_model() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sursmr.compress, "load_predictor", load_fake)
+        patch.setattr(sursmr.compress, "cached_predictor", load_fake)
         yield
 
 
@@ -514,7 +514,7 @@ def test_hostile_model_files(corpus: tuple[Path, list[Case]], monkeypatch: pytes
     import torch
 
     torch.set_num_threads(1)
-    monkeypatch.setattr(sursmr.compress, "load_predictor", REAL_LOAD)  # the corpus fixture may still hold the fake
+    monkeypatch.setattr(sursmr.compress, "cached_predictor", REAL_LOAD)  # the corpus fixture may still hold the fake
     root, cases = corpus
     failures = []
     for case in [c for c in cases if c.real_model]:
@@ -548,6 +548,6 @@ def test_an_impossible_output_folder_fails_before_the_model_is_loaded(tmp_path: 
         return PsnrPredictor()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sursmr.compress, "load_predictor", load)
+        patch.setattr(sursmr.compress, "cached_predictor", load)
         result = CliRunner().invoke(main, ["compress", str(photo_png), "--codec", "jpeg", "-o", "/proc/nope/out"])
     assert result.exit_code == 2 and "cannot" in result.stderr and loaded == []
