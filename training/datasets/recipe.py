@@ -373,6 +373,8 @@ _MACHINE_S_256 = {
     "efficientnet_lite0": 0.0813, "haar_eyes": 0.0582, "haar_frontal_face": 0.0793, "hog_people": 0.0473,
     "nudenet": 0.0731, "open_nsfw": 0.0794, "rapidocr": 2.8573, "tesseract": 1.5639,
 }  # fmt: skip
+# metrics computed by another metric's tool run (training/metrics/_pair_memo.py): charged once per pair
+_SHARED_RUN = {"vmaf_neg": "vmaf", "butteraugli_3norm": "butteraugli_max"}
 # encode + decode of one mid-grid level (jpeg q60, bpg q25, vvc QP 31)
 _CODEC_S_256 = {"jpeg": 0.0061, "bpg": 0.6401, "vvc": 0.8284}
 
@@ -401,7 +403,8 @@ class CostModel:
         """Labelling core-seconds of one decoded 256×256 image (metrics + applicable machines)."""
         metrics = recipe.metrics if recipe.metrics is not None else tuple(self.metric_s)
         machines = recipe.machines if recipe.machines is not None else tuple(self.machine_s)
-        metric = sum(self.metric_s.get(m, self.unknown_labeller_s) for m in metrics)
+        runs = {_SHARED_RUN.get(m, m) for m in metrics}  # one tool run serves both members of a pair
+        metric = sum(self.metric_s.get(m, self.unknown_labeller_s) for m in runs)
         machine = sum(self.machine_s.get(m, self.unknown_labeller_s) for m in machines)
         return metric + machine * self.applicable_share
 
