@@ -163,6 +163,12 @@ def test_named_recipes_and_v2_grids() -> None:
     assert DEFAULT_RECIPE.plan("bpg").levels == tuple(range(0, 47, 2))
     assert DEFAULT_RECIPE.plan("vvc").levels == tuple(range(0, 51, 2))
     assert not any(c.startswith("lomiri") for c in DEFAULT_RECIPE.collections)
+    # v1's collections keep the 40 photos it was built from (v2's additions are collections of their own)
+    from training.datasets import sources
+
+    assert V1_RECIPE.collections == ("skimage", "opencv-doc", "matplotlib")
+    assert len(sources._SKIMAGE_PHOTOS) == 7 and len(sources._OPENCV_PHOTOS) == 32
+    assert {"skimage-grey", "opencv-doc-more"} <= set(DEFAULT_RECIPE.collections)
 
 
 def test_recipe_format_2_and_old_formats() -> None:

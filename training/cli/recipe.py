@@ -42,5 +42,5 @@ def recipe(recipe_spec: str, show: bool, as_json: bool) -> None:
     row["codecs"] = ",".join(f"{p.codec}:{len(p.levels)}" for p in chosen.codecs)
     emit_rows([row], ["recipe", "sources", "crops", "codecs", "images", "wall_hours", "size_mb"], as_json)
     if not as_json:
-        cost = CostModel().label_s_per_image
+        cost = round(CostModel().label_s_per_image(chosen), 2)
         click.echo(f"(estimate for 2 cores at {cost} core-s of labelling per decoded image, see CostModel)", err=True)

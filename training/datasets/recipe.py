@@ -298,7 +298,7 @@ V2_VVC_LEVELS = tuple(range(0, 51, 2))
 V2_TRAIN_LEVELS = 10
 
 V2_COLLECTIONS = (
-    "skimage", "opencv-doc", "matplotlib",
+    "skimage", "skimage-grey", "opencv-doc", "opencv-doc-more", "matplotlib",
     "plasma-workspace-wallpapers", "mate-backgrounds", "ukui-wallpapers", "gnome-backgrounds", "lxqt-themes",
 )  # fmt: skip
 

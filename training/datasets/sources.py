@@ -86,14 +86,8 @@ def _skimage_dir() -> Path | None:
     return Path(skimage.__file__).parent / "data"
 
 
-# file -> licence, from skimage/data/_fetchers.py docstrings (greyscale photos are used as grey RGB)
+# file -> licence, from skimage/data/_fetchers.py docstrings
 _SKIMAGE_PHOTOS = {
-    "brick.png": "CC0 (CC0Textures Bricks25)",
-    "camera.png": "CC0 (Lav Varshney)",
-    "coins.png": "no known copyright restrictions (Brooklyn Museum)",
-    "grass.png": "CC0 (CC0Textures)",
-    "gravel.png": "CC0 (CC0Textures Gravel04)",
-    "text.png": "public domain",
     "astronaut.png": "public domain (NASA)",
     "chelsea.png": "CC0 (Stefan van der Walt)",
     "coffee.png": "CC0 (Rachel Michetti)",
@@ -104,28 +98,47 @@ _SKIMAGE_PHOTOS = {
 }
 
 
-def _skimage_find() -> list[SourcePhoto]:
+# greyscale photographs (used as grey RGB): a collection of their own, so "skimage" keeps the v1 set
+_SKIMAGE_GREY_PHOTOS = {
+    "brick.png": "CC0 (CC0Textures Bricks25)",
+    "camera.png": "CC0 (Lav Varshney)",
+    "coins.png": "no known copyright restrictions (Brooklyn Museum)",
+    "grass.png": "CC0 (CC0Textures)",
+    "gravel.png": "CC0 (CC0Textures Gravel04)",
+    "text.png": "public domain",
+}
+
+
+def _skimage_find(files: dict[str, str] = _SKIMAGE_PHOTOS) -> list[SourcePhoto]:
     root = _skimage_dir()
     if root is None:
         return []
     return [
         SourcePhoto(f"skimage/{Path(name).stem}", root / name, "skimage", licence)
-        for name, licence in sorted(_SKIMAGE_PHOTOS.items())
+        for name, licence in sorted(files.items())
         if (root / name).is_file()
     ]
 
 
-def _skimage_availability() -> Availability:
+def _skimage_availability(files: dict[str, str] = _SKIMAGE_PHOTOS) -> Availability:
     root = _skimage_dir()
     if root is None:
         return Availability(False, "scikit-image is not installed (pip install 'sursmr[train]')")
-    if not _skimage_find():
+    if not _skimage_find(files):
         return Availability(False, f"no sample photos under {root}")
     return Availability(True)
 
 
 COLLECTIONS.register(
-    PhotoCollection("skimage", "scikit-image sample photos (13)", _skimage_find, _skimage_availability)
+    PhotoCollection("skimage", "scikit-image sample colour photos (7)", _skimage_find, _skimage_availability)
+)
+COLLECTIONS.register(
+    PhotoCollection(
+        "skimage-grey",
+        "scikit-image sample greyscale photos (6)",
+        lambda: _skimage_find(_SKIMAGE_GREY_PHOTOS),
+        lambda: _skimage_availability(_SKIMAGE_GREY_PHOTOS),
+    )
 )
 
 OPENCV_DOC_ROOT = Path("/usr/share/doc/opencv-doc/examples")
@@ -164,16 +177,19 @@ _OPENCV_PHOTOS = (
     "text/scenetext05.jpg",
     "text/scenetext06.jpg",
     "alphamat/input_images/plant.jpg",
+)
+# more photographs of the same package (two greyscale), added for recipe v2 as their own collection
+_OPENCV_MORE_PHOTOS = (
     "data/basketball1.png",
     "data/box_in_scene.png",
     "hfs/data/000.jpg",
 )
 
 
-def _opencv_find() -> list[SourcePhoto]:
+def _opencv_find(files: tuple[str, ...] = _OPENCV_PHOTOS) -> list[SourcePhoto]:
     return [
         SourcePhoto(f"opencv-doc/{_opencv_stem(rel)}", OPENCV_DOC_ROOT / rel, "opencv-doc", _OPENCV_LICENCE)
-        for rel in _OPENCV_PHOTOS
+        for rel in files
         if (OPENCV_DOC_ROOT / rel).is_file()
     ]
 
@@ -183,16 +199,26 @@ def _opencv_stem(rel: str) -> str:
     return f"hfs-{stem}" if rel.startswith("hfs/") else stem
 
 
-def _opencv_availability() -> Availability:
+def _opencv_availability(files: tuple[str, ...] = _OPENCV_PHOTOS) -> Availability:
     if not OPENCV_DOC_ROOT.is_dir():
         return Availability(False, f"{OPENCV_DOC_ROOT} is missing (Debian: apt-get install opencv-doc)")
-    if not _opencv_find():
+    if not _opencv_find(files):
         return Availability(False, f"none of the listed photos exist under {OPENCV_DOC_ROOT}")
     return Availability(True)
 
 
 COLLECTIONS.register(
-    PhotoCollection("opencv-doc", "Debian opencv-doc sample photos (35)", _opencv_find, _opencv_availability)
+    PhotoCollection(
+        "opencv-doc", "Debian opencv-doc sample photos (32 colour photos)", _opencv_find, _opencv_availability
+    )
+)
+COLLECTIONS.register(
+    PhotoCollection(
+        "opencv-doc-more",
+        "more Debian opencv-doc sample photos (3)",
+        lambda: _opencv_find(_OPENCV_MORE_PHOTOS),
+        lambda: _opencv_availability(_OPENCV_MORE_PHOTOS),
+    )
 )
 
 
