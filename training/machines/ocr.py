@@ -1,9 +1,13 @@
-"""OCR machines: RapidOCR (PP-OCRv4 on onnxruntime) and Tesseract 5 (LSTM engine).
+"""OCR machines: RapidOCR (PP-OCRv4 on onnxruntime) and Tesseract 5 (LSTM engine), and RapidOCR's text detector alone.
 
 * ``rapidocr``: ``rapidocr-onnxruntime==1.4.4`` with its bundled PP-OCRv4
   detection + recognition models and the angle classifier, default settings
   (text score ≥ 0.5), our fixed thread count. Its recogniser is trained on
   Chinese and English.
+* ``rapidocr_text_boxes``: RapidOCR's PP-OCRv4 text *detection* stage alone
+  (DB text-line boxes, its default box threshold 0.5), judged as a detector:
+  it finds where text is even when the recogniser misreads it, so it votes
+  on images whose text is too small or stylised to read.
 * ``tesseract``: the ``tesseract`` program (Debian ``tesseract-ocr`` +
   ``tesseract-ocr-eng``), English, automatic page segmentation, run through
   :func:`sursmr_core.toolrun.run_tool` with the PNG on stdin and OpenMP limited to
@@ -16,12 +20,14 @@ import functools
 import io
 from typing import Any, ClassVar
 
+import numpy as np
 from PIL import Image
 
 from sursmr_core.errors import LabellerUnavailableError, ToolError
 from sursmr_core.imaging import RGBImage
 from sursmr_core.levels import Availability
-from training.machines._kinds import TextReader
+from training.machines._kinds import Detector, TextReader
+from training.machines._matching import Detection
 from training.machines._runtime import MACHINE_THREADS, modules_available, program_available
 from training.machines.base import MACHINES
 
@@ -51,6 +57,29 @@ class RapidOCRReader(TextReader):
         # RapidOCR treats 3-channel arrays as OpenCV's BGR order
         result, _ = _rapidocr()(rgb[:, :, ::-1].copy())
         return "\n".join(str(line[1]) for line in result or ())
+
+
+@MACHINES.register
+class RapidOCRTextBoxes(Detector):
+    """Axis-aligned boxes of the text lines found by RapidOCR's detection stage (no recognition)."""
+
+    name = "rapidocr_text_boxes"
+    task = "text_detection"
+    version = "1"
+    min_score: ClassVar[float | None] = None  # the detector returns no per-box score; its own threshold applies
+
+    @classmethod
+    def availability(cls) -> Availability:
+        return modules_available("rapidocr_onnxruntime", "onnxruntime", "cv2", hint=_RAPID_INSTALL)
+
+    def _run(self, rgb: RGBImage) -> list[Detection]:
+        boxes, _ = _rapidocr()(rgb[:, :, ::-1].copy(), use_det=True, use_cls=False, use_rec=False)
+        found = []
+        for quad in boxes if boxes is not None else ():
+            xy = np.asarray(quad, dtype=np.float64).reshape(-1, 2)
+            (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+            found.append(Detection(box=(float(x0), float(y0), float(x1), float(y1)), score=1.0))
+        return found
 
 
 @MACHINES.register

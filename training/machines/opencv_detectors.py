@@ -2,9 +2,11 @@
 
 Needs OpenCV **4.x** (``opencv-python-headless<5``): OpenCV 5 dropped
 ``CascadeClassifier`` and ``HOGDescriptor`` from the main package. All run
-on the greyscale image at its own resolution. Two cascades are zoo members
-(frontal faces, eyes) — the other bundled cascades are variations of these
-or found nothing on our test photos, so they would add near-duplicate votes.
+on the greyscale image at its own resolution. Seven of the 17 bundled
+cascades are zoo members (frontal and profile faces, eyes, upper and full
+bodies, cat faces, licence plates); the others are variants of these
+(alt/alt2/tree face models, eyeglasses, left/right eyes) or too specific to
+vote on photos (smiles, lower bodies of a full-length view).
 """
 
 from __future__ import annotations
@@ -122,6 +124,52 @@ class HaarEyes(HaarCascade):
     name = "haar_eyes"
     version = "2"
     cascade_file = "haarcascade_eye.xml"
+
+
+@MACHINES.register
+class HaarProfileFace(HaarCascade):
+    """Faces in profile, facing left (OpenCV's ``haarcascade_profileface.xml``)."""
+
+    name = "haar_profile_face"
+    task = "face"
+    version = "1"
+    cascade_file = "haarcascade_profileface.xml"
+
+
+@MACHINES.register
+class HaarUpperBody(HaarCascade):
+    """Head and shoulders (OpenCV's ``haarcascade_upperbody.xml``)."""
+
+    name = "haar_upper_body"
+    version = "1"
+    cascade_file = "haarcascade_upperbody.xml"
+
+
+@MACHINES.register
+class HaarFullBody(HaarCascade):
+    """Standing people, whole figure (OpenCV's ``haarcascade_fullbody.xml``)."""
+
+    name = "haar_full_body"
+    version = "1"
+    cascade_file = "haarcascade_fullbody.xml"
+
+
+@MACHINES.register
+class HaarCatFace(HaarCascade):
+    """Frontal cat faces (OpenCV's ``haarcascade_frontalcatface.xml``)."""
+
+    name = "haar_cat_face"
+    version = "1"
+    cascade_file = "haarcascade_frontalcatface.xml"
+
+
+@MACHINES.register
+class HaarPlate(HaarCascade):
+    """Licence plates, Russian layout (OpenCV's ``haarcascade_russian_plate_number.xml``)."""
+
+    name = "haar_plate"
+    version = "1"
+    cascade_file = "haarcascade_russian_plate_number.xml"
 
 
 @MACHINES.register
