@@ -227,3 +227,35 @@ def test_applicable_machines_per_crop() -> None:
     summary = applicable_summary([2, 0, 5, 6, 4], min_applicable=4)
     assert summary == {"crops": 5, "median": 4.0, "p10": pytest.approx(0.8), "below_k": 2, "k": 4}
     assert applicable_summary([])["median"] is None
+
+
+def test_label_sweep_skips_machines_whose_task_does_not_apply() -> None:
+    from training.datasets.labelling import LabelPipeline, label_sweep
+
+    class Counting(MeanBrightness):
+        calls = 0
+
+        def analyse(self, rgb: RGBImage) -> float:
+            type(self).calls += 1
+            return super().analyse(rgb)
+
+    class Metric:
+        name, lower_is_better, version = "mae", True, "1"
+
+        def score(self, reference: RGBImage, distorted: RGBImage) -> float:
+            return float(np.abs(reference.astype(float) - distorted).mean())
+
+    pipeline = LabelPipeline(
+        metrics={"mae": Metric()},
+        machines={"mean_brightness": Counting()},
+        eq3=lambda scores, lower: np.linspace(1.0, 0.0, len(next(iter(scores.values())))),
+        smr=lambda verdicts: smr_from_verdicts(verdicts, min_applicable=1),
+    )
+    black = np.zeros((16, 16, 3), dtype=np.uint8)
+    labels = label_sweep(black, [black + 1, black + 50], pipeline)
+    assert labels.verdicts == {"mean_brightness": [None, None]} and labels.smr == [None, None]
+    assert Counting.calls == 1  # only the original was analysed
+    grey = np.full((16, 16, 3), 100, dtype=np.uint8)
+    labels = label_sweep(grey, [grey + 1, grey + 50], pipeline)
+    assert labels.verdicts == {"mean_brightness": [True, False]} and labels.smr == [1.0, 0.0]
+    assert Counting.calls == 4
