@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -123,3 +124,103 @@ def test_fit_and_config_refuse_bad_input() -> None:
         JndProxyConfig(scales=(scale, scale))
     with pytest.raises(InputError, match="no JND-calibrated metric"):
         jnd_sur({"ssim": 0.9})
+
+
+# --- named calibrations and the fit against published JND points -------------------------------------
+
+
+def test_named_proxies_keep_strict_and_default_to_konjnd() -> None:
+    from training.labels.jnd_proxy import DEFAULT_JND_PROXY_NAME, JND_PROXIES, STRICT_JND_PROXY, jnd_proxy
+
+    assert set(JND_PROXIES.names()) >= {"strict", "konjnd"}
+    assert DEFAULT_JND_PROXY.name == DEFAULT_JND_PROXY_NAME == "konjnd"
+    strict = jnd_proxy("strict")
+    assert strict is STRICT_JND_PROXY
+    # today's constants, unchanged: butteraugli 1.0 and SSIMULACRA2 70 are the median observer's thresholds,
+    # 6 VMAF points are noticed by 75 %
+    assert strict.scale("butteraugli_3norm").threshold.median == 1.0
+    assert strict.scale("ssimulacra2").threshold.median == 30.0
+    assert float(strict.scale("vmaf").threshold.share_noticing(6.0)) == pytest.approx(0.75)
+    assert [s.metric for s in DEFAULT_JND_PROXY.scales] == [s.metric for s in strict.scales]
+    with pytest.raises(InputError, match="konjnd"):
+        jnd_proxy("lenient")
+
+
+@pytest.mark.parametrize(
+    ("sur", "expected", "censored"),
+    [
+        ([0.1, 0.3, 0.7, 0.9], 50.0, None),  # 0.5 is halfway between 0.3 @ 40 and 0.7 @ 60
+        ([0.1, 0.2, 0.4, 0.6], 70.0, None),  # halfway between 0.4 @ 60 and 0.6 @ 80
+        # from the best end: 0.45 @ 60 → 0.9 @ 80; the bump at 20 is ignored
+        ([0.6, 0.2, 0.45, 0.9], 80.0 - 20.0 * (0.9 - 0.5) / (0.9 - 0.45), None),
+        ([0.6, 0.7, 0.8, 0.9], 20.0, "worse"),  # never below 0.5: the point lies at or below the worst level
+        ([0.0, 0.1, 0.2, 0.4], 80.0, "better"),  # never reaches 0.5
+    ],
+)
+def test_jnd_point_interpolates_from_the_best_end(sur: list[float], expected: float, censored: str | None) -> None:
+    from training.labels.jnd_proxy import jnd_point
+
+    point = jnd_point([20, 40, 60, 80], sur)
+    assert point.level == pytest.approx(expected)
+    assert point.censored == censored
+
+
+def test_jnd_point_on_a_qp_axis_and_bad_input() -> None:
+    from training.labels.jnd_proxy import jnd_point
+
+    # BPG-like: worst level first means the highest QP first; SUR 0.2 @ 40, 0.8 @ 30 → 0.5 at QP 35
+    assert jnd_point([40, 30, 20], [0.2, 0.8, 1.0]).level == pytest.approx(35.0)
+    with pytest.raises(InputError, match="≥ 2 levels"):
+        jnd_point([20], [0.5])
+    with pytest.raises(InputError, match="target"):
+        jnd_point([20, 40], [0.2, 0.8], target=1.0)
+
+
+def _synthetic_images(n: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """butteraugli-like distances d_i(q) = a_i · exp(−q / 25) on a JPEG-like grid 20..95."""
+    rng = np.random.default_rng(seed)
+    levels = np.arange(20.0, 96.0, 5.0)
+    scales = np.exp(rng.normal(math.log(20.0), 0.4, size=n))
+    return [a * np.exp(-levels / 25.0) for a in scales], [levels] * n
+
+
+def test_fit_threshold_median_recovers_the_median_that_produced_the_points() -> None:
+    from training.labels.jnd_proxy import fit_threshold_median, median_jnd_level
+
+    values, grids = _synthetic_images(41)
+    scale = DEFAULT_JND_PROXY.scale("butteraugli_3norm")
+    # With distance a·exp(−q/25), the 50 % point of image i is q_i = 25·ln(a_i / m): the median of q_i is
+    # 25·ln(median(a) / m). Ask for a median level of 55 and solve for m by hand.
+    a_median = float(np.median([v[0] * math.exp(20.0 / 25.0) for v in values]))
+    expected = a_median / math.exp(55.0 / 25.0)
+    fitted = fit_threshold_median(scale, values, grids, 55.0, quality_increases_with_level=True)
+    # interpolating exp(−q/25) linearly between grid points bends the curve slightly: 2 % tolerance
+    assert fitted.threshold.median == pytest.approx(expected, rel=0.02)
+    assert fitted.threshold.log_sigma == scale.threshold.log_sigma
+    assert median_jnd_level(fitted, values, grids) == pytest.approx(55.0, abs=1e-3)
+    # more tolerant observers (larger median) move the median point to worse quality, and vice versa
+    assert median_jnd_level(scale, values, grids) != pytest.approx(55.0, abs=1.0)
+
+
+def test_fit_threshold_median_on_a_qp_axis_and_out_of_grid_targets() -> None:
+    from training.labels.jnd_proxy import fit_threshold_median, median_jnd_level
+
+    values, grids = _synthetic_images(21, seed=3)
+    # the same curves on a QP-like axis that runs the other way: level = 100 − q
+    qp_grids = [100.0 - g for g in grids]
+    scale = DEFAULT_JND_PROXY.scale("butteraugli_3norm")
+    fitted = fit_threshold_median(scale, values, qp_grids, 45.0, quality_increases_with_level=False)
+    assert median_jnd_level(fitted, values, qp_grids) == pytest.approx(45.0, abs=1e-3)
+    with pytest.raises(InputError, match="widen the grids"):
+        fit_threshold_median(scale, values, grids, 99.0, quality_increases_with_level=True)
+
+
+def test_recipes_name_their_calibration_and_old_recipes_read_as_strict() -> None:
+    from training.datasets.recipe import DEFAULT_RECIPE, Recipe
+
+    assert DEFAULT_RECIPE.jnd_proxy_name == "konjnd"
+    data = DEFAULT_RECIPE.to_dict()
+    assert data["jnd_proxy_name"] == "konjnd"
+    assert Recipe.from_dict(data).jnd_proxy_name == "konjnd"
+    del data["jnd_proxy_name"]  # a recipe written before calibrations had names was labelled with "strict"
+    assert Recipe.from_dict(data).jnd_proxy_name == "strict"

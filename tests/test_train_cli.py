@@ -64,8 +64,9 @@ FAKE_MODULES = {
     "smr": smr,
     "jnd_proxy": types.SimpleNamespace(
         __name__="fake_jnd",
-        usable_scales=lambda h, w: [types.SimpleNamespace(metric="fake_mae")],
-        jnd_sur=lambda values: np.clip(1 - np.asarray(values["fake_mae"]) / 8.0, 0, 1),
+        jnd_proxy=lambda name: name,  # the named calibration is passed back as the config
+        usable_scales=lambda h, w, config: [types.SimpleNamespace(metric="fake_mae")],
+        jnd_sur=lambda values, config: np.clip(1 - np.asarray(values["fake_mae"]) / 8.0, 0, 1),
     ),
 }
 
@@ -133,7 +134,7 @@ def test_build_cli_limit_and_resume(fake_registries: None, tmp_path: Path) -> No
     assert summary["built"] == 2 and summary["failed"] == 0
     header = json.loads((out / "dataset.json").read_text())
     assert header["labellers"]["skipped"] == {"metric:fake_missing": "needs weights file X"}
-    assert header["labellers"]["jnd_proxy"] == "fake_jnd.jnd_sur"
+    assert header["labellers"]["jnd_proxy"] == "fake_jnd.jnd_sur[konjnd]"  # the recipe's calibration
     second = CliRunner().invoke(train_main, args)
     summary = json.loads(second.stdout.splitlines()[-1])
     assert summary["already_done"] == 2 and summary["built"] == 1

@@ -427,7 +427,11 @@ def build_dataset(
     root = Path(out_dir)
     _check_codecs(recipe)
     chosen = factory or RegistryLabellers(
-        recipe.metrics, recipe.machines, recipe.jnd_proxy, recipe.min_applicable_machines
+        recipe.metrics,
+        recipe.machines,
+        recipe.jnd_proxy,
+        recipe.min_applicable_machines,
+        jnd_proxy_name=recipe.jnd_proxy_name,
     )
     labellers = chosen.describe()
     jobs, header = plan_jobs(recipe, root.resolve(), chosen, limit, timeout)

@@ -148,18 +148,20 @@ class _JndProxyOverSweep:
     """Adapts :mod:`training.labels.jnd_proxy` to a sweep: reuse scores already computed, score the rest.
 
     Only the JND scales usable at this image size (and runnable here) are
-    used; when none is, every level gets ``None``.
+    used; when none is, every level gets ``None``. ``config`` is the named
+    calibration (``module.jnd_proxy(name)``).
     """
 
-    def __init__(self, module: Any) -> None:
+    def __init__(self, module: Any, config: Any) -> None:
         self.module = module
+        self.config = config
 
     def __call__(
         self, reference: RGBImage, decoded: Sequence[RGBImage], scores: Mapping[str, Sequence[float]]
     ) -> list[float | None]:
         from training.metrics import METRICS
 
-        scales = self.module.usable_scales(int(reference.shape[0]), int(reference.shape[1]))
+        scales = self.module.usable_scales(int(reference.shape[0]), int(reference.shape[1]), self.config)
         if not scales:
             return [None] * len(decoded)
         values: dict[str, Sequence[float]] = {}
@@ -169,13 +171,13 @@ class _JndProxyOverSweep:
             else:
                 metric = METRICS.get(scale.metric)()
                 values[scale.metric] = [float(metric.score(reference, image)) for image in decoded]
-        return [float(v) for v in np.asarray(self.module.jnd_sur(values), dtype=np.float64).reshape(-1)]
+        return [float(v) for v in np.asarray(self.module.jnd_sur(values, self.config), dtype=np.float64).reshape(-1)]
 
 
-def _jnd_adapter(module: Any) -> tuple[JndSurFn, str] | None:
-    """The JND proxy's sweep entry point; ``None`` when the module lacks the functions we use."""
-    if callable(getattr(module, "jnd_sur", None)) and callable(getattr(module, "usable_scales", None)):
-        return _JndProxyOverSweep(module), f"{module.__name__}.jnd_sur"
+def _jnd_adapter(module: Any, name: str) -> tuple[JndSurFn, str] | None:
+    """The sweep entry point of the JND proxy calibrated as ``name``; ``None`` when the module lacks what we use."""
+    if all(callable(getattr(module, f, None)) for f in ("jnd_sur", "usable_scales", "jnd_proxy")):
+        return _JndProxyOverSweep(module, module.jnd_proxy(name)), f"{module.__name__}.jnd_sur[{name}]"
     return None
 
 
@@ -192,6 +194,7 @@ class RegistryLabellers:
     machines: tuple[str, ...] | None = None
     jnd_proxy: bool = True
     min_applicable: int = 4  # K of training.labels.smr.smr_from_verdicts
+    jnd_proxy_name: str = "konjnd"  # a calibration registered in training.labels.jnd_proxy.JND_PROXIES
 
     def _choose(self, registry: Any, names: tuple[str, ...] | None, kind: str) -> tuple[list[Any], dict[str, str]]:
         chosen: list[Any] = []
@@ -220,9 +223,9 @@ class RegistryLabellers:
         jnd_reason: str | None = None
         if self.jnd_proxy:
             try:
-                adapter = _jnd_adapter(_labels_module("jnd_proxy"))
+                adapter = _jnd_adapter(_labels_module("jnd_proxy"), self.jnd_proxy_name)
                 jnd = adapter[1] if adapter else None
-                jnd_reason = None if adapter else "training.labels.jnd_proxy offers no jnd_sur/usable_scales"
+                jnd_reason = None if adapter else "training.labels.jnd_proxy offers no jnd_sur/usable_scales/jnd_proxy"
             except LabellerUnavailableError as exc:
                 jnd_reason = str(exc)
         return {
@@ -258,7 +261,7 @@ class RegistryLabellers:
         jnd: tuple[JndSurFn, str] | None = None
         if self.jnd_proxy:
             try:
-                jnd = _jnd_adapter(_labels_module("jnd_proxy"))
+                jnd = _jnd_adapter(_labels_module("jnd_proxy"), self.jnd_proxy_name)
             except LabellerUnavailableError:
                 jnd = None
         return LabelPipeline(

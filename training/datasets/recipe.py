@@ -118,7 +118,8 @@ class Recipe:
 
     ``metrics`` / ``machines``: registry names, or ``None`` for every one that
     is available here (the ones skipped, and why, go into the manifest).
-    ``jnd_proxy``: also compute the absolute JND-calibrated SUR proxy.
+    ``jnd_proxy``: also compute the absolute JND-calibrated SUR proxy, with the
+    calibration registered as ``jnd_proxy_name`` (``training.labels.jnd_proxy.JND_PROXIES``).
     ``split``: train/val/test shares of *source photos* (crops follow their source).
     ``min_applicable_machines``: K, crops with fewer applicable machines get no SMR label.
     ``max_sources``: use only this many photos, drawn by the seed (``None``: every one found).
@@ -137,6 +138,7 @@ class Recipe:
     machines: tuple[str, ...] | None = None
     min_applicable_machines: int = 4  # training.labels.smr.DEFAULT_MIN_APPLICABLE
     jnd_proxy: bool = True
+    jnd_proxy_name: str = "konjnd"
     description: str = ""
     max_sources: int | None = None
 
@@ -199,6 +201,8 @@ class Recipe:
         try:
             kwargs: dict[str, Any] = dict(data)
             kwargs.pop("format", None)
+            # recipes written before calibrations had names were labelled with today's "strict" constants
+            kwargs.setdefault("jnd_proxy_name", "strict")
             if "codecs" in kwargs:
                 kwargs["codecs"] = tuple(CodecPlan.from_dict(c) for c in kwargs["codecs"])
             if "crop_sizes" in kwargs:

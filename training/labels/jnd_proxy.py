@@ -15,8 +15,19 @@ so the ensemble SUR is the weighted mean of the per-metric SURs over the
 metrics at hand. Unlike Eq. 3 (:mod:`training.labels.pseudo_sur`) nothing is
 normalised over a level set: an image against itself gets SUR = 1, a set of
 mild levels stays near 1, and SUR never increases when a metric's distance
-grows. It is still a PROXY: the calibration constants below are published
-rules of thumb plus stated assumptions, not a fit to subjective data.
+grows. It is still a PROXY: simulated observers, not people.
+
+Calibrations are named and registered in :data:`JND_PROXIES`:
+
+- ``strict``: the first constants, published rules of thumb (butteraugli 1.0,
+  SSIMULACRA2 70, "6 VMAF points noticed by 75 %") read as median thresholds.
+  Much stricter than people measured in KonJND-1k.
+- ``konjnd`` (the default): each metric's median threshold fitted so that the
+  median per-image 50 %-SUR point of JPEG over our photo crops lands on the
+  KonJND-1k anchor (:func:`fit_threshold_median`; the fit, its sources and the
+  remaining mismatch are in ``docs/proxy_calibration.md``, made by
+  ``benchmarks/proxy_calibration.py``).
+
 :func:`fit_from_jnd_points` re-fits a metric's threshold distribution from
 real per-subject JND points (KonJND-1k, MCL-JCI...) when a user has them.
 """
@@ -34,6 +45,7 @@ from scipy.special import ndtr, ndtri
 
 from sursmr_core.errors import InputError, LabellerUnavailableError
 from sursmr_core.imaging import RGBImage, check_rgb
+from sursmr_core.registry import Registry
 from training.metrics.base import METRICS
 
 FloatArray = npt.NDArray[np.float64]
@@ -148,9 +160,14 @@ VMAF = JndScale(
 
 @dataclass(frozen=True)
 class JndProxyConfig:
-    """The metrics of the absolute proxy and their calibration (all constants live here)."""
+    """The metrics of the absolute proxy and their calibration (all constants live here).
+
+    ``name`` is how recipes and label records refer to it (see :data:`JND_PROXIES`).
+    """
 
     scales: tuple[JndScale, ...] = (BUTTERAUGLI_3NORM, SSIMULACRA2, VMAF)
+    name: str = "custom"
+    description: str = ""
 
     def __post_init__(self) -> None:
         names = [s.metric for s in self.scales]
@@ -166,12 +183,58 @@ class JndProxyConfig:
         raise InputError(f"metric {metric!r} is not in this JND proxy; it has {[s.metric for s in self.scales]}")
 
     def with_scale(self, new: JndScale) -> JndProxyConfig:
-        """A copy with the scale of ``new.metric`` replaced (or added)."""
-        kept = tuple(s for s in self.scales if s.metric != new.metric)
-        return dataclasses.replace(self, scales=(*kept, new))
+        """A copy with the scale of ``new.metric`` replaced (or added) in place."""
+        if any(s.metric == new.metric for s in self.scales):
+            return dataclasses.replace(self, scales=tuple(new if s.metric == new.metric else s for s in self.scales))
+        return dataclasses.replace(self, scales=(*self.scales, new))
 
 
-DEFAULT_JND_PROXY = JndProxyConfig()
+JND_PROXIES: Registry[JndProxyConfig] = Registry("JND proxy")
+"""Named calibrations of the absolute SUR proxy; recipes name the one they label with."""
+
+STRICT_JND_PROXY = JND_PROXIES.register(
+    JndProxyConfig(
+        name="strict",
+        description="published rules of thumb read as median thresholds (the first calibration); strict",
+    )
+)
+
+# KonJND-1k anchor of the fit: the median over images of the per-image JPEG JND quality factor is
+# taken as the middle of the published per-image range 31..79 (Bondžulić et al., Vojnotehnički
+# glasnik 72(3), 2024, on KonJND-1k). Medians below: fitted by benchmarks/proxy_calibration.py
+# (fit_threshold_median) on the photo crops of benchmarks/results/proxy_calibration_sweep.json;
+# that script checks these constants against a fresh fit. Spreads stay the assumed 0.5.
+KONJND_JPEG_JND_QF = 55.0
+KONJND_FITTED_MEDIANS = {"butteraugli_3norm": 1.4389, "ssimulacra2": 32.1722, "vmaf": 5.6859}
+
+
+def _konjnd_proxy() -> JndProxyConfig:
+    config = dataclasses.replace(
+        STRICT_JND_PROXY,
+        name="konjnd",
+        description=f"median thresholds fitted to KonJND-1k's JPEG JND quality factor (median {KONJND_JPEG_JND_QF:g})",
+    )
+    for metric, median in KONJND_FITTED_MEDIANS.items():
+        scale = config.scale(metric)
+        threshold = LogNormalThreshold(median=median, log_sigma=scale.threshold.log_sigma)
+        config = config.with_scale(
+            dataclasses.replace(
+                scale,
+                threshold=threshold,
+                source="median fitted to KonJND-1k (docs/proxy_calibration.md); spread assumed",
+            )
+        )
+    return config
+
+
+KONJND_JND_PROXY = JND_PROXIES.register(_konjnd_proxy())
+DEFAULT_JND_PROXY_NAME = "konjnd"
+DEFAULT_JND_PROXY = JND_PROXIES.get(DEFAULT_JND_PROXY_NAME)
+
+
+def jnd_proxy(name: str) -> JndProxyConfig:
+    """The registered calibration called ``name`` (:class:`~sursmr_core.errors.UnknownNameError` if none)."""
+    return JND_PROXIES.get(name)
 
 
 def per_metric_sur(
@@ -261,3 +324,111 @@ def fit_from_jnd_points(
     return config.with_scale(
         dataclasses.replace(scale, threshold=fitted, source=f"fitted from {v.size} per-subject JND points")
     )
+
+
+# --- calibration against published JND points ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JndPoint:
+    """Where a SUR curve crosses a target share, on the codec's level axis.
+
+    ``level`` is linearly interpolated between the two grid levels around the
+    crossing. ``censored`` is ``None`` for a crossing inside the grid,
+    ``"worse"`` when SUR is at or above the target even at the worst level
+    (``level`` is then that level: the true point lies beyond it), and
+    ``"better"`` when SUR stays below the target even at the best level
+    (``level`` is the best level).
+    """
+
+    level: float
+    censored: str | None = None
+
+
+def jnd_point(levels_worst_to_best: npt.ArrayLike, sur: npt.ArrayLike, target: float = 0.5) -> JndPoint:
+    """The level at which SUR crosses ``target`` (the 50 %-SUR or JND point for 0.5).
+
+    ``levels_worst_to_best``: the grid, worst quality first (JPEG quality
+    ascending, BPG ``-q`` descending); ``sur``: SUR at each level. Walking from
+    the best level towards worse ones, the crossing is between the first level
+    whose SUR falls below ``target`` and its better neighbour, so a noisy bump
+    further down the curve cannot move it.
+    """
+    lv = np.asarray(levels_worst_to_best, dtype=np.float64).ravel()
+    sv = np.asarray(sur, dtype=np.float64).ravel()
+    if lv.size != sv.size or lv.size < 2:
+        raise InputError(f"need ≥ 2 levels with one SUR each, got {lv.size} levels and {sv.size} SURs")
+    if not np.isfinite(sv).all():
+        raise InputError("SUR values must be finite")
+    if not 0.0 < target < 1.0:
+        raise InputError(f"target must be strictly between 0 and 1, got {target}")
+    if sv[-1] < target:
+        return JndPoint(float(lv[-1]), "better")
+    for i in range(lv.size - 1, 0, -1):
+        if sv[i - 1] < target:  # crossing between level i-1 (below) and level i (at or above)
+            t = (sv[i] - target) / (sv[i] - sv[i - 1])
+            return JndPoint(float(lv[i] + t * (lv[i - 1] - lv[i])))
+    return JndPoint(float(lv[0]), "worse")
+
+
+def median_jnd_level(
+    scale: JndScale,
+    values_per_image: Sequence[npt.ArrayLike],
+    levels_worst_to_best: Sequence[npt.ArrayLike],
+    target: float = 0.5,
+) -> float:
+    """Median over images of the level where ``scale``'s SUR crosses ``target`` (censored points at their bound)."""
+    if len(values_per_image) != len(levels_worst_to_best) or not values_per_image:
+        raise InputError("need one level grid per image, and at least one image")
+    points = [
+        jnd_point(levels, scale.sur(values), target).level
+        for values, levels in zip(values_per_image, levels_worst_to_best, strict=True)
+    ]
+    return float(np.median(points))
+
+
+def fit_threshold_median(
+    scale: JndScale,
+    values_per_image: Sequence[npt.ArrayLike],
+    levels_worst_to_best: Sequence[npt.ArrayLike],
+    target_level: float,
+    *,
+    quality_increases_with_level: bool,
+    target: float = 0.5,
+) -> JndScale:
+    """``scale`` with its median threshold set so the median per-image JND point is ``target_level``.
+
+    For one metric with log-normal thresholds the 50 %-SUR point of an image is
+    where the metric's distance equals the median threshold, whatever the
+    spread; a larger median makes observers more tolerant and moves every
+    image's point towards worse levels, so the median over images is monotone
+    in it and is found by bisection on its logarithm (to 1e-6 relative). The
+    spread is kept. ``quality_increases_with_level``: True for JPEG quality,
+    False for QP-like axes. Raises :class:`InputError` when ``target_level``
+    cannot be reached inside the grids (it lies beyond the censoring bounds).
+    """
+
+    def median_at(log_median: float) -> float:
+        trial = dataclasses.replace(
+            scale, threshold=LogNormalThreshold(median=math.exp(log_median), log_sigma=scale.threshold.log_sigma)
+        )
+        return median_jnd_level(trial, values_per_image, levels_worst_to_best, target)
+
+    def too_strict(log_median: float) -> bool:
+        level = median_at(log_median)
+        return level > target_level if quality_increases_with_level else level < target_level
+
+    lo, hi = math.log(1e-4), math.log(1e4)
+    if not too_strict(lo) or too_strict(hi):
+        raise InputError(
+            f"{scale.metric}: a median JND level of {target_level} lies outside what the level grids can show "
+            f"({median_at(lo):g} .. {median_at(hi):g}); widen the grids"
+        )
+    while hi - lo > 1e-6:
+        mid = 0.5 * (lo + hi)
+        if too_strict(mid):
+            lo = mid
+        else:
+            hi = mid
+    fitted = LogNormalThreshold(median=math.exp(0.5 * (lo + hi)), log_sigma=scale.threshold.log_sigma)
+    return dataclasses.replace(scale, threshold=fitted)
