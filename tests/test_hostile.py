@@ -26,8 +26,10 @@ from conftest import photo_crop
 from PIL import Image
 
 import sursmr.compress
+import sursmr.predictor
 from sursmr import fidelity
 from sursmr.cli import main
+from sursmr.predictor import Predictor
 from sursmr.scoring import Prediction
 from sursmr_core.imaging import RGBImage
 
@@ -551,3 +553,171 @@ def test_an_impossible_output_folder_fails_before_the_model_is_loaded(tmp_path: 
         patch.setattr(sursmr.compress, "cached_predictor", load)
         result = CliRunner().invoke(main, ["compress", str(photo_png), "--codec", "jpeg", "-o", "/proc/nope/out"])
     assert result.exit_code == 2 and "cannot" in result.stderr and loaded == []
+
+
+# --- bounded memory: the predictor streams tiles ------------------------------------------
+
+
+def _tiny_native(batch_size: int = 3) -> Predictor:
+    import torch
+
+    from sursmr.models import create_model
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    return Predictor.from_model(create_model("sursmr_tiny", input_mode="native", input_size=64), batch_size=batch_size)
+
+
+def _whole_image_scores(predictor: Predictor, reference: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """The trainer's path: every tile of the image at once through image_to_input and forward."""
+    import torch
+
+    from sursmr.models.inputs import aggregate_tiles, image_to_input
+
+    with torch.inference_mode():
+        ref = image_to_input(reference, predictor.config)
+        dist = image_to_input(candidate, predictor.config)
+        tiles = predictor.model(ref, dist)
+        return aggregate_tiles(tiles, predictor.config.patch_aggregate).clamp(0, 1).double().numpy()
+
+
+@pytest.mark.parametrize(("height", "width"), [(150, 200), (40, 50), (64, 300)])
+def test_streamed_tiles_score_like_the_whole_image(height: int, width: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = np.ascontiguousarray(np.resize(photo_crop(150, 200), (height, width, 3)))
+    noisy = np.random.default_rng(1).integers(-20, 21, reference.shape)
+    candidates = [reference, np.clip(reference + noisy, 0, 255).astype(np.uint8)]
+    predictor = _tiny_native()
+    expected = np.array([_whole_image_scores(predictor, reference, c) for c in candidates])
+    cached = predictor.predict(reference, candidates)
+    np.testing.assert_allclose([(p.sur, p.smr) for p in cached], expected, atol=1e-5)
+    # small chunks and no cache: the reference is recomputed chunk by chunk, the scores stay the same
+    monkeypatch.setattr(sursmr.predictor, "TILE_CHUNK", 2)
+    monkeypatch.setattr(sursmr.predictor, "REFERENCE_CACHE_BYTES", 0)
+    streamed = _tiny_native(batch_size=1)
+    chunks = streamed.predict(reference, candidates)
+    np.testing.assert_allclose([(p.sur, p.smr) for p in chunks], expected, atol=1e-5)
+
+
+def test_reference_features_are_kept_only_when_they_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    reference = photo_crop(150, 200)  # 3x4 tiles of 64
+    candidate = np.ascontiguousarray(reference[::-1])
+    predictor = _tiny_native(batch_size=4)
+    calls: list[int] = []
+    predictor.model.backbone.register_forward_hook(lambda _m, args, _out: calls.append(args[0].shape[0]))
+    predictor.predict(reference, [candidate])
+    predictor.predict(reference, [candidate])
+    assert calls == [4] * 9  # 12 reference tiles (3 batches) once, then only the candidate's 3 batches
+    monkeypatch.setattr(sursmr.predictor, "REFERENCE_CACHE_BYTES", 0)
+    predictor.clear_cache()
+    calls.clear()
+    predictor.predict(reference, [candidate])
+    predictor.predict(reference, [candidate])
+    assert calls == [4, 4, 4, 4, 4, 4] * 2  # over the budget: recomputed on every call, never kept
+    assert predictor._reference_features is None
+
+
+def test_non_finite_scores_are_a_model_error(photo_png: Path) -> None:
+    import torch
+
+    from sursmr_core.errors import ModelError
+
+    predictor = _tiny_native()
+    with torch.no_grad():
+        next(predictor.model.parameters()).fill_(float("nan"))
+    reference = photo_crop(64, 96)
+    with pytest.raises(ModelError, match="non-finite"):
+        predictor.predict(reference, [reference])
+
+
+# --- signals and worker processes ----------------------------------------------------------
+
+_SLOW_COMPRESS = """
+import sys, time
+import sursmr.compress
+from sursmr.scoring import Prediction
+
+class Slow:
+    name = "slow"
+    def predict(self, reference, candidates):
+        print("scoring", file=sys.stderr, flush=True)
+        time.sleep(120)
+        return [Prediction(1.0, 1.0) for _ in candidates]
+
+sursmr.compress.cached_predictor = lambda spec=None, device="auto": Slow()
+from sursmr.cli import run
+sys.argv = ["sursmr", "compress", *sys.argv[1:]]
+run()
+"""
+
+_POOL_OWNER = """
+import sys, time
+import numpy as np
+from sursmr.encoding import encode_in_worker, encoder_pool
+
+pool = encoder_pool(np.zeros((32, 32, 3), np.uint8), "jpeg", jobs=2)
+list(pool.map(encode_in_worker, [50, 60, 70, 80]))
+print(" ".join(str(pid) for pid in pool._processes), flush=True)
+time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its entry waits for a reaper
+
+
+def _wait_until(predicate: Callable[[], bool], limit_s: float = 60.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs POSIX signals")
+def test_sigterm_ends_a_compress_cleanly_with_143(tmp_path: Path, photo_png: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_COMPRESS, str(photo_png), "--codec", "jpeg", "-o", str(out)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # blocks until the search scores its first candidates
+    assert "scoring" in first, first
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "Traceback" not in err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
+def test_worker_pools_die_with_their_owner() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-c", _POOL_OWNER], stdout=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    workers = [int(pid) for pid in proc.stdout.readline().split()]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    proc.send_signal(signal.SIGKILL)  # no cleanup can run in the owner: the workers must notice by themselves
+    proc.wait(timeout=30)
+    assert _wait_until(lambda: not any(_alive(pid) for pid in workers)), "workers outlived their owner"
