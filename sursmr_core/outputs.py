@@ -43,6 +43,8 @@ def _check_name(path: Path) -> None:
 
 def _existing_ancestor(folder: Path) -> tuple[Path, list[Path]]:
     """The nearest folder that exists, and the missing folders below it (top first)."""
+    for depth in range(1, len(folder.parts) + 1):
+        _check_name(Path(*folder.parts[:depth]))
     missing: list[Path] = []
     current = folder
     while True:
@@ -61,9 +63,7 @@ def _existing_ancestor(folder: Path) -> tuple[Path, list[Path]]:
                 raise OutputError(f"{current}: symbolic link loop; choose another output folder") from None
             raise OutputError(f"{current}: cannot be used as an output folder ({_reason(exc)})") from None
         if not stat.S_ISDIR(info.st_mode):
-            raise OutputError(f"{current}: is a file, not a folder; choose another output folder")
-        for part in missing:
-            _check_name(part)
+            raise OutputError(f"{current}: is not a folder; choose another output folder")
         return current, missing
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sursmr_core.errors import ImageLoadError, UnsupportedImageError
+from sursmr_core.errors import ImageLoadError, InputError, UnsupportedImageError
 from sursmr_core.imaging import ImageConversionWarning, check_rgb, load_image
 
 
@@ -156,3 +157,49 @@ def test_check_rgb_rejects_wrong_arrays() -> None:
         check_rgb(np.zeros((8, 8, 3), np.uint16))
     with pytest.raises(UnsupportedImageError):
         check_rgb(np.zeros((0, 8, 3), np.uint8))
+
+
+def test_colour_keys_and_wide_integers_are_named_and_converted(tmp_path: Path, small_photo: np.ndarray) -> None:
+    keyed = tmp_path / "key.png"
+    Image.fromarray(small_photo).save(keyed, transparency=tuple(int(v) for v in small_photo[0, 0]))
+    with pytest.warns(ImageConversionWarning, match=r"colour key \(tRNS\)"):
+        loaded = load_image(keyed)
+    assert (loaded[0, 0] == 255).all()  # the keyed colour is transparent: flattened onto white
+    with pytest.raises(UnsupportedImageError, match="tRNS"):
+        load_image(keyed, strict=True)
+    wide = tmp_path / "i32.tif"
+    Image.fromarray(np.full((20, 30), 100_000, np.int32)).save(wide)
+    with pytest.warns(ImageConversionWarning, match="32-bit integer greyscale"):
+        assert load_image(wide).shape == (20, 30, 3)
+
+
+def test_the_pixel_limit_is_ours_and_checked_when_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.png"
+    Image.new("RGB", (100, 100)).save(path)
+    for raw in ("0", "-1", "many", "nan", "2.5"):
+        monkeypatch.setenv("SURSMR_MAX_PIXELS", raw)
+        with pytest.raises(InputError, match="SURSMR_MAX_PIXELS"):
+            load_image(path)
+    monkeypatch.setenv("SURSMR_MAX_PIXELS", "9_999")
+    with pytest.raises(UnsupportedImageError, match="10,000 pixels, over the limit of 9,999 pixels"):
+        load_image(path)
+    monkeypatch.setenv("SURSMR_MAX_PIXELS", "1e4")
+    assert load_image(path).shape == (100, 100, 3)
+    before = Image.MAX_IMAGE_PIXELS
+    monkeypatch.setenv("SURSMR_MAX_PIXELS", "100000000")  # above Pillow's own 89.5 MP: ours decides
+    assert load_image(path).shape == (100, 100, 3)
+    assert before == Image.MAX_IMAGE_PIXELS
+
+
+def test_special_files_are_refused_without_reading(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # nobody writes to it: reading would block forever
+    with pytest.raises(ImageLoadError, match="FIFO"):
+        load_image(fifo)
+    if Path("/dev/zero").exists():
+        with pytest.raises(ImageLoadError, match="character device"):
+            load_image("/dev/zero")
+    loop = tmp_path / "loop.png"
+    loop.symlink_to(loop)
+    with pytest.raises(ImageLoadError, match="link loop"):
+        load_image(loop)
