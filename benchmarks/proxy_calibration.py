@@ -118,6 +118,8 @@ MCL_JCI: dict[str, Any] = {
     "per_image_median_first_jnd_qf": {"median": 23.0, "p25": 22.0, "p75": 23.75, "min": 14.5, "max": 50.5},
     # per image, the QF distance between its 25th and 75th percentile subjects; then over the 50 images
     "per_image_iqr_width_qf": {"median": 11.12, "p25": 8.25, "p75": 16.44},
+    # the same distance on ln(libjpeg quantiser scale), see jpeg_log_scale; the spread fit's target
+    "per_image_iqr_width_log_scale": {"median": 0.469, "p25": 0.368, "p75": 0.552},
     "protocol": "1920x1080 JPEG images, binary search against the reference, 30 subjects per image",
 }
 
@@ -257,7 +259,7 @@ def proxy_points(records: Sequence[Mapping[str, Any]], config: Any, codec: str) 
 
     values, grids = _grids(records, codec)
     metrics = {s.metric for s in config.scales}
-    points, censored, psnr_at, width = [], 0, [], []
+    points, censored, psnr_at, width, log_width = [], 0, [], [], []
     for vals, grid in zip(values, grids, strict=True):
         sur = jnd_sur({k: v for k, v in vals.items() if k in metrics}, config)
         point = jnd_point(grid, sur)
@@ -267,34 +269,59 @@ def proxy_points(records: Sequence[Mapping[str, Any]], config: Any, codec: str) 
         lo, hi = jnd_point(grid, sur, 0.25), jnd_point(grid, sur, 0.75)
         if lo.censored is None and hi.censored is None:
             width.append(abs(hi.level - lo.level))
+            ends = jpeg_log_scale(np.array([lo.level, hi.level]))
+            log_width.append(abs(float(ends[1] - ends[0])))
     return {
         "points": [round(p, 3) for p in points],
         "censored": censored,
         "summary": _summary(points),
         "psnr_at_point": _summary(psnr_at),
         "sur_25_75_width": _summary(width) if width else None,
+        "sur_25_75_width_log_scale": _summary(log_width) if log_width and codec == "jpeg" else None,
     }
 
 
-def fit_konjnd(records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
-    """Each metric's median threshold so the median JPEG JND point over our crops is the KonJND-1k anchor."""
-    from training.labels.jnd_proxy import KONJND_JPEG_JND_QF, STRICT_JND_PROXY, fit_threshold_median
+def jpeg_log_scale(quality: np.ndarray) -> np.ndarray:
+    """ln of libjpeg's quantiser scale (percent of the base tables) at a quality factor.
+
+    IJG libjpeg (jcparam.c, jpeg_quality_scaling): 5000/Q below 50, 200 − 2Q from 50 on. Quantiser
+    steps, and so the distortion, scale with it: widths on this axis compare across quality ranges.
+    """
+    q = np.clip(np.asarray(quality, dtype=np.float64), 1.0, 100.0)
+    return np.asarray(np.log(np.maximum(np.where(q < 50, 5000.0 / q, 200.0 - 2.0 * q), 1.0)), dtype=np.float64)
+
+
+def fit_konjnd(records: Sequence[Mapping[str, Any]]) -> tuple[dict[str, float], float]:
+    """Median thresholds (KonJND-1k JPEG anchor) and the common spread (MCL-JCI within-image width)."""
+    from training.labels.jnd_proxy import (
+        KONJND_JPEG_JND_QF,
+        STRICT_JND_PROXY,
+        fit_log_sigma,
+        fit_threshold_median,
+    )
 
     values, grids = _grids(records, "jpeg")
+    config = STRICT_JND_PROXY
     fitted = {}
     for scale in STRICT_JND_PROXY.scales:
         per_image = [v[scale.metric] for v in values]
         result = fit_threshold_median(scale, per_image, grids, KONJND_JPEG_JND_QF, quality_increases_with_level=True)
         fitted[scale.metric] = result.threshold.median
-    return fitted
+        config = config.with_scale(result)
+    metrics = set(fitted)
+    target = MCL_JCI["per_image_iqr_width_log_scale"]["median"]
+    sigma = fit_log_sigma(config, [{k: v[k] for k in metrics} for v in values], grids, target, axis=jpeg_log_scale)
+    return fitted, sigma
 
 
 def report(records: Sequence[Mapping[str, Any]]) -> int:
     from training.labels import jnd_proxy as jp
 
-    fitted = fit_konjnd(records)
+    fitted, sigma = fit_konjnd(records)
     registered = dict(jp.KONJND_FITTED_MEDIANS)
     stale = {m: (registered[m], v) for m, v in fitted.items() if abs(registered[m] / v - 1.0) > 0.01}
+    if abs(jp.KONJND_FITTED_LOG_SIGMA / sigma - 1.0) > 0.01:
+        stale["log_sigma"] = (jp.KONJND_FITTED_LOG_SIGMA, sigma)
     proxies = {name: jp.jnd_proxy(name) for name in ("strict", "konjnd")}
     results: dict[str, Any] = {
         "crops": len(records),
@@ -304,7 +331,10 @@ def report(records: Sequence[Mapping[str, Any]]) -> int:
         "fit": {
             "target_jpeg_jnd_qf": jp.KONJND_JPEG_JND_QF,
             "fitted_medians": {m: round(v, 4) for m, v in fitted.items()},
+            "fitted_log_sigma": round(sigma, 4),
+            "target_width_log_scale": MCL_JCI["per_image_iqr_width_log_scale"]["median"],
             "registered_medians": registered,
+            "registered_log_sigma": jp.KONJND_FITTED_LOG_SIGMA,
             "stale": bool(stale),
             "strict_medians": {s.metric: round(s.threshold.median, 4) for s in proxies["strict"].scales},
             "log_sigma": {s.metric: s.threshold.log_sigma for s in proxies["konjnd"].scales},
@@ -327,7 +357,8 @@ def report(records: Sequence[Mapping[str, Any]]) -> int:
     if stale:
         print(
             "the registered konjnd medians differ from this fit by > 1 %: set "
-            f"training.labels.jnd_proxy.KONJND_FITTED_MEDIANS = {results['fit']['fitted_medians']}",
+            f"training.labels.jnd_proxy.KONJND_FITTED_MEDIANS = {results['fit']['fitted_medians']} and "
+            f"KONJND_FITTED_LOG_SIGMA = {results['fit']['fitted_log_sigma']}",
             file=sys.stderr,
         )
         return 1
@@ -402,6 +433,14 @@ def markdown_table(results: Mapping[str, Any]) -> str:
         f"{ws['median']:.1f}" if ws else "n/a",
         f"{wk['median']:.1f}" if wk else "n/a",
     )
+    wl = mcl["per_image_iqr_width_log_scale"]
+    ls, lk = p["strict"]["jpeg"]["sur_25_75_width_log_scale"], p["konjnd"]["jpeg"]["sur_25_75_width_log_scale"]
+    row(
+        "the same on ln(libjpeg quantiser scale); MCL-JCI [2] (spread fit target)",
+        f"{wl['median']:g}",
+        f"{ls['median']:.3f}" if ls else "n/a",
+        f"{lk['median']:.3f}" if lk else "n/a",
+    )
     cs = (p["strict"]["jpeg"]["censored"], p["strict"]["bpg"]["censored"])
     ck = (p["konjnd"]["jpeg"]["censored"], p["konjnd"]["bpg"]["censored"])
     row("JND points outside the level grid (JPEG, BPG)", "", f"{cs[0]}, {cs[1]}", f"{ck[0]}, {ck[1]}")
@@ -413,7 +452,7 @@ def markdown_table(results: Mapping[str, Any]) -> str:
     ]
     for metric, fitted in fit["fitted_medians"].items():
         strict, sigma = fit["strict_medians"][metric], fit["log_sigma"][metric]
-        lines.append(f"| {metric} | {strict:.3f} | {fitted:.3f} | {sigma:g} (assumed) |")
+        lines.append(f"| {metric} | {strict:.3f} | {fitted:.3f} | strict 0.5 (assumed); konjnd {sigma:g} (fitted) |")
     lines += [
         "",
         "[1] " + fig["konjnd_jpeg_qf_range"]["source"] + ".",
@@ -466,8 +505,12 @@ Its calibrations are registered by name; recipes name the one they label with (`
 - `strict`: the first constants (published rules of thumb read as median thresholds).
 - `konjnd` (default): each metric's median threshold fitted (bisection, `fit_threshold_median`) so that,
   over the crops below, the median per-image JPEG JND point is {fit["target_jpeg_jnd_qf"]:g}: the middle of
-  the per-image JND quality-factor range KonJND-1k reports [1]. The spreads (σ) stay assumed; BPG is not
-  fitted, it shows how the same observers judge another codec.
+  the per-image JND quality-factor range KonJND-1k reports [1]. One spread σ (of ln threshold across
+  observers) for all metrics, fitted (`fit_log_sigma`) so that within an image the SUR 0.75 and 0.25
+  points lie as far apart as MCL-JCI's 25th and 75th percentile subjects [2], measured on the log of
+  libjpeg's quantiser scale (5000/Q below quality 50, 200 − 2Q above: IJG `jpeg_quality_scaling`) so that
+  MCL-JCI's low-quality JNDs and ours compare: fitted σ = {fit["fitted_log_sigma"]:g}. BPG is not fitted;
+  it shows how the same observers judge another codec.
 
 ![per-image JND points, ours vs published](proxy_calibration.png)
 
@@ -483,12 +526,13 @@ Its calibrations are registered by name; recipes name the one they label with (`
 
 ## Remaining mismatch
 
-- The fit matches one number (the JPEG centre). Our spread over images comes from the metrics, not from a
-  fit: compare the range rows above. BPG has no published QP figure to compare with.
+- The fit matches two numbers (the JPEG centre from KonJND-1k, the within-image spread from MCL-JCI). Our
+  spread over images comes from the metrics, not from a fit: compare the range rows above. BPG has no
+  published QP figure to compare with.
 - MCL-JCI (1920×1080 images, binary search) puts the first JND far lower (median QF 23) than KonJND-1k
   (flicker test, more sensitive); we follow KonJND-1k, whose protocol is closer to inspecting a crop at 1:1.
-- σ = 0.5 (spread of ln threshold across observers) is an assumption; the within-image width row compares
-  the resulting SUR-curve width with MCL-JCI's subjects.
+- The spread comes from another data set (MCL-JCI, different protocol and image size) than the centre, and
+  its transfer rests on the quantiser-scale axis; the QF-width row shows the width in plain quality steps.
 """
 
 

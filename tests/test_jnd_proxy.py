@@ -224,3 +224,35 @@ def test_recipes_name_their_calibration_and_old_recipes_read_as_strict() -> None
     assert Recipe.from_dict(data).jnd_proxy_name == "konjnd"
     del data["jnd_proxy_name"]  # a recipe written before calibrations had names was labelled with "strict"
     assert Recipe.from_dict(data).jnd_proxy_name == "strict"
+
+
+def test_fit_log_sigma_recovers_the_spread_from_a_sur_curve_width() -> None:
+    from training.labels.jnd_proxy import JndProxyConfig, fit_log_sigma, median_sur_width, with_log_sigma
+
+    rng = np.random.default_rng(5)
+    levels = np.arange(1.0, 101.0)  # fine grid: linear interpolation of SUR barely bends it
+    values = [{"butteraugli_3norm": a * np.exp(-levels / 25.0)} for a in np.exp(rng.normal(3.0, 0.3, size=15))]
+    grids = [levels] * len(values)
+    config = JndProxyConfig(scales=(DEFAULT_JND_PROXY.scale("butteraugli_3norm"),))
+    # SUR = 1 − Φ((ln d − ln m)/σ) with ln d = ln a − q/25: SUR 0.25 and 0.75 lie 2·0.6745·σ·25 = 33.72·σ apart
+    # in q, whatever a and m; a width of 10 quality steps means σ = 10 / 33.72 = 0.2966
+    sigma = fit_log_sigma(config, values, grids, 10.0)
+    assert sigma == pytest.approx(10.0 / (2 * 0.6745 * 25.0), rel=0.03)
+    assert median_sur_width(with_log_sigma(config, sigma), values, grids) == pytest.approx(10.0, rel=1e-3)
+    # on another axis (q / 25) the same curves are 1.349·σ wide
+    assert fit_log_sigma(config, values, grids, 0.4, axis=lambda q: q / 25.0) == pytest.approx(0.4 / 1.349, rel=0.03)
+    with pytest.raises(InputError, match="outside what spreads"):
+        fit_log_sigma(config, values, grids, 0.01)  # narrower than a 1-step grid can resolve at σ = 0.01
+
+
+def test_konjnd_registers_the_fitted_constants() -> None:
+    from training.labels.jnd_proxy import KONJND_FITTED_LOG_SIGMA, KONJND_FITTED_MEDIANS, jnd_proxy
+
+    konjnd = jnd_proxy("konjnd")
+    for scale in konjnd.scales:
+        assert scale.threshold.median == KONJND_FITTED_MEDIANS[scale.metric]
+        assert scale.threshold.log_sigma == KONJND_FITTED_LOG_SIGMA
+        assert "fitted" in scale.source
+    # more tolerant than strict: each metric's median observer accepts a larger distance
+    strict = jnd_proxy("strict")
+    assert all(s.threshold.median > strict.scale(s.metric).threshold.median for s in konjnd.scales)

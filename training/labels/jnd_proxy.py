@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -203,25 +203,32 @@ STRICT_JND_PROXY = JND_PROXIES.register(
 # taken as the middle of the published per-image range 31..79 (Bondžulić et al., Vojnotehnički
 # glasnik 72(3), 2024, on KonJND-1k). Medians below: fitted by benchmarks/proxy_calibration.py
 # (fit_threshold_median) on the photo crops of benchmarks/results/proxy_calibration_sweep.json;
-# that script checks these constants against a fresh fit. Spreads stay the assumed 0.5.
+# that script checks these constants against a fresh fit. The spread: one σ for all metrics, fitted
+# (fit_log_sigma) so that the median per-image distance between the SUR 0.75 and 0.25 points, on the
+# log of libjpeg's quantiser scale, equals that between the 25th and 75th percentile subjects of
+# MCL-JCI's per-subject first-JND data (Jin et al. 2016; docs/proxy_calibration.md).
 KONJND_JPEG_JND_QF = 55.0
 KONJND_FITTED_MEDIANS = {"butteraugli_3norm": 1.4389, "ssimulacra2": 32.1722, "vmaf": 5.6859}
+KONJND_FITTED_LOG_SIGMA = 0.1873
 
 
 def _konjnd_proxy() -> JndProxyConfig:
     config = dataclasses.replace(
         STRICT_JND_PROXY,
         name="konjnd",
-        description=f"median thresholds fitted to KonJND-1k's JPEG JND quality factor (median {KONJND_JPEG_JND_QF:g})",
+        description=(
+            f"median thresholds fitted to KonJND-1k's JPEG JND quality factor (median {KONJND_JPEG_JND_QF:g}), "
+            "spread to MCL-JCI's within-image spread"
+        ),
     )
     for metric, median in KONJND_FITTED_MEDIANS.items():
         scale = config.scale(metric)
-        threshold = LogNormalThreshold(median=median, log_sigma=scale.threshold.log_sigma)
+        threshold = LogNormalThreshold(median=median, log_sigma=KONJND_FITTED_LOG_SIGMA)
         config = config.with_scale(
             dataclasses.replace(
                 scale,
                 threshold=threshold,
-                source="median fitted to KonJND-1k (docs/proxy_calibration.md); spread assumed",
+                source="median fitted to KonJND-1k, spread to MCL-JCI (docs/proxy_calibration.md)",
             )
         )
     return config
@@ -432,3 +439,84 @@ def fit_threshold_median(
             hi = mid
     fitted = LogNormalThreshold(median=math.exp(0.5 * (lo + hi)), log_sigma=scale.threshold.log_sigma)
     return dataclasses.replace(scale, threshold=fitted)
+
+
+def median_sur_width(
+    config: JndProxyConfig,
+    values_per_image: Sequence[Mapping[str, npt.ArrayLike]],
+    levels_worst_to_best: Sequence[npt.ArrayLike],
+    *,
+    axis: Callable[[FloatArray], FloatArray] | None = None,
+    shares: tuple[float, float] = (0.25, 0.75),
+) -> float:
+    """Median over images of the distance between the points where the ensemble SUR crosses ``shares``.
+
+    Distances are measured on ``axis(level)`` (default: the levels themselves),
+    e.g. the log of a codec's quantiser scale, so that widths found at different
+    places on the level axis compare. Images whose SUR does not cross both
+    shares inside the grid are left out; :class:`InputError` if none is left.
+    """
+    transform = axis or (lambda x: x)
+    widths = []
+    for values, levels in zip(values_per_image, levels_worst_to_best, strict=True):
+        sur = jnd_sur(values, config)
+        low, high = (jnd_point(levels, sur, share) for share in shares)
+        if low.censored is None and high.censored is None:
+            ends = transform(np.array([low.level, high.level], dtype=np.float64))
+            widths.append(abs(float(ends[1] - ends[0])))
+    if not widths:
+        raise InputError(f"no image's SUR crosses both {shares} inside its level grid")
+    return float(np.median(widths))
+
+
+def with_log_sigma(config: JndProxyConfig, log_sigma: float) -> JndProxyConfig:
+    """A copy in which every metric's observers have spread ``log_sigma`` (medians kept)."""
+    for scale in config.scales:
+        threshold = LogNormalThreshold(median=scale.threshold.median, log_sigma=log_sigma)
+        config = config.with_scale(dataclasses.replace(scale, threshold=threshold))
+    return config
+
+
+def fit_log_sigma(
+    config: JndProxyConfig,
+    values_per_image: Sequence[Mapping[str, npt.ArrayLike]],
+    levels_worst_to_best: Sequence[npt.ArrayLike],
+    target_width: float,
+    *,
+    axis: Callable[[FloatArray], FloatArray] | None = None,
+    shares: tuple[float, float] = (0.25, 0.75),
+) -> float:
+    """The common spread σ of ln threshold at which :func:`median_sur_width` equals ``target_width``.
+
+    Wider observer spreads make each image's SUR curve wider, so the width is
+    monotone in σ; found by bisection on ln σ in [0.01, 3] (to 1e-4 relative).
+    A spread so wide that no image's curve fits in its grid counts as too wide.
+    Even at σ → 0 the curve keeps the width that comes from the metrics
+    disagreeing about the image; a target below that raises :class:`InputError`.
+    """
+
+    def width(log_sigma: float) -> float:
+        try:
+            return median_sur_width(
+                with_log_sigma(config, math.exp(log_sigma)),
+                values_per_image,
+                levels_worst_to_best,
+                axis=axis,
+                shares=shares,
+            )
+        except InputError:
+            return math.inf  # no curve fits inside the grids: wider than any grid can show
+
+    lo, hi = math.log(0.01), math.log(3.0)
+    if not width(lo) < target_width < width(hi):
+        raise InputError(
+            f"a median SUR width of {target_width:g} is outside what spreads 0.01..3 give "
+            f"({width(lo):g} .. {width(hi):g})"
+        )
+    while hi - lo > 1e-4:
+        mid = 0.5 * (lo + hi)
+        if width(mid) < target_width:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(0.5 * (lo + hi))
