@@ -229,3 +229,129 @@ def test_evaluate_cli_scores_with_another_input_pipeline(tiny_data: Path, tmp_pa
     # 64×96 crops: one 32² resize vs six native 32² tiles give different predictions, same samples
     assert model["resize224"]["samples"] == model["native"]["samples"] > 0
     assert model["resize224"]["mae_sur"] != model["native"]["mae_sur"]
+
+
+def _same_run(a: Path, b: Path) -> None:
+    """Two run directories hold the same metrics, the same final weights and average, the same best weights."""
+    from training.train import load_checkpoint
+
+    assert (a / "metrics.jsonl").read_text() == (b / "metrics.jsonl").read_text()
+    for name in ("checkpoint.pt", "best.pt"):
+        left, right = load_checkpoint(a / name), load_checkpoint(b / name)
+        assert left["epoch"] == right["epoch"]
+        for key in ("model", "ema"):
+            if left[key] is None:
+                assert right[key] is None
+                continue
+            for (k, x), y in zip(left[key].items(), right[key].values(), strict=True):
+                assert torch.equal(x, y), f"{name} {key} {k}"
+
+
+@pytest.mark.slow
+def test_a_resumed_or_crashed_run_equals_an_uninterrupted_one(
+    tiny_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training.train import loop, report
+    from training.train.checkpoint import TrainState
+
+    def config(name: str, epochs: int) -> TrainConfig:
+        # AdamW, a weight average and flips: every piece of state a resume must carry over
+        return TrainConfig(
+            data=str(tiny_data),
+            out=str(tmp_path / name),
+            model="sursmr_tiny",
+            epochs=epochs,
+            batch_size=4,
+            lr=1e-2,
+            ema_decay=0.5,
+            weight_decay=0.01,
+        )
+
+    train(config("whole", 4))
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "whole/metrics.jsonl").read_text().splitlines()] == [
+        0,
+        1,
+        2,
+        3,
+    ]
+
+    # 2 + 2: stopped after two epochs, resumed with the full count
+    train(config("resumed", 2))
+    train(config("resumed", 4))
+    _same_run(tmp_path / "whole", tmp_path / "resumed")
+
+    # killed after epoch 1's checkpoint but before its metrics line, then while saving epoch 2's checkpoint
+    class Crash(Exception):
+        pass
+
+    real_append, real_save = report.append_metrics, loop.save_checkpoint
+
+    def append_then_crash(path: Path, entry: dict[str, object]) -> None:
+        if entry["epoch"] == 1:
+            raise Crash
+        real_append(path, entry)
+
+    def save_then_crash(path: Path, state: TrainState) -> None:
+        if state.epoch == 3:  # the checkpoint after epoch 2
+            raise Crash
+        real_save(path, state)
+
+    crashed = config("crashed", 4)
+    monkeypatch.setattr(report, "append_metrics", append_then_crash)
+    with pytest.raises(Crash):
+        train(crashed)
+    monkeypatch.setattr(report, "append_metrics", real_append)
+    monkeypatch.setattr(loop, "save_checkpoint", save_then_crash)
+    with pytest.raises(Crash):
+        train(crashed)
+    monkeypatch.setattr(loop, "save_checkpoint", real_save)
+    train(crashed)
+    _same_run(tmp_path / "whole", tmp_path / "crashed")
+
+
+def test_missing_smr_labels_are_left_out_of_the_loss_and_the_mae(tiny_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from training.train import SplitData, load_checkpoint, mae_report, model_from_checkpoint
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns(".feature-cache"))
+    manifest = data / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    train_records = [r for r in records if r["split"] == "train"]
+    # a crop with too few machines: no SMR at any level (null), another one missing two levels
+    train_records[0]["labels"]["smr"] = None
+    val = next(r for r in records if r["split"] == "val")
+    val["labels"]["smr"][:2] = [None, None]
+    test = next(r for r in records if r["split"] == "test")
+    test["labels"]["smr"][0] = None
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    run = tmp_path / "run"
+    result = train(
+        TrainConfig(data=str(data), out=str(run), model="sursmr_tiny", epochs=2, batch_size=2, lr=1e-2),
+        resume=False,
+    )
+    overall = result.val["overall"]
+    assert overall["smr_samples"] == overall["samples"] - 2 and overall["mae_smr"] is not None
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(h["train_loss"]) for h in history)
+    weights = load_checkpoint(run / "checkpoint.pt")["model"]
+    assert all(torch.isfinite(w).all() for w in weights.values() if w.dtype.is_floating_point)
+
+    predictor = Predictor.from_model(model_from_checkpoint(run))
+    report = evaluate(predictor, data, split="test")
+    for table in (report["model"], *report["baselines"].values()):
+        assert table["overall"]["smr_samples"] == table["overall"]["samples"] - 1
+        assert table["overall"]["mae_smr"] is not None and np.isfinite(table["overall"]["mae_smr"])
+
+    # the SMR MAE averages the labelled samples only: 0.5 and 0.1 here, not the missing one
+    toy = SplitData(
+        sur=torch.tensor([0.5, 0.5, 0.5]),
+        smr=torch.tensor([1.0, float("nan"), 0.4]),
+        meta=[{"codec": "jpeg"}] * 3,
+        owner=torch.arange(3),
+    )
+    numbers = mae_report(torch.tensor([[0.5, 0.5], [0.5, 0.0], [0.5, 0.5]]), toy)["overall"]
+    assert numbers["samples"] == 3 and numbers["smr_samples"] == 2
+    assert numbers["mae_smr"] == pytest.approx(0.3) and numbers["mae_sur"] == 0.0
