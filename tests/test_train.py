@@ -103,6 +103,7 @@ def test_frozen_training_run_resumes_evaluates_and_exports(tiny_data: Path, tmp_
     assert isinstance(beats_baselines(report), bool)
 
 
+@pytest.mark.slow
 def test_training_changes_the_head_but_not_a_frozen_backbone(tiny_data: Path, tmp_path: Path) -> None:
     from training.train import build_model, model_from_checkpoint
 
@@ -162,6 +163,7 @@ def test_identity_samples_are_zero_differences_labelled_one() -> None:
     assert with_identity(data, 0.0) is data
 
 
+@pytest.mark.slow
 def test_ema_run_scores_and_keeps_the_averaged_weights(tiny_data: Path, tmp_path: Path) -> None:
     from training.train import load_checkpoint
 
@@ -214,6 +216,7 @@ def test_relabel_cli_narrows_the_jury(tiny_data: Path, tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "no verdicts of machine" in missing.output
 
 
+@pytest.mark.slow
 def test_evaluate_cli_scores_with_another_input_pipeline(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     train(TrainConfig(data=str(tiny_data), out=str(run), model="sursmr_tiny", epochs=1))
@@ -309,6 +312,7 @@ def test_a_resumed_or_crashed_run_equals_an_uninterrupted_one(
     _same_run(tmp_path / "whole", tmp_path / "crashed")
 
 
+@pytest.mark.slow
 def test_missing_smr_labels_are_left_out_of_the_loss_and_the_mae(tiny_data: Path, tmp_path: Path) -> None:
     import shutil
 

@@ -1,20 +1,22 @@
-"""``sursmr-train`` (labellers, recipe, build) and ``sursmr-train curve`` on isolated fake labellers."""
+"""``sursmr-train`` labellers, recipe, build, curve (on isolated fake labellers) and the train options."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import photo_crop
 from PIL import Image
 
-from sursmr_core.errors import ExitCode
+from sursmr_core.errors import ExitCode, InputError
 from sursmr_core.levels import Availability
 from training.cli import main as train_main
 from training.datasets import labelling
@@ -186,3 +188,97 @@ def test_train_curve_writes_plot_and_json(fake_registries: None, tmp_path: Path)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     document = json.loads(Path(files["json"]).read_text())
     assert document["labels_are_proxies"] is True and len(document["scores"]["fake_mae"]) == 4
+
+
+# --- `sursmr-train train` options come from TrainConfig --------------------------------
+
+
+def _train_options() -> dict[str, click.Option]:
+    from training.cli.train import train as train_command
+
+    return {p.name: p for p in train_command.params if isinstance(p, click.Option) and p.name}
+
+
+def test_train_options_are_the_config_fields_with_their_defaults_and_help() -> None:
+    from training.train.config import TrainConfig
+
+    options = _train_options()
+    for item in dataclasses.fields(TrainConfig):
+        option = options[item.name]
+        assert option.help == item.metadata["help"], item.name
+        if item.metadata.get("negated"):  # --full turns freeze_backbone off
+            assert option.is_flag and option.default is False and item.default is True
+        elif item.default is not dataclasses.MISSING:
+            assert option.default == item.default, item.name
+        else:
+            assert option.required == (item.default_factory is dataclasses.MISSING), item.name
+    # the flags the command always had keep their spelling
+    flags = {flag for option in options.values() for flag in option.opts + option.secondary_opts}
+    assert flags >= {
+        "--data", "--out", "--model", "--stage", "--labels", "--init", "--full", "--epochs", "--batch-size", "--lr",
+        "--seed", "--device", "--limit", "--threads", "--ema", "--alpha", "--beta", "--weight-decay",
+        "--identity-share", "--set", "--json", "-q",
+    }  # fmt: skip
+
+
+def _parsed(args: list[str]) -> Any:
+    from training.cli.train import train as train_command
+    from training.train.config import TrainConfig
+
+    context = train_command.make_context("train", ["--data", "d", "--out", "o", *args])
+    settings = {k: v for k, v in context.params.items() if k not in ("quiet", "as_json")}
+    return TrainConfig(**settings)
+
+
+def test_train_options_build_the_config() -> None:
+    from training.train.config import TrainConfig
+
+    assert _parsed([]) == TrainConfig(data="d", out="o")
+    config = _parsed(
+        ["--full", "--labels", "eq3", "--ema", "0.5", "--no-flip", "--set", "fuse_size=[14,14]", "--set", "head=mixer"]
+    )
+    assert not config.freeze_backbone and config.label_kind == "eq3" and config.ema_decay == 0.5 and not config.flip
+    assert dict(config.model_overrides) == {"fuse_size": (14, 14), "head": "mixer"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "x>=1"),
+        (["--lr", "0"], "x>0"),
+        (["--ema", "1"], "0<=x<1"),
+        (["--stage", "warmup"], "pretrain"),
+        (["--set", "no-equals-sign"], "FIELD=JSON"),
+    ],
+)
+def test_train_options_refuse_what_the_config_refuses(args: list[str], message: str) -> None:
+    from training.train.config import TrainConfig
+
+    result = CliRunner().invoke(train_main, ["train", "--data", "d", "--out", "o", *args])
+    assert result.exit_code == ExitCode.USAGE and message in result.output
+    field_name = {"--epochs": "epochs", "--lr": "lr", "--ema": "ema_decay"}.get(args[0])
+    if field_name is not None:  # the library checks the same range
+        with pytest.raises(InputError, match=field_name):
+            TrainConfig(data="d", out="o", **{field_name: float(args[1])})
+
+
+def test_config_options_follow_any_dataclass() -> None:
+    from training.cli._options import config_options
+    from training.train.config import setting
+
+    @dataclasses.dataclass(frozen=True)
+    class Toy:
+        size: int = dataclasses.field(default=3, metadata=setting("How many.", low=1, high=9))
+        mode: Literal["a", "b"] = dataclasses.field(default="a", metadata=setting("Which."))
+        fast: bool = dataclasses.field(default=False, metadata=setting("Hurry."))
+
+    @click.command()
+    @config_options(Toy)
+    def toy(**values: Any) -> None:
+        click.echo(json.dumps(dataclasses.asdict(Toy(**values))))
+
+    assert json.loads(CliRunner().invoke(toy, []).output) == {"size": 3, "mode": "a", "fast": False}
+    chosen = CliRunner().invoke(toy, ["--size", "9", "--mode", "b", "--fast"])
+    assert json.loads(chosen.output) == {"size": 9, "mode": "b", "fast": True}
+    assert CliRunner().invoke(toy, ["--size", "10"]).exit_code == 2
+    assert "How many." in CliRunner().invoke(toy, ["--help"]).output

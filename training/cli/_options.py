@@ -73,7 +73,9 @@ def field_option(item: dataclasses.Field[Any], hint: Any) -> Decorator:
         hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     origin = typing.get_origin(hint)
     if hint is bool and meta.get("negated"):
-        return click.option(flag, item.name, is_flag=True, callback=lambda _c, _p, value: not value, **kwargs)
+        return click.option(
+            flag, item.name, is_flag=True, default=False, callback=lambda _c, _p, value: not value, **kwargs
+        )
     if hint is bool:
         return click.option(f"{flag}/--no-{flag[2:]}", item.name, default=default, show_default=True, **kwargs)
     if origin in (Mapping, dict) or hint in (Mapping, dict):
