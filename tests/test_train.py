@@ -316,7 +316,7 @@ def test_a_resumed_or_crashed_run_equals_an_uninterrupted_one(
 def test_missing_smr_labels_are_left_out_of_the_loss_and_the_mae(tiny_data: Path, tmp_path: Path) -> None:
     import shutil
 
-    from training.train import SplitData, load_checkpoint, mae_report, model_from_checkpoint
+    from training.train import SplitData, load_checkpoint, mae_report
 
     data = tmp_path / "data"
     shutil.copytree(tiny_data, data, ignore=shutil.ignore_patterns(".feature-cache"))
@@ -343,7 +343,7 @@ def test_missing_smr_labels_are_left_out_of_the_loss_and_the_mae(tiny_data: Path
     weights = load_checkpoint(run / "checkpoint.pt")["model"]
     assert all(torch.isfinite(w).all() for w in weights.values() if w.dtype.is_floating_point)
 
-    predictor = Predictor.from_model(model_from_checkpoint(run))
+    predictor = sursmr.predictor.load(run, "cpu")
     report = evaluate(predictor, data, split="test")
     for table in (report["model"], *report["baselines"].values()):
         assert table["overall"]["smr_samples"] == table["overall"]["samples"] - 1

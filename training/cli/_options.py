@@ -44,7 +44,7 @@ def parse_assignments(
     return parsed
 
 
-def _number_type(kind: type, meta: Mapping[str, Any]) -> click.ParamType | type:
+def _number_type(kind: type, meta: Mapping[str, Any]) -> click.ParamType[Any] | type:
     if meta.get("low") is None and meta.get("high") is None:
         return kind
     range_type = click.IntRange if kind is int else click.FloatRange
@@ -81,7 +81,7 @@ def field_option(item: dataclasses.Field[Any], hint: Any) -> Decorator:
     if origin in (Mapping, dict) or hint in (Mapping, dict):
         return click.option(flag, item.name, multiple=True, callback=parse_assignments, **kwargs)
     if origin is Literal:
-        kind: click.ParamType | type = click.Choice([str(arg) for arg in typing.get_args(hint)])
+        kind: click.ParamType[Any] | type = click.Choice([str(arg) for arg in typing.get_args(hint)])
     elif hint in (int, float):
         kind = _number_type(hint, meta)
     elif meta.get("directory"):

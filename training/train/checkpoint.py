@@ -51,7 +51,7 @@ class TrainState:
     @property
     def scored(self) -> SurSmrNet:
         """The weights that are validated and kept as ``best.pt``: the average when there is one."""
-        return self.model if self.ema is None else self.ema.module  # type: ignore[no-any-return]
+        return self.model if self.ema is None else self.ema.module
 
     def payload(self) -> dict[str, Any]:
         """``checkpoint.pt`` after epoch ``self.epoch - 1``."""

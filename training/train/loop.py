@@ -202,11 +202,12 @@ def train(
         epoch = state.epoch
         loss = train_epoch(config, state, train_data, device, progress)
         val = report.mae_report(predict_split(state.scored, val_data, device), val_data)
-        entry = {"epoch": epoch, "train_loss": loss, "val": val, "score": report.score(val)}
+        score = report.score(val)
+        entry = {"epoch": epoch, "train_loss": loss, "val": val, "score": score}
         state.history.append(entry)
         state.epoch = epoch + 1
-        if entry["score"] < state.best:
-            state.best, state.best_epoch = entry["score"], epoch
+        if score < state.best:
+            state.best, state.best_epoch = score, epoch
             save_best(run / "best.pt", state, epoch)
         save_checkpoint(checkpoint_path, state)
         report.append_metrics(metrics_path, entry)  # after the checkpoint: a crash never logs an epoch twice
