@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SAMPLE := sursmr/samples/astronaut.png
 
-.PHONY: install demo test lint typecheck check clean
+.PHONY: install demo test test-fast lint typecheck check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,8 +28,12 @@ demo: install
 	  $(BIN)/sursmr compress $(SAMPLE) --codec $$codec $(DEMO_OPTS) -o $(DEMO_OUT) || exit $$?; \
 	done
 
+# the full suite; test-fast leaves out tests marked slow (real BPG/VVC encodes, model builds, training runs)
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check sursmr sursmr_core codec_adapters training benchmarks tests

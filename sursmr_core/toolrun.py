@@ -8,7 +8,6 @@ success, failure, timeout and Ctrl-C alike.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,11 +35,8 @@ class ToolResult:
 @contextmanager
 def scratch_dir(prefix: str = "sursmr-") -> Iterator[Path]:
     """A fresh temporary directory, removed whatever happens inside the block."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=prefix, ignore_cleanup_errors=True) as path:
+        yield Path(path)
 
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h

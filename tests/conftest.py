@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,14 @@ import pytest
 from PIL import Image
 
 SAMPLE = Path(__file__).resolve().parents[1] / "sursmr" / "samples" / "astronaut.png"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # test tensors are tiny: one intra-op thread avoids thread start-up and oversubscription
+    # (several pytest workers or other jobs on the same cores); results do not depend on it
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def sample_rgb() -> np.ndarray:

@@ -81,6 +81,7 @@ def test_hevc_header_round_trips_with_optional_parts() -> None:
 # --- files the adapter writes ------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_bpg
 def test_header_fields_read_back(adapter: BpgAdapter, small_photo: np.ndarray) -> None:
     data = adapter.encode(small_photo, 28)
@@ -102,6 +103,7 @@ def test_header_fields_read_back(adapter: BpgAdapter, small_photo: np.ndarray) -
     assert _hevc.NAL_VPS not in kinds and _hevc.NAL_SPS not in kinds
 
 
+@pytest.mark.slow
 @needs_bpg
 @pytest.mark.parametrize("q", [20, 35, 2])
 def test_slice_qp_follows_bpgenc_mapping(adapter: BpgAdapter, odd_photo: np.ndarray, q: int) -> None:
@@ -111,6 +113,7 @@ def test_slice_qp_follows_bpgenc_mapping(adapter: BpgAdapter, odd_photo: np.ndar
     assert not qp.cu_qp_delta_enabled  # CQP: no adaptive quantisation moves CUs off the slice QP
 
 
+@pytest.mark.slow
 @needs_bpg
 def test_odd_size_codes_padded_and_decodes_exact(adapter: BpgAdapter, odd_photo: np.ndarray) -> None:
     data = adapter.encode(odd_photo, 20)
@@ -128,6 +131,7 @@ def test_odd_size_codes_padded_and_decodes_exact(adapter: BpgAdapter, odd_photo:
     assert fidelity.psnr(odd_photo, decoded) > 35.0
 
 
+@pytest.mark.slow
 @needs_bpg
 def test_thread_count_does_not_change_the_bitstream(adapter: BpgAdapter, small_photo: np.ndarray) -> None:
     assert adapter.encode(small_photo, 30, threads=1) == adapter.encode(small_photo, 30, threads=0)
@@ -163,6 +167,7 @@ def _with_header_bytes(valid: bytes, byte4: int, byte5: int) -> bytes:
     return valid[:4] + bytes([byte4, byte5]) + valid[6:]
 
 
+@pytest.mark.slow
 @needs_bpg
 def test_corrupt_files_raise_corrupt_bitstream(adapter: BpgAdapter, valid_file: bytes) -> None:
     bpg = fmt.read_bpg(valid_file)
@@ -184,6 +189,7 @@ def test_corrupt_files_raise_corrupt_bitstream(adapter: BpgAdapter, valid_file: 
             pytest.fail(f"{what} decoded")
 
 
+@pytest.mark.slow
 @needs_bpg
 def test_alpha_files_are_refused_as_unsupported(adapter: BpgAdapter, valid_file: bytes) -> None:
     bpg = fmt.read_bpg(valid_file)
@@ -203,6 +209,7 @@ def test_alpha_files_are_refused_as_unsupported(adapter: BpgAdapter, valid_file:
     assert not isinstance(info.value, CorruptBitstreamError)
 
 
+@pytest.mark.slow
 @needs_bpg
 def test_zero_picture_data_length_means_to_the_end(adapter: BpgAdapter, valid_file: bytes) -> None:
     # bpgenc writes picture_data_length = 0; such files must read too
@@ -223,6 +230,7 @@ def test_zero_picture_data_length_means_to_the_end(adapter: BpgAdapter, valid_fi
 _BPGDEC = shutil.which("bpgdec")
 
 
+@pytest.mark.slow
 @needs_bpg
 @pytest.mark.skipif(_BPGDEC is None, reason="libbpg's bpgdec is not installed")
 def test_reference_bpgdec_reads_our_files(adapter: BpgAdapter, odd_photo: np.ndarray, tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ def test_sweep_json_and_written_bitstreams(runner: CliRunner, photo_png: Path, t
     assert rows[0]["bytes"] > rows[-1]["bytes"]  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_sweep_in_worker_processes_matches_in_process(runner: CliRunner, photo_png: Path) -> None:
     args = ["sweep", str(photo_png), "--codec", "jpeg", "--levels", "30,60,90", "--json"]
     one = runner.invoke(main, [*args, "--jobs", "1"])

@@ -16,6 +16,8 @@ from sursmr_core.errors import CodecTimeout, CodecUnavailableError, CorruptBitst
 from sursmr_core.levels import Availability
 
 CODEC_NAMES = codec_adapters.list()
+# tests that really encode: codecs that run an external encoder (not declared ``fast``) are slow tests
+ENCODING = [pytest.param(name, marks=() if codec_adapters.get(name).fast else pytest.mark.slow) for name in CODEC_NAMES]
 
 
 def adapter_or_skip(name: str, **kwargs: float) -> CodecAdapter:
@@ -41,7 +43,7 @@ def test_declared_metadata_is_consistent(name: str) -> None:
     assert cls.levels.is_better(order[-1], order[0])
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", ENCODING)
 @pytest.mark.parametrize("fixture", ["small_photo", "odd_photo"])
 def test_round_trip_keeps_size(name: str, fixture: str, request: pytest.FixtureRequest) -> None:
     rgb = request.getfixturevalue(fixture)
@@ -54,7 +56,7 @@ def test_round_trip_keeps_size(name: str, fixture: str, request: pytest.FixtureR
     assert fidelity.psnr(rgb, decoded) > 25.0
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", ENCODING)
 def test_quality_rises_and_bytes_fall_toward_better(name: str, small_photo: np.ndarray) -> None:
     adapter = adapter_or_skip(name)
     order = adapter.levels.worst_to_best()
@@ -72,7 +74,7 @@ def test_quality_rises_and_bytes_fall_toward_better(name: str, small_photo: np.n
     assert sizes[-1] > sizes[0] and psnrs[-1] > psnrs[0]
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", ENCODING)
 def test_corrupt_bitstreams_raise_typed_errors(name: str, small_photo: np.ndarray) -> None:
     adapter = adapter_or_skip(name)
     garbage = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
@@ -85,7 +87,7 @@ def test_corrupt_bitstreams_raise_typed_errors(name: str, small_photo: np.ndarra
         adapter.decode(b"")
 
 
-@pytest.mark.parametrize("name", CODEC_NAMES)
+@pytest.mark.parametrize("name", ENCODING)
 def test_encoder_timeout_is_typed_and_leaves_no_temp_file(
     name: str, small_photo: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

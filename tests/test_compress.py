@@ -268,6 +268,7 @@ def test_cli_help_has_examples() -> None:
     assert result.exit_code == 0 and "Examples:" in result.output and "--target-smr" in result.output
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_with_a_model_file(photo_png: Path, tmp_path: Path) -> None:
     """Real codec, real network loaded from a weights file (tiny and random: only for tests)."""
     import torch

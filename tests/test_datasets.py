@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -21,6 +22,8 @@ from training.datasets.builder import assign_splits, build_dataset, read_items, 
 from training.datasets.labelling import LabelPipeline
 from training.datasets.recipe import DEFAULT_RECIPE, CodecPlan, Recipe, estimate_cost, load_recipe, save_recipe
 from training.datasets.sources import directory_photos, plan_crops, render_crop
+from training.labels.pseudo_sur import eq3_pseudo_sur
+from training.labels.smr import smr_from_verdicts
 
 # --- fake labellers: cheap, deterministic, picklable (module level) --------------------
 
@@ -60,21 +63,6 @@ class FakeMachine:
         return None if original is None else original == compressed
 
 
-def fake_eq3(scores: Mapping[str, Sequence[float]], lower_is_better: Mapping[str, bool]) -> np.ndarray:
-    parts = []
-    for name, values in scores.items():
-        v = np.asarray(values, dtype=np.float64)
-        span = v.max() - v.min()
-        norm = np.zeros_like(v) if span == 0 else (v - v.min()) / span
-        parts.append(1 - norm if lower_is_better[name] else norm)
-    return np.asarray(np.mean(parts, axis=0), dtype=np.float64)
-
-
-def fake_smr(verdicts: Mapping[str, bool | None]) -> float | None:
-    judged = [v for v in verdicts.values() if v is not None]
-    return None if not judged else sum(judged) / len(judged)
-
-
 def fake_jnd(
     reference: np.ndarray, decoded: Sequence[np.ndarray], scores: Mapping[str, Sequence[float]]
 ) -> list[float | None]:
@@ -91,8 +79,9 @@ class FakeLabellers:
         return LabelPipeline(
             metrics={"fake_mae": FakeMeanAbsError(), "fake_psnr": FakePsnr()},
             machines={"fake_colour": FakeMachine()},
-            eq3=fake_eq3,
-            smr=fake_smr,
+            # the real label maths; K = 1 so the single fake machine gives an SMR label
+            eq3=eq3_pseudo_sur,
+            smr=functools.partial(smr_from_verdicts, min_applicable=1),
             jnd_sur=fake_jnd if self.jnd else None,
             jnd_sur_name="tests.fake_jnd" if self.jnd else None,
         )
@@ -377,6 +366,7 @@ def test_build_refuses_an_out_dir_of_another_recipe(photo_dir: Path, tmp_path: P
         build_dataset(tiny_recipe(photo_dir, seed=99), out, factory=FakeLabellers(), limit=1)
 
 
+@pytest.mark.slow  # real VVC encodes
 def test_adding_a_codec_to_a_built_dataset_keeps_its_items(photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     jpeg_only = tiny_recipe(photo_dir)

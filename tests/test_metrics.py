@@ -68,6 +68,7 @@ def test_unavailable_deep_metric_names_the_variable(monkeypatch: pytest.MonkeyPa
         cls().score(image, image)
 
 
+@pytest.mark.slow
 def test_lpips_alex_loads_only_from_local_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torch = pytest.importorskip("torch")
     from training.metrics.deep_metrics import ALEX_CHANNELS, alexnet_features

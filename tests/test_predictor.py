@@ -265,6 +265,7 @@ def test_default_model_is_a_weights_name() -> None:
     assert DEFAULT_MODEL and "/" not in DEFAULT_MODEL
 
 
+@pytest.mark.slow
 def test_cli_models_lists_every_registered_config() -> None:
     result = CliRunner().invoke(main, ["models", "--json"])
     assert result.exit_code == 0, result.output

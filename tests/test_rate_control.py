@@ -78,6 +78,7 @@ def test_the_registry_lists_the_strategies() -> None:
     assert STRATEGIES.names() == ["bisect", "exhaustive", "interpolate", "predicted"]
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(monotone_curves(), targets_st, st.integers(1, 4), st.sampled_from(WALKS))
 def test_walks_equal_exhaustive_on_monotone_curves(
@@ -106,6 +107,7 @@ def test_walks_equal_exhaustive_on_monotone_curves(
     st.one_of(st.none(), st.integers(1, 12)),
     st.integers(1, 3),
 )
+@pytest.mark.slow
 def test_result_passes_and_is_the_smallest_passing_probe(
     case: tuple[LevelAxis, FakeCodec], targets: Targets, strategy: str, budget: int | None, batch: int
 ) -> None:
@@ -129,6 +131,7 @@ def test_result_passes_and_is_the_smallest_passing_probe(
         assert expected is not None and result.best.nbytes == expected.nbytes
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(jagged_curves(), st.floats(0, 0.9), st.sampled_from(WALKS), st.integers(1, 3))
 def test_walks_find_a_level_whenever_the_best_level_passes(
@@ -248,6 +251,7 @@ def shifted_prior(codec: FakeCodec, shift: int) -> dict[int, tuple[float, float]
     }
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(monotone_curves(), targets_st, st.integers(1, 4), st.integers(-15, 15))
 def test_predicted_equals_exhaustive_on_monotone_curves_whatever_the_prior(
@@ -266,6 +270,7 @@ def test_predicted_equals_exhaustive_on_monotone_curves_whatever_the_prior(
     assert codec.evaluated == len(result.probes) == len({p.level for p in result.probes})
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(jagged_curves(), targets_st, st.one_of(st.none(), st.integers(1, 12)), st.integers(-20, 20))
 def test_predicted_never_returns_a_failing_probe_and_keeps_every_probe(

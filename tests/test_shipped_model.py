@@ -12,7 +12,8 @@ from sursmr.models.weights import WEIGHTS_DIR
 from sursmr.predictor import DEFAULT_MODEL, Predictor
 
 WEIGHTS = WEIGHTS_DIR / f"{DEFAULT_MODEL}.safetensors"
-pytestmark = pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"no shipped weights at {WEIGHTS}")
+# every test loads the shipped network
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not WEIGHTS.is_file(), reason=f"no shipped weights at {WEIGHTS}")]
 
 
 @pytest.fixture(scope="module")

@@ -130,21 +130,32 @@ TOY_MODEL = """
 """
 
 
-def test_a_model_and_a_backbone_each_in_its_own_file_are_listed_and_built(tmp_path: Path) -> None:
-    from sursmr.models import BACKBONES, MODELS, create_model
+MODEL_FILES = {"toy_backbone": TOY_BACKBONE, "model_toy": TOY_MODEL}
 
-    files = {"toy_backbone": TOY_BACKBONE, "model_toy": TOY_MODEL}
-    with toy_files([MODELS, BACKBONES], "sursmr.models", tmp_path / "models", files):
-        listed = CliRunner().invoke(main, ["models", "--json"])
-        assert listed.exit_code == 0, listed.output
-        rows = {row["name"]: row for row in json_lines(listed.stdout)}
-        assert rows["toy_model"]["backbone"] == "toy_backbone" and "sursmr_tiny" in rows
-        torch = pytest.importorskip("torch")
+
+def test_a_model_and_a_backbone_each_in_its_own_file_are_found_and_built(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from sursmr.models import BACKBONES, MODELS, create_model, list_models
+
+    with toy_files([MODELS, BACKBONES], "sursmr.models", tmp_path / "models", MODEL_FILES):
+        assert "toy_model" in list_models() and "sursmr_tiny" in list_models()
+        assert BACKBONES.get("toy_backbone").timm_name == "test_efficientnet"
         net = create_model("toy_model").eval()
         with torch.inference_mode():
             scores = net(torch.zeros(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
         assert tuple(scores.shape) == (1, 2)
     assert "toy_model" not in MODELS and "toy_backbone" not in BACKBONES
+
+
+@pytest.mark.slow  # `sursmr models` sizes every registered network, the paper's included
+def test_a_model_in_its_own_file_is_listed_by_the_cli(tmp_path: Path) -> None:
+    from sursmr.models import BACKBONES, MODELS
+
+    with toy_files([MODELS, BACKBONES], "sursmr.models", tmp_path / "models", MODEL_FILES):
+        listed = CliRunner().invoke(main, ["models", "--json"])
+        assert listed.exit_code == 0, listed.output
+        rows = {row["name"]: row for row in json_lines(listed.stdout)}
+        assert rows["toy_model"]["backbone"] == "toy_backbone" and "sursmr_tiny" in rows
 
 
 TOY_METRIC = """

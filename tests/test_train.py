@@ -123,6 +123,7 @@ def test_training_changes_the_head_but_not_a_frozen_backbone(tiny_data: Path, tm
     assert head_changed
 
 
+@pytest.mark.slow
 def test_train_cli_reports_json(tiny_data: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         train_cli,
@@ -184,6 +185,7 @@ def test_ema_run_scores_and_keeps_the_averaged_weights(tiny_data: Path, tmp_path
         TrainConfig(data="d", out="o", ema_decay=1.0)
 
 
+@pytest.mark.slow
 def test_feature_norm_gets_its_own_feature_cache(tiny_data: Path, tmp_path: Path) -> None:
     from training.train import build_model, feature_cache_path
 

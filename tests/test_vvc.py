@@ -79,6 +79,7 @@ def test_missing_libvvenc_makes_the_codec_unavailable_with_a_reason(monkeypatch:
 # --- real encodes ----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @needs_vvc
 @pytest.mark.parametrize(("height", "width"), [(64, 96), (17, 33), (18, 34), (1, 1)])
 def test_round_trip_keeps_the_exact_size(adapter: vvc.VvcAdapter, height: int, width: int) -> None:
@@ -91,6 +92,7 @@ def test_round_trip_keeps_the_exact_size(adapter: vvc.VvcAdapter, height: int, w
     assert (vvc.read_size_sei(data) is not None) == bool(width % 2 or height % 2)
 
 
+@pytest.mark.slow
 @needs_vvc
 def test_odd_sizes_decode_to_the_even_conformance_window_without_our_sei(adapter: vvc.VvcAdapter) -> None:
     data = adapter.encode(photo_crop(17, 33), 32)
@@ -102,6 +104,7 @@ def test_odd_sizes_decode_to_the_even_conformance_window_without_our_sei(adapter
     assert adapter.decode(sei_free).shape == (18, 34, 3)
 
 
+@pytest.mark.slow
 @needs_vvc
 def test_qp_is_pinned_in_the_bitstream_and_colour_is_signalled(adapter: vvc.VvcAdapter) -> None:
     rgb = photo_crop(64, 96)
@@ -114,6 +117,7 @@ def test_qp_is_pinned_in_the_bitstream_and_colour_is_signalled(adapter: vvc.VvcA
         assert fields["vui_chroma_sample_loc_type_frame"] == 1
 
 
+@pytest.mark.slow
 @needs_vvc
 def test_bytes_fall_and_psnr_falls_as_qp_rises(adapter: vvc.VvcAdapter) -> None:
     rgb = photo_crop(64, 96)
@@ -126,6 +130,7 @@ def test_bytes_fall_and_psnr_falls_as_qp_rises(adapter: vvc.VvcAdapter) -> None:
     assert all(a > b for a, b in itertools.pairwise(psnrs)), psnrs
 
 
+@pytest.mark.slow
 @needs_vvc
 def test_pictures_too_big_for_ffmpegs_buffer_are_retried_on_a_roomy_canvas(adapter: vvc.VvcAdapter) -> None:
     # white noise at QP 0 codes to more than width × height bytes, ffmpeg's libvvenc output buffer
@@ -142,6 +147,7 @@ def test_pictures_too_big_for_ffmpegs_buffer_are_retried_on_a_roomy_canvas(adapt
     assert fidelity.psnr(converted, decoded) > 40.0
 
 
+@pytest.mark.slow
 @needs_vvc
 def test_eight_bit_streams_from_other_encoders_decode_too(adapter: vvc.VvcAdapter) -> None:
     rgb = photo_crop(64, 96)
@@ -156,6 +162,7 @@ def test_eight_bit_streams_from_other_encoders_decode_too(adapter: vvc.VvcAdapte
     assert fidelity.psnr(rgb, decoded) > 35.0
 
 
+@pytest.mark.slow
 @needs_vvc
 def test_presets_are_accepted_and_bad_options_refused(adapter: vvc.VvcAdapter) -> None:
     rgb = photo_crop(17, 33)
@@ -171,6 +178,7 @@ def test_presets_are_accepted_and_bad_options_refused(adapter: vvc.VvcAdapter) -
         adapter.encode(rgb, 64)
 
 
+@pytest.mark.slow
 @needs_vvc
 def test_corrupt_streams_raise_corrupt_bitstream_error(adapter: vvc.VvcAdapter) -> None:
     garbage = np.random.default_rng(0).integers(0, 256, 3000, dtype=np.uint8).tobytes()
