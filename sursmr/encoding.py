@@ -8,18 +8,19 @@ ready-to-score pixels.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
 from sursmr import fidelity
 from sursmr_core.imaging import RGBImage
-from sursmr_core.toolrun import die_with_parent
+from sursmr_core.toolrun import die_with_parent, signals_deferred
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,22 @@ def _init_worker(rgb: RGBImage, codec: str, options: Mapping[str, Any], timeout:
     _WORKER.update(rgb=rgb, adapter=adapter, options=options, with_fidelity=with_fidelity)
 
 
+T = TypeVar("T")
+
+
+class _WorkerPool(ProcessPoolExecutor):
+    """A pool whose workers start with SIGINT/SIGTERM held back in the owner.
+
+    Workers are started by ``submit``, which writes each new worker its whole
+    start-up message (with the image); a signal handled in the middle would
+    cut it short and the half-started worker would print a traceback.
+    """
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with signals_deferred():
+            return super().submit(fn, *args, **kwargs)
+
+
 def encoder_pool(
     rgb: RGBImage,
     codec: str,
@@ -101,7 +118,9 @@ def encoder_pool(
 
     The caller owns the pool (use it as a context manager or call ``shutdown``).
     """
-    return ProcessPoolExecutor(
+    # the fork server (and its resource tracker) must start with no signal held back: workers inherit its mask
+    multiprocessing.forkserver.ensure_running()
+    return _WorkerPool(
         max_workers=jobs,
         mp_context=multiprocessing.get_context("forkserver"),
         initializer=_init_worker,

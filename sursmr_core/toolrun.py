@@ -77,6 +77,25 @@ def die_with_parent(sig: int = signal.SIGKILL) -> None:
             os._exit(1)
 
 
+@contextmanager
+def signals_deferred(signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[None]:
+    """Hold ``signals`` back in this thread for the block (a short critical section); they arrive after it.
+
+    Only in the main thread, where Python runs signal handlers, and where
+    ``pthread_sigmask`` exists; elsewhere the block runs unchanged.
+    """
+    import threading
+
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         os.killpg(proc.pid, signal.SIGKILL)
