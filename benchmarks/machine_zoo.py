@@ -73,7 +73,8 @@ def run(crop_count: int, levels: Sequence[int], names: Sequence[str] | None) -> 
     crops = sample_crops(crop_count)
     seconds: dict[str, list[float]] = {m.name: [] for m in machines}
     warm = set()
-    records = []
+    records: list[dict[str, Any]] = []
+    all_verdicts: list[dict[str, list[bool | None]]] = []
     for index, (crop_id, rgb) in enumerate(crops):
         decoded = [jpeg.decode(jpeg.encode(rgb, level)) for level in levels]
         verdicts: dict[str, list[bool | None]] = {}
@@ -96,17 +97,16 @@ def run(crop_count: int, levels: Sequence[int], names: Sequence[str] | None) -> 
                 "labels": {"machine_verdicts": verdicts},
             }
         )
+        all_verdicts.append(verdicts)
         print(f"machine_zoo: crop {index + 1}/{len(crops)} {crop_id}", file=sys.stderr, flush=True)
     below = [i for i, level in enumerate(levels) if level <= 95]
     capped = [
         {
             **r,
             "levels": [levels[i] for i in below],
-            "labels": {
-                "machine_verdicts": {n: [v[i] for i in below] for n, v in r["labels"]["machine_verdicts"].items()}
-            },
+            "labels": {"machine_verdicts": {n: [v[i] for i in below] for n, v in verdicts.items()}},
         }
-        for r in records
+        for r, verdicts in zip(records, all_verdicts, strict=True)
     ]
     best100 = {row.machine: row for row in machine_report(records)}
     best95 = {row.machine: row for row in machine_report(capped)}
