@@ -94,6 +94,7 @@ def test_labellers_json_lists_availability(fake_registries: None) -> None:
     assert rows["fake_missing"]["available"] is False and rows["fake_missing"]["reason"] == "needs weights file X"
     machine = rows["fake_brightness"]
     assert machine["kind"] == "machine" and machine["task"] == "classification" and "bucket" in machine["rule"]
+    assert machine["applicability"] == "always votes"  # Machine's default: applies to every original
     table = CliRunner().invoke(train_main, ["labellers"])
     assert table.exit_code == 0 and "fake_missing" in table.stdout
 

@@ -9,7 +9,7 @@ from training.cli import main
 
 
 def labeller_rows() -> list[dict[str, Any]]:
-    """Every registered metric and machine with availability (and reason), direction/task, version, rule."""
+    """Every registered metric and machine with availability (and reason), direction/task, version, rules."""
     from training.machines import MACHINES
     from training.metrics import METRICS
 
@@ -27,6 +27,7 @@ def labeller_rows() -> list[dict[str, Any]]:
                 "version": metric.version,
                 "jnd_unit": metric.jnd_unit,
                 "rule": metric.description or None,
+                "applicability": None,
             }
         )
     for name, machine in MACHINES.items():
@@ -42,6 +43,7 @@ def labeller_rows() -> list[dict[str, Any]]:
                 "version": machine.version,
                 "jnd_unit": None,
                 "rule": machine.rule,
+                "applicability": machine.applicability,
             }
         )
     return rows
