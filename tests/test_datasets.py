@@ -505,8 +505,10 @@ def test_relabel_narrows_the_smr_jury_without_running_machines(photo_dir: Path, 
     assert {r["item_id"]: r["labels"]["smr"] for r in read_items(out)} == {
         k: r["labels"]["smr"] for k, r in before.items()
     }
+    # without a jury, relabel keeps the dataset's own (the one its recipe now names)
+    assert relabel_smr(out, min_applicable=2).machines == ("fake_colour", "fake_never")
     # a build of the recipe that names the narrowed jury resumes the dataset
-    relabel_smr(out, ["fake_colour"])
+    relabel_smr(out, ["fake_colour"], min_applicable=1)
     narrowed = tiny_recipe(photo_dir, machines=("fake_colour",), min_applicable_machines=1)
     again = build_dataset(narrowed, out, factory=FakeLabellers())
     assert again.already_done == 4 and again.built == 0

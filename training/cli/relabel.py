@@ -21,7 +21,7 @@ from training.cli import main
 @click.option(
     "--machines",
     default=None,
-    help="Comma-separated SMR jury (default: the machines of the default recipe).",
+    help="Comma-separated SMR jury [default: the dataset's own jury].",
 )
 @click.option(
     "--min-applicable",
@@ -40,17 +40,19 @@ def relabel(out_dir: Path, machines: str | None, min_applicable: int | None, as_
     jurors, is recomputed from them; crops with fewer than K applicable
     jurors get no SMR label (null). The manifest changes, so the next
     training run caches backbone features again (the cache holds the labels
-    beside the features and is keyed on the manifest).
+    beside the features and is keyed on the manifest). Verdicts stay as the
+    build's machine versions made them: builds made before machines voted
+    only where their task applies (machine versions 1) need rebuilding for
+    the current rules.
 
     \b
     Examples:
-      sursmr-train relabel --data data/default
-      sursmr-train relabel --data data/default --min-applicable 6
+      sursmr-train relabel --data data/default --min-applicable 4
+      sursmr-train relabel --data data/default --machines open_nsfw,nudenet,rapidocr,efficientnet_lite0
       sursmr-train relabel --data data/mine --machines efficientnet_lite0,open_nsfw --min-applicable 1 --json
     """
     from training.datasets.builder import relabel_smr
-    from training.datasets.recipe import DEFAULT_MACHINES
 
-    jury = DEFAULT_MACHINES if machines is None else tuple(m.strip() for m in machines.split(",") if m.strip())
+    jury = None if machines is None else tuple(m.strip() for m in machines.split(",") if m.strip())
     report = relabel_smr(out_dir, jury, min_applicable)
     emit_rows([report.to_dict()], ["out_dir", "items", "changed_labels", "machines", "min_applicable"], as_json)

@@ -500,8 +500,13 @@ class RelabelReport:
         }
 
 
-def relabel_smr(out_dir: str | Path, machines: Iterable[str], min_applicable: int | None = None) -> RelabelReport:
+def relabel_smr(
+    out_dir: str | Path, machines: Iterable[str] | None = None, min_applicable: int | None = None
+) -> RelabelReport:
     """Recompute every item's SMR proxy over the machine subset ``machines`` (no machine runs again).
+
+    ``machines``: default the dataset's own jury (its recipe's machines, or
+    every machine with stored verdicts when the recipe named none).
 
     ``min_applicable`` (K): crops with fewer applicable jurors get no SMR
     label (None); default: the recipe's ``min_applicable_machines`` (1 for
@@ -516,13 +521,17 @@ def relabel_smr(out_dir: str | Path, machines: Iterable[str], min_applicable: in
     from training.labels.smr import smr_over_levels
 
     root = Path(out_dir)
-    jury = tuple(sorted(set(machines)))
-    if not jury:
-        raise InputError("relabel needs at least one machine")
     header_path = root / "dataset.json"
     if not header_path.is_file():
         raise InputError(f"{header_path} not found; build the dataset first (sursmr-train build)")
     header = json.loads(header_path.read_text(encoding="utf-8"))
+    if machines is None:
+        machines = header["recipe"].get("machines") or [
+            name for record in read_items(root)[:1] for name in record["labels"]["machine_verdicts"]
+        ]
+    jury = tuple(sorted(set(machines)))
+    if not jury:
+        raise InputError("relabel needs at least one machine")
     k = int(header["recipe"].get("min_applicable_machines", 1)) if min_applicable is None else min_applicable
     paths = sorted((root / "items").glob("*/*.json"))
     records = []
