@@ -6,12 +6,14 @@ and a JPEG q50 version of each, it times:
 * metrics: ``score(reference, distorted)`` per pair (core-seconds per labelled image);
 * machines: ``analyse`` per image (a sweep runs it once per decoded image,
   plus once on the reference per crop);
-* codecs: encode + decode of one level, per recipe codec (mid-grid level);
-* load: constructing the labeller once (model loading, paid once per worker).
+* codecs: encode + decode, every level of the default recipe's grid once
+  (the mean is the cost of one grid level);
+* ``first_call_s``: the first call (model loading and warm-up, paid once per worker).
 
-Run it single-threaded (``OMP_NUM_THREADS=1``, torch threads 1) so the numbers
-are core-seconds, as the builder's workers use. The first call of each
-labeller is a warm-up and not timed.
+Times are CPU seconds of this process and of the tools it runs
+(``getrusage``), so they hold on a machine shared with other jobs; wall
+seconds are reported beside them. Run it single-threaded
+(``OMP_NUM_THREADS=1``, torch threads 1), as the builder's workers are.
 
 Usage::
 
@@ -19,8 +21,10 @@ Usage::
     python benchmarks/labeller_cost.py --only ssim,vmaf,efficientnet_lite0
 
 Writes ``benchmarks/results/labeller_cost.json`` (per labeller: median and
-mean seconds per image, load seconds, availability) and prints one JSON
-line per labeller to stdout.
+mean core-seconds per image, median wall seconds, first-call cost,
+availability) and prints one JSON line per labeller to stdout. Metrics that
+share a tool run (vmaf_neg after vmaf, butteraugli_3norm after
+butteraugli_max) show the cost of reusing it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import sys
 import time
@@ -52,27 +57,46 @@ def sample_crops(count: int, seed: int = 7) -> list[np.ndarray]:
     return [render_crop(c) for c in crops]
 
 
-def _time_each(fn: Any, args: list[tuple[Any, ...]]) -> list[float]:
-    fn(*args[0])  # warm-up
-    times = []
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (tools run as subprocesses)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _time_each(fn: Any, args: list[tuple[Any, ...]]) -> tuple[list[float], list[float], float]:
+    """(core-seconds per call, wall seconds per call, core-seconds of the first call: loading + warm-up)."""
+    start = _cpu_seconds()
+    fn(*args[0])
+    first = _cpu_seconds() - start
+    cpu, wall = [], []
     for a in args:
-        start = time.perf_counter()
+        start, start_wall = _cpu_seconds(), time.perf_counter()
         fn(*a)
-        times.append(time.perf_counter() - start)
-    return times
+        cpu.append(_cpu_seconds() - start)
+        wall.append(time.perf_counter() - start_wall)
+    return cpu, wall, first
 
 
-def _row(kind: str, name: str, times: list[float], load_s: float, **extra: Any) -> dict[str, Any]:
+def _row(kind: str, name: str, timed: tuple[list[float], list[float], float], **extra: Any) -> dict[str, Any]:
+    cpu, wall, first = timed
     return {
         "kind": kind,
         "name": name,
         "available": True,
-        "median_s": round(statistics.median(times), 5),
-        "mean_s": round(statistics.fmean(times), 5),
-        "n": len(times),
-        "load_s": round(load_s, 3),
+        "median_s": round(statistics.median(cpu), 5),
+        "mean_s": round(statistics.fmean(cpu), 5),
+        "median_wall_s": round(statistics.median(wall), 5),
+        "n": len(cpu),
+        "first_call_s": round(first, 3),
         **extra,
     }
+
+
+def _grid(codec: str) -> list[int]:
+    from training.datasets.recipe import DEFAULT_RECIPE
+
+    return list(DEFAULT_RECIPE.plan(codec).levels)
 
 
 def measure(images: int, only: set[str] | None, codecs: list[str]) -> list[dict[str, Any]]:
@@ -94,17 +118,15 @@ def measure(images: int, only: set[str] | None, codecs: list[str]) -> list[dict[
                 rows.append({"kind": kind, "name": name, "available": False, "reason": status.reason})
                 continue
             try:
-                start = time.perf_counter()
                 labeller = cls()
-                load_s = time.perf_counter() - start
                 if kind == "metric":
-                    times = _time_each(labeller.score, list(zip(refs, dists, strict=True)))
+                    timed = _time_each(labeller.score, list(zip(refs, dists, strict=True)))
                 else:
-                    times = _time_each(labeller.analyse, [(d,) for d in dists])
+                    timed = _time_each(labeller.analyse, [(d,) for d in dists])
             except Exception as exc:  # a labeller that fails here is reported, not fatal
                 rows.append({"kind": kind, "name": name, "available": False, "reason": f"{type(exc).__name__}: {exc}"})
                 continue
-            rows.append(_row(kind, name, times, load_s))
+            rows.append(_row(kind, name, timed))
             print(json.dumps(rows[-1]), flush=True)
     for codec in codecs:
         if only is not None and codec not in only:
@@ -114,10 +136,11 @@ def measure(images: int, only: set[str] | None, codecs: list[str]) -> list[dict[
             rows.append({"kind": "codec", "name": codec, "available": False, "reason": cls.availability().reason})
             continue
         adapter = codec_adapters.create(codec)
-        lo, hi = cls.levels.lo, cls.levels.hi
-        level = (lo + hi) // 2 if codec != "jpeg" else 60
-        times = _time_each(lambda r, a=adapter, q=level: a.decode(a.encode(r, q)), [(r,) for r in refs])
-        rows.append(_row("codec", codec, times, 0.0, level=level))
+        grid = _grid(codec)
+        # every level of the default recipe's grid, in turn over the crops: the mean cost of one grid level
+        jobs = [(refs[i % len(refs)], level) for i, level in enumerate(grid)]
+        timed = _time_each(lambda r, q, a=adapter: a.decode(a.encode(r, q)), jobs)
+        rows.append(_row("codec", codec, timed, levels=f"{min(grid)}-{max(grid)} ({len(grid)})"))
         print(json.dumps(rows[-1]), flush=True)
     return rows
 
@@ -139,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     rows = measure(args.images, only, [c for c in args.codecs.split(",") if c])
     result = {
-        "what": "seconds per 256x256 image, single thread (metrics: one score() per pair; machines: one "
-        "analyse() per image; codecs: encode+decode of one level)",
+        "what": "core-seconds (CPU of the process and its tools) per 256x256 image, single thread (metrics: one "
+        "score() per pair; machines: one analyse() per image; codecs: encode+decode, mean over the default grid)",
         "images": args.images,
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),

@@ -196,7 +196,7 @@ def test_estimates_fit_their_budgets() -> None:
         codecs=tuple(dataclasses.replace(p, train_levels=None) for p in DEFAULT_RECIPE.codecs)
     )
     assert estimate_cost(dense, 125)["wall_hours"] > full["wall_hours"]
-    cheap = CostModel(applicable_share=0.1)
+    cheap = CostModel(applicable_share={}, default_applicable_share=0.0)
     assert estimate_cost(DEFAULT_RECIPE, 125, cheap)["wall_hours"] < full["wall_hours"]
 
 

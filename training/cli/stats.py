@@ -58,7 +58,7 @@ def stats(data_dir: Path, label: str, as_json: bool) -> None:
     records = read_items(data_dir)
     result = dataset_stats(records, header, label=label)
     sections: list[tuple[str, list[dict[str, Any]], list[str]]] = [
-        ("splits", result["splits"], ["split", "photos", "collections", "crops", "items"]),
+        ("splits", result["splits"], ["split", "photos", "photos_planned", "collections", "crops", "items"]),
         (
             "levels",
             result["levels"],

@@ -398,6 +398,13 @@ _MACHINE_S_256 = {
     "efficientnet_lite0": 0.0813, "haar_eyes": 0.0582, "haar_frontal_face": 0.0793, "hog_people": 0.0473,
     "nudenet": 0.0731, "open_nsfw": 0.0794, "rapidocr": 2.8573, "tesseract": 1.5639,
 }  # fmt: skip
+# Share of v2 crops on which each machine's task applies to the original (so it also runs on the decoded
+# images): measured on 42 crops (256x256, every third v2 photo, scales 1/0.6/0.35) with the jury of
+# training.machines (applies()). Machines not listed count with CostModel.default_applicable_share.
+_APPLICABLE_SHARE = {
+    "dlib_face_embedding": 0.0, "dlib_hog_face": 0.0, "efficientnet_lite0": 0.095, "haar_frontal_face": 0.024,
+    "hog_people": 0.024, "nudenet": 0.024, "open_nsfw": 1.0, "rapidocr": 0.143,
+}  # fmt: skip
 # metrics computed by another metric's tool run (training/metrics/_pair_memo.py): charged once per pair
 _SHARED_RUN = {"vmaf_neg": "vmaf", "butteraugli_3norm": "butteraugli_max"}
 # encode + decode of one mid-grid level (jpeg q60, bpg q25, vvc QP 31)
@@ -410,8 +417,8 @@ class CostModel:
 
     Costs scale with pixel count. A machine runs once on each crop's
     reference and, on the decoded images, only where its task applies to the
-    original (``applicable_share`` of crops on average; the builder skips the
-    rest, see :func:`~training.datasets.labelling.label_sweep`).
+    original (``applicable_share`` of crops, per machine; the builder skips
+    the rest, see :func:`~training.datasets.labelling.label_sweep`).
     ``unknown_labeller_s`` is charged for a labeller without a measurement.
     """
 
@@ -419,7 +426,8 @@ class CostModel:
     machine_s: Mapping[str, float] = field(default_factory=lambda: dict(_MACHINE_S_256))
     codec_s: Mapping[str, float] = field(default_factory=lambda: dict(_CODEC_S_256))
     unknown_labeller_s: float = 0.1
-    applicable_share: float = 0.5
+    applicable_share: Mapping[str, float] = field(default_factory=lambda: dict(_APPLICABLE_SHARE))
+    default_applicable_share: float = 0.5
     png_and_overhead_s: float = 0.03  # PNG of each decoded image, npz, JSON
     model_load_s_per_worker: float = 60.0
     bytes_per_pixel_stored: float = 1.65  # measured: PNG of decoded 256x256 photo crops (+ tiny bitstreams)
@@ -430,8 +438,11 @@ class CostModel:
         machines = recipe.machines if recipe.machines is not None else tuple(self.machine_s)
         runs = {_SHARED_RUN.get(m, m) for m in metrics}  # one tool run serves both members of a pair
         metric = sum(self.metric_s.get(m, self.unknown_labeller_s) for m in runs)
-        machine = sum(self.machine_s.get(m, self.unknown_labeller_s) for m in machines)
-        return metric + machine * self.applicable_share
+        machine = sum(
+            self.machine_s.get(m, self.unknown_labeller_s) * self.applicable_share.get(m, self.default_applicable_share)
+            for m in machines
+        )
+        return metric + machine
 
     def reference_s(self, recipe: Recipe) -> float:
         machines = recipe.machines if recipe.machines is not None else tuple(self.machine_s)
