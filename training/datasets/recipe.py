@@ -327,6 +327,16 @@ V2_COLLECTIONS = (
     "plasma-workspace-wallpapers", "mate-backgrounds", "ukui-wallpapers", "gnome-backgrounds", "lxqt-themes",
 )  # fmt: skip
 
+# The v2 jury: every machine of the zoo (training/machines, 26 of 9 tasks) but the three whose verdicts did
+# not follow the level on the first build (see DEFAULT_MACHINES). Items keep every machine's verdicts, so
+# `sursmr-train relabel` narrows this jury later without running a machine again.
+V2_MACHINES = (
+    "dlib_face_embedding", "dlib_hog_face", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+    "haar_cat_face", "haar_frontal_face", "haar_full_body", "haar_plate", "haar_profile_face", "haar_upper_body",
+    "hog_people", "mediapipe_face", "mediapipe_face_mesh", "mediapipe_hands", "mediapipe_pose", "mediapipe_selfie",
+    "mtcnn_face", "mtcnn_landmarks5", "nudenet", "open_nsfw", "rapidocr", "rapidocr_text_boxes",
+)  # fmt: skip
+
 V2_CODECS = (
     CodecPlan("jpeg", V2_JPEG_LEVELS, train_levels=V2_TRAIN_LEVELS),
     CodecPlan("bpg", V2_BPG_LEVELS, train_levels=V2_TRAIN_LEVELS),
@@ -343,12 +353,12 @@ DEFAULT_RECIPE = Recipe(
     split=(0.7, 0.1, 0.2),
     seed=20261201,
     metrics=DEFAULT_METRICS,
-    machines=DEFAULT_MACHINES,
+    machines=V2_MACHINES,
     description=(
         "every offline photo collection (scikit-image, opencv-doc, matplotlib, Debian wallpaper packages) x "
         "3 crops (256x256 at scales 1, 0.6, 0.35) x jpeg(38-level grid) + bpg(24) + vvc(26); "
         "val/test crops carry the whole grid, training crops 10 seeded levels per codec; labels are proxies: "
-        "Eq. 3 pseudo-SUR from the IQA ensemble, a JND-calibrated SUR proxy and SMR from the machine zoo"
+        "Eq. 3 pseudo-SUR from the IQA ensemble, a JND-calibrated SUR proxy and SMR from a 23-machine jury"
     ),
 )
 
@@ -386,18 +396,22 @@ def save_recipe(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
 
 
 # Measured by ``benchmarks/labeller_cost.py --images 6`` (benchmarks/results/labeller_cost.json): core-seconds
-# per 256x256 image, one thread, on the 2-core build machine while other jobs shared it.
+# (CPU of the worker and the tools it runs) per 256x256 image, one thread; mean over 6 photo crops.
 _METRIC_S_256 = {
-    "psnr": 0.0007, "ssim": 0.0228, "ms_ssim": 0.0308, "vif_p": 0.0831, "gmsd": 0.0066, "ms_gmsd": 0.0128,
-    "haarpsi": 0.0127, "mdsi": 0.0178, "srsim": 0.0384, "dss": 0.0186, "ssimulacra2": 0.2106, "vmaf": 0.1863,
-    "vmaf_neg": 0.1893, "butteraugli_max": 0.2541, "butteraugli_3norm": 0.1735, "fsim": 0.2952,
-    "iw_ssim": 0.0748, "vsi": 0.1640,
+    "psnr": 0.0012, "ssim": 0.0298, "ms_ssim": 0.0361, "vif_p": 0.0680, "gmsd": 0.0137, "ms_gmsd": 0.0159,
+    "haarpsi": 0.0191, "mdsi": 0.0200, "srsim": 0.0663, "dss": 0.0292, "ssimulacra2": 0.1368, "vmaf": 0.0763,
+    "vmaf_neg": 0.0007, "butteraugli_max": 0.0006, "butteraugli_3norm": 0.1119, "fsim": 0.2312,
+    "iw_ssim": 0.0952, "vsi": 0.0636,
 }  # fmt: skip
 _MACHINE_S_256 = {
-    "dlib_face_embedding": 0.0429, "dlib_hog_face": 0.0376, "dlib_landmarks68": 0.0413,
-    "efficientnet_lite0": 0.0813, "haar_eyes": 0.0582, "haar_frontal_face": 0.0793, "hog_people": 0.0473,
-    "nudenet": 0.0731, "open_nsfw": 0.0794, "rapidocr": 2.8573, "tesseract": 1.5639,
+    "dlib_face_embedding": 0.0353, "dlib_hog_face": 0.0383, "dlib_landmarks68": 0.0339,
+    "efficientnet_lite0": 0.0726, "haar_eyes": 0.0288, "haar_frontal_face": 0.0359, "hog_people": 0.0262,
+    "nudenet": 0.0438, "open_nsfw": 0.0423, "rapidocr": 0.4090, "tesseract": 0.3811,
 }  # fmt: skip
+# encode + decode, mean over every level of the v2 grid
+_CODEC_S_256 = {"jpeg": 0.0022, "bpg": 0.1892, "vvc": 0.2245}
+
+
 # Share of v2 crops on which each machine's task applies to the original (so it also runs on the decoded
 # images): measured on 42 crops (256x256, every third v2 photo, scales 1/0.6/0.35) with the jury of
 # training.machines (applies()). Machines not listed count with CostModel.default_applicable_share.
@@ -436,8 +450,14 @@ class CostModel:
         """Labelling core-seconds of one decoded 256×256 image (metrics + applicable machines)."""
         metrics = recipe.metrics if recipe.metrics is not None else tuple(self.metric_s)
         machines = recipe.machines if recipe.machines is not None else tuple(self.machine_s)
-        runs = {_SHARED_RUN.get(m, m) for m in metrics}  # one tool run serves both members of a pair
-        metric = sum(self.metric_s.get(m, self.unknown_labeller_s) for m in runs)
+        # one tool run serves both members of a pair: the member measured first paid for it, so charge the
+        # pair the larger of the two measurements, once
+        runs: dict[str, float] = {}
+        for m in metrics:
+            run = _SHARED_RUN.get(m, m)
+            members = [k for k in self.metric_s if _SHARED_RUN.get(k, k) == run] or [m]
+            runs[run] = max(self.metric_s.get(k, self.unknown_labeller_s) for k in members)
+        metric = sum(runs.values())
         machine = sum(
             self.machine_s.get(m, self.unknown_labeller_s) * self.applicable_share.get(m, self.default_applicable_share)
             for m in machines
