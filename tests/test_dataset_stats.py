@@ -152,5 +152,7 @@ def test_stats_command_prints_every_section(tmp_path: Path) -> None:
     assert hit[0]["hit_rate"] == 0.0  # the label tops out at 0.3
     text = CliRunner().invoke(main, ["stats", "--data", str(data)])
     assert text.exit_code == 0 and "[oracle]" in text.stdout and "applicable machines per crop" in text.stdout
+    md = CliRunner().invoke(main, ["stats", "--data", str(data), "--markdown"])
+    assert md.exit_code == 0 and "| codec | target | items | hit_rate |" in md.stdout and "| face |" in md.stdout
     missing = CliRunner().invoke(main, ["stats", "--data", str(tmp_path)])
     assert missing.exit_code == 2 and "dataset.json" in missing.output

@@ -31,8 +31,9 @@ def _fmt(value: Any, digits: int = 3) -> Any:
     show_default=True,
     help="SUR label for the oracle hit rates (sur_jnd_proxy: absolute proxy; pseudo_sur_eq3 is relative).",
 )
+@click.option("--markdown", is_flag=True, help="Print Markdown tables (for READMEs) instead of text tables.")
 @json_option
-def stats(data_dir: Path, label: str, as_json: bool) -> None:
+def stats(data_dir: Path, label: str, markdown: bool, as_json: bool) -> None:
     """Statistics of a built dataset (every label is a proxy).
 
     Photos and crops per split; levels per codec; label-oracle hit rate per
@@ -47,9 +48,10 @@ def stats(data_dir: Path, label: str, as_json: bool) -> None:
     Examples:
       sursmr-train stats --data data/default
       sursmr-train stats --data data/default --json | jq 'select(.section=="oracle")'
+      sursmr-train stats --data data/default --markdown > docs/dataset-default.md
     """
     from training.datasets.builder import read_items
-    from training.datasets.stats import dataset_stats
+    from training.datasets.stats import dataset_stats, stats_markdown
 
     header_path = data_dir / "dataset.json"
     if not header_path.is_file():
@@ -73,6 +75,9 @@ def stats(data_dir: Path, label: str, as_json: bool) -> None:
     ]
     per_crop = result["applicable_per_crop"]
     build = result["build"]
+    if markdown and not as_json:
+        click.echo(stats_markdown(result), nl=False)
+        return
     if as_json:
         emit_json({"section": "summary", "recipe": result["recipe"], "items": result["items"], "label": label})
         for name, rows, _ in sections:

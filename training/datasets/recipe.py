@@ -407,6 +407,10 @@ _MACHINE_S_256 = {
     "dlib_face_embedding": 0.0353, "dlib_hog_face": 0.0383, "dlib_landmarks68": 0.0339,
     "efficientnet_lite0": 0.0726, "haar_eyes": 0.0288, "haar_frontal_face": 0.0359, "hog_people": 0.0262,
     "nudenet": 0.0438, "open_nsfw": 0.0423, "rapidocr": 0.4090, "tesseract": 0.3811,
+    "efficientnet_lite1": 0.0950, "efficientnet_lite2": 0.1481, "haar_cat_face": 0.0433, "haar_full_body": 0.0299,
+    "haar_plate": 0.0123, "haar_profile_face": 0.0501, "haar_upper_body": 0.0620, "mediapipe_face": 0.0047,
+    "mediapipe_face_mesh": 0.0049, "mediapipe_hands": 0.0280, "mediapipe_pose": 0.0300, "mediapipe_selfie": 0.0090,
+    "mtcnn_face": 0.0562, "mtcnn_landmarks5": 0.0580, "rapidocr_text_boxes": 0.4557,
 }  # fmt: skip
 # encode + decode, mean over every level of the v2 grid
 _CODEC_S_256 = {"jpeg": 0.0022, "bpg": 0.1892, "vvc": 0.2245}

@@ -203,3 +203,50 @@ def dataset_stats(
         ),
         "build": build_time(header, records),
     }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> list[str]:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return lines
+
+
+def stats_markdown(result: Mapping[str, Any]) -> str:
+    """The statistics of :func:`dataset_stats` as Markdown (for READMEs: generated, never typed by hand)."""
+    lines = [
+        f"Dataset statistics of recipe `{result['recipe']}` ({result['items']} done items; every label is a proxy).",
+        "",
+        *_table(result["splits"], ["split", "photos", "photos_planned", "collections", "crops", "items"]),
+        "",
+        *_table(result["levels"], ["codec", "grid", "range", "eval_levels", "train_levels"]),
+        "",
+        "Label-oracle hit rate over val+test (share of items whose grid holds a level meeting the SUR target):",
+        "",
+        *_table(result["oracle"], ["codec", "target", "items", "hit_rate", "oracle_mean_bytes"]),
+        "",
+    ]
+    if result["machines"]:
+        lines += [
+            *_table(result["machines"], ["machine", "applicability", "noise_floor", "worst_level_unsatisfied"]),
+            "",
+        ]
+    per_crop = result["applicable_per_crop"]
+    if per_crop:
+        lines.append(
+            f"Applicable machines per crop: median {per_crop['median']:g}, 10th percentile {per_crop['p10']:g} "
+            f"({per_crop['below_k']} of {per_crop['crops']} crops below K = {per_crop['k']}: no SMR label)."
+        )
+    build = result["build"]
+    lines.append(
+        f"Build: {build['seconds'] / 3600:.2f} h wall over {build['runs']} run(s); "
+        f"{build['core_seconds'] / 3600:.2f} core-hours in {build['items_timed']} timed items."
+    )
+    return "\n".join(lines) + "\n"
