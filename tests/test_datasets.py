@@ -218,6 +218,18 @@ def test_crops_are_deterministic_and_remember_their_source(photo_dir: Path) -> N
     assert crop.shape == (48, 64, 3) and crop.dtype == np.uint8
 
 
+def test_scale_reference_makes_scales_relative_to_a_shorter_side(photo_dir: Path) -> None:
+    photos = directory_photos(photo_dir)  # 96x128 photos
+    half = plan_crops(photos, [(32, 32)], [1.0, 0.5], 2, seed=1, scale_reference=48)
+    assert [c.scale for c in half[:2]] == [0.5, 0.25]  # 96 -> 48, then half of that
+    assert render_crop(half[1]).shape == (24, 32, 3)  # the 32x32 size shrinks to fit the 24x32 scaled photo
+    never_enlarged = plan_crops(photos, [(32, 32)], [1.0], 1, seed=1, scale_reference=1000)
+    assert never_enlarged[0].scale == 1.0
+    assert plan_crops(photos, [(32, 32)], [1.0], 1, seed=1) == never_enlarged
+    with pytest.raises(InputError, match="scale_reference"):
+        DEFAULT_RECIPE.with_changes(scale_reference=4)
+
+
 def test_split_is_by_source_and_follows_shares() -> None:
     ids = [f"src{i}" for i in range(40)]
     splits = assign_splits(ids, (0.7, 0.1, 0.2), seed=5)

@@ -276,7 +276,9 @@ def plan_jobs(
     crops the per-crop subset of :meth:`CodecPlan.levels_for` when the plan sets ``train_levels``.
     """
     photos = choose_sources(gather_sources(recipe.collections, recipe.source_dirs), recipe.max_sources, recipe.seed)
-    crops = plan_crops(photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed)
+    crops = plan_crops(
+        photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed, recipe.scale_reference
+    )
     splits = assign_splits((p.source_id for p in photos), recipe.split, recipe.seed)
     if limit is not None:
         if limit < 1:

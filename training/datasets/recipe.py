@@ -22,8 +22,8 @@ Named recipes (:data:`RECIPES`, :func:`load_recipe`):
 How build time is estimated is in :func:`estimate_cost` (constants measured
 by ``benchmarks/labeller_cost.py``).
 
-Format history: 1 = first recipes; 2 adds ``CodecPlan.train_levels`` and
-``Recipe.max_sources``. Format-1 files still load (no subsets, every photo).
+Format history: 1 = first recipes; 2 adds ``CodecPlan.train_levels``,
+``Recipe.max_sources`` and ``Recipe.scale_reference``. Format-1 files still load (no subsets, every photo).
 A reader that only knows format 1 refuses format 2 with a message naming the
 format, so an old sursmr never silently builds a different dataset.
 """
@@ -123,6 +123,8 @@ class Recipe:
     ``split``: train/val/test shares of *source photos* (crops follow their source).
     ``min_applicable_machines``: K, crops with fewer applicable machines get no SMR label.
     ``max_sources``: use only this many photos, drawn by the seed (``None``: every one found).
+    ``scale_reference``: crop scales are relative to the photo brought to this shorter side in pixels
+    (never enlarged; ``None``: relative to the photo's own size), see :func:`~training.datasets.sources.plan_crops`.
     """
 
     name: str = "custom"
@@ -141,6 +143,7 @@ class Recipe:
     jnd_proxy_name: str = "konjnd"
     description: str = ""
     max_sources: int | None = None
+    scale_reference: int | None = None
 
     def __post_init__(self) -> None:
         if not self.codecs:
@@ -163,6 +166,8 @@ class Recipe:
             raise InputError(f"recipe {self.name!r}: crops_per_source must be ≥ 1")
         if self.max_sources is not None and self.max_sources < 1:
             raise InputError(f"recipe {self.name!r}: max_sources must be ≥ 1 or null")
+        if self.scale_reference is not None and self.scale_reference < 16:
+            raise InputError(f"recipe {self.name!r}: scale_reference must be ≥ 16 pixels or null")
         if len(self.split) != 3 or any(s < 0 for s in self.split) or not math.isclose(sum(self.split), 1.0):
             raise InputError(
                 f"recipe {self.name!r}: split must be 3 non-negative shares summing to 1, got {self.split}"
@@ -217,8 +222,9 @@ class Recipe:
             for key in ("metrics", "machines"):
                 if kwargs.get(key) is not None:
                     kwargs[key] = tuple(str(v) for v in kwargs[key])
-            if kwargs.get("max_sources") is not None:
-                kwargs["max_sources"] = int(kwargs["max_sources"])
+            for key in ("max_sources", "scale_reference"):
+                if kwargs.get(key) is not None:
+                    kwargs[key] = int(kwargs[key])
             return cls(**kwargs)
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"malformed recipe: {exc}") from None

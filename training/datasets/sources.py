@@ -467,6 +467,7 @@ def plan_crops(
     crop_scales: Sequence[float],
     crops_per_source: int,
     seed: int,
+    scale_reference: int | None = None,
 ) -> list[CropSpec]:
     """Deterministic crop plan: ``crops_per_source`` crops of each photo.
 
@@ -476,12 +477,20 @@ def plan_crops(
     id, i), so adding or removing a photo never moves another photo's crops.
     A size that does not fit the scaled photo is shrunk to fit (never below
     16 px); a photo too small for any crop is skipped.
+
+    ``scale_reference``: when set, scales are relative to a photo whose
+    shorter side is this many pixels: the photo is first brought to that
+    shorter side (never enlarged), so a crop of a 5120-pixel wallpaper
+    shows as much of the scene as a crop of a 640-pixel photo, not a
+    featureless patch of it.
     """
     crops: list[CropSpec] = []
     for photo in photos:
         src_h, src_w = _image_size(photo.path)
         for i in range(crops_per_source):
             scale = crop_scales[i % len(crop_scales)]
+            if scale_reference is not None:
+                scale = round(min(1.0, scale * scale_reference / min(src_h, src_w)), 6)
             size_h, size_w = crop_sizes[(i // len(crop_scales)) % len(crop_sizes)]
             scaled_h, scaled_w = max(1, round(src_h * scale)), max(1, round(src_w * scale))
             height, width = min(size_h, scaled_h), min(size_w, scaled_w)
