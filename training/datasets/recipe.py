@@ -353,7 +353,8 @@ DEFAULT_RECIPE = Recipe(
     name="v2",
     collections=V2_COLLECTIONS,
     crop_sizes=((256, 256),),
-    crop_scales=(1.0, 0.6, 0.35),
+    crop_scales=(1.0, 0.75, 0.55),
+    scale_reference=640,
     crops_per_source=3,
     codecs=V2_CODECS,
     split=(0.7, 0.1, 0.2),
@@ -362,7 +363,8 @@ DEFAULT_RECIPE = Recipe(
     machines=V2_MACHINES,
     description=(
         "every offline photo collection (scikit-image, opencv-doc, matplotlib, Debian wallpaper packages) x "
-        "3 crops (256x256 at scales 1, 0.6, 0.35) x jpeg(38-level grid) + bpg(24) + vvc(26); "
+        "3 crops (256x256 at scales 1, 0.75, 0.55 of the photo brought to a 640-px shorter side) x "
+        "jpeg(38-level grid) + bpg(24) + vvc(26); "
         "val/test crops carry the whole grid, training crops 10 seeded levels per codec; labels are proxies: "
         "Eq. 3 pseudo-SUR from the IQA ensemble, a JND-calibrated SUR proxy and SMR from a 23-machine jury"
     ),
