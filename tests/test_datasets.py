@@ -527,10 +527,9 @@ def test_relabel_narrows_the_smr_jury_without_running_machines(photo_dir: Path, 
 
 
 def test_default_recipe_jury_is_registered_and_sorted() -> None:
-    from training.datasets.recipe import DEFAULT_MACHINES, V1_RECIPE, V2_MACHINES
+    from training.datasets.recipe import DEFAULT_MACHINES, V1_MACHINES, V1_RECIPE
     from training.machines import MACHINES
 
-    assert V1_RECIPE.machines == DEFAULT_MACHINES == tuple(sorted(DEFAULT_MACHINES))
-    assert DEFAULT_RECIPE.machines == V2_MACHINES == tuple(sorted(V2_MACHINES))
-    assert set(DEFAULT_MACHINES) < set(V2_MACHINES) < set(MACHINES.names())
-    assert len(V2_MACHINES) >= 16 and len({MACHINES.get(m).task for m in V2_MACHINES}) >= 6
+    assert V1_RECIPE.machines == V1_MACHINES == tuple(sorted(V1_MACHINES))
+    assert DEFAULT_RECIPE.machines == DEFAULT_MACHINES == tuple(sorted(DEFAULT_MACHINES))
+    assert set(DEFAULT_MACHINES) < set(MACHINES.names())

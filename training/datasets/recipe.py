@@ -333,16 +333,6 @@ V2_COLLECTIONS = (
     "plasma-workspace-wallpapers", "mate-backgrounds", "ukui-wallpapers", "gnome-backgrounds", "lxqt-themes",
 )  # fmt: skip
 
-# The v2 jury: every machine of the zoo (training/machines, 26 of 9 tasks) but the three whose verdicts did
-# not follow the level on the first build (see DEFAULT_MACHINES). Items keep every machine's verdicts, so
-# `sursmr-train relabel` narrows this jury later without running a machine again.
-V2_MACHINES = (
-    "dlib_face_embedding", "dlib_hog_face", "efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
-    "haar_cat_face", "haar_frontal_face", "haar_full_body", "haar_plate", "haar_profile_face", "haar_upper_body",
-    "hog_people", "mediapipe_face", "mediapipe_face_mesh", "mediapipe_hands", "mediapipe_pose", "mediapipe_selfie",
-    "mtcnn_face", "mtcnn_landmarks5", "nudenet", "open_nsfw", "rapidocr", "rapidocr_text_boxes",
-)  # fmt: skip
-
 V2_CODECS = (
     CodecPlan("jpeg", V2_JPEG_LEVELS, train_levels=V2_TRAIN_LEVELS),
     CodecPlan("bpg", V2_BPG_LEVELS, train_levels=V2_TRAIN_LEVELS),
@@ -360,13 +350,13 @@ DEFAULT_RECIPE = Recipe(
     split=(0.7, 0.1, 0.2),
     seed=20261201,
     metrics=DEFAULT_METRICS,
-    machines=V2_MACHINES,
+    machines=DEFAULT_MACHINES,
     description=(
         "every offline photo collection (scikit-image, opencv-doc, matplotlib, Debian wallpaper packages) x "
         "3 crops (256x256 at scales 1, 0.75, 0.55 of the photo brought to a 640-px shorter side) x "
         "jpeg(38-level grid) + bpg(24) + vvc(26); "
         "val/test crops carry the whole grid, training crops 10 seeded levels per codec; labels are proxies: "
-        "Eq. 3 pseudo-SUR from the IQA ensemble, a JND-calibrated SUR proxy and SMR from a 23-machine jury"
+        "Eq. 3 pseudo-SUR from the IQA ensemble, a JND-calibrated SUR proxy and SMR from the 15-machine default jury"
     ),
 )
 
@@ -425,11 +415,14 @@ _CODEC_S_256 = {"jpeg": 0.0022, "bpg": 0.1892, "vvc": 0.2245}
 
 
 # Share of v2 crops on which each machine's task applies to the original (so it also runs on the decoded
-# images): measured on 42 crops (256x256, every third v2 photo, scales 1/0.6/0.35) with the jury of
-# training.machines (applies()). Machines not listed count with CostModel.default_applicable_share.
+# images), measured on 42 crops (256x256, every third v2 photo) with training.machines' applies(): at the v2
+# crop scale (scale_reference 640) for the first nine, at native scale (fewer votes) for the rest.
+# Machines not listed count with CostModel.default_applicable_share.
 _APPLICABLE_SHARE = {
-    "dlib_face_embedding": 0.0, "dlib_hog_face": 0.0, "efficientnet_lite0": 0.095, "haar_frontal_face": 0.024,
-    "hog_people": 0.024, "nudenet": 0.024, "open_nsfw": 1.0, "rapidocr": 0.143,
+    "efficientnet_lite0": 0.262, "efficientnet_lite2": 0.095, "open_nsfw": 1.0, "mediapipe_face": 0.119,
+    "mtcnn_face": 0.024, "mediapipe_selfie": 0.31, "hog_people": 0.024, "nudenet": 0.024, "haar_frontal_face": 0.048,
+    "efficientnet_lite1": 0.119, "mediapipe_face_mesh": 0.024, "mediapipe_pose": 0.071, "mtcnn_landmarks5": 0.024,
+    "dlib_face_embedding": 0.0, "dlib_hog_face": 0.0, "rapidocr": 0.143,
 }  # fmt: skip
 # metrics computed by another metric's tool run (training/metrics/_pair_memo.py): charged once per pair
 _SHARED_RUN = {"vmaf_neg": "vmaf", "butteraugli_3norm": "butteraugli_max"}
