@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from sursmr_core.errors import ImageLoadError, InputError, UnsupportedImageError
 from sursmr_core.imaging import ImageConversionWarning, check_rgb, load_image
@@ -203,3 +203,19 @@ def test_special_files_are_refused_without_reading(tmp_path: Path) -> None:
     loop.symlink_to(loop)
     with pytest.raises(ImageLoadError, match="link loop"):
         load_image(loop)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_gives_the_pixels_a_viewer_shows(
+    tmp_path: Path, small_photo: np.ndarray, orientation: int
+) -> None:
+    path = tmp_path / f"o{orientation}.png"  # lossless, so the expected pixels are exact
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(small_photo).save(path, exif=exif)
+    with Image.open(path) as im:
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    loaded = load_image(path)
+    np.testing.assert_array_equal(loaded, expected)
+    assert loaded.shape[:2] == ((96, 64) if orientation >= 5 else (64, 96))
+    assert (orientation == 1) == np.array_equal(loaded, small_photo)
