@@ -5,13 +5,12 @@ from __future__ import annotations
 import io
 from typing import Any, ClassVar
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from codec_adapters import register
 from codec_adapters.base import CodecAdapter
 from sursmr_core.errors import CorruptBitstreamError, InputError
-from sursmr_core.imaging import RGBImage
+from sursmr_core.imaging import RGBImage, pil_to_rgb
 from sursmr_core.levels import LevelAxis
 
 # Pillow's subsampling codes
@@ -48,6 +47,7 @@ class JpegAdapter(CodecAdapter):
         try:
             with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
                 im.load()
-                return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+                # no convert() copy when already RGB, and a row-banded copy out (see pil_to_rgb): large images
+                return pil_to_rgb(im if im.mode == "RGB" else im.convert("RGB"))
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise CorruptBitstreamError(f"jpeg: not a decodable JPEG bitstream ({exc})") from None

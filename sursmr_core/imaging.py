@@ -10,7 +10,7 @@ What we accept and what we do with it (documented in the README too):
   :class:`UnsupportedImageError` instead.
 * Floating-point images, images smaller than ``MIN_SIDE`` on a side and
   images over the pixel limit (``max_pixels``, else ``$SURSMR_MAX_PIXELS``,
-  else 64 MP; Pillow's own bomb limit follows it) are refused with
+  else 64 MP; Pillow's own bomb limit is raised to it) are refused with
   :class:`UnsupportedImageError` before their pixels are decoded.
 * Missing, corrupt and truncated files (PNG chunks and checksums and JPEG
   data sizes are checked, which Pillow does not do), non-image files and
@@ -353,10 +353,12 @@ def load_image(
     name = "<bytes>" if isinstance(source, bytes) else os.fspath(source)
     limit = max_pixels_limit(max_pixels)
     stream: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else _open_regular_file(name)
-    pillow_limit = Image.MAX_IMAGE_PIXELS
-    try:
-        # Pillow warns above its limit and refuses above twice it: ours decides, Pillow's only backs it up
+    # Pillow warns above its limit and refuses above twice it. Ours decides (checked below, from the header);
+    # Pillow's is raised to ours when lower, for the whole process, so that neither this image nor a decoded
+    # candidate of it ever trips Pillow's own check (it is never lowered: other callers keep theirs)
+    if Image.MAX_IMAGE_PIXELS is not None and limit > Image.MAX_IMAGE_PIXELS:
         Image.MAX_IMAGE_PIXELS = limit
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(stream) as opened:
@@ -381,7 +383,6 @@ def load_image(
     except MemoryError:
         raise ImageLoadError(f"{name}: not enough memory to decode it") from None
     finally:
-        Image.MAX_IMAGE_PIXELS = pillow_limit
         stream.close()
     check_rgb(array, name=name, min_side=MIN_SIDE)
     return array
@@ -396,10 +397,30 @@ def _decode(opened: Image.Image, name: str, strict: bool) -> RGBImage:
     opened.load()
     ImageOps.exif_transpose(opened, in_place=True)
     rgb = _convert(opened, bits, name, strict)
-    array = np.asarray(rgb, dtype=np.uint8)
+    array = pil_to_rgb(rgb)
     if rgb is not opened:
         rgb.close()
-    return np.ascontiguousarray(array)
+    return array
+
+
+_ROWS_PER_COPY = 256
+
+
+def pil_to_rgb(image: Image.Image) -> RGBImage:
+    """An RGB Pillow image as a new C-contiguous uint8 (H, W, 3) array, copied a band of rows at a time.
+
+    ``np.asarray(image)`` goes through ``tobytes()``, which holds the encoded
+    pieces and their joined copy at once: three times the image at its peak
+    (576 MB more for 64 MP) instead of the one copy made here.
+    """
+    if image.mode != "RGB":
+        raise UnsupportedImageError(f"expected an RGB image, got mode {image.mode}")
+    width, height = image.size
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    for top in range(0, height, _ROWS_PER_COPY):
+        bottom = min(height, top + _ROWS_PER_COPY)
+        out[top:bottom] = np.asarray(image.crop((0, top, width, bottom)), dtype=np.uint8)
+    return out
 
 
 def check_rgb(image: object, *, name: str = "image", min_side: int = 1) -> RGBImage:
