@@ -19,7 +19,7 @@ import re
 import shutil
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sursmr_core.errors import ToolError
 from sursmr_core.imaging import RGBImage, save_png
@@ -105,17 +105,22 @@ class ButteraugliMetric(SizedMetric):
         return float(getattr(distances, self.field))
 
 
-_SUMMARIES: tuple[tuple[str, str, str], ...] = (
-    ("butteraugli_max", "max", "maximum of the butteraugli distance map"),
-    ("butteraugli_3norm", "norm3", "3-norm of the butteraugli distance map"),
-)
+_NOTE = "libjxl butteraugli_main; 1.0 ≈ just noticeable"
 
-for _name, _field, _description in _SUMMARIES:
-    _attributes: dict[str, Any] = {
-        "name": _name,
-        "field": _field,
-        "description": f"{_description} (libjxl butteraugli_main; 1.0 ≈ just noticeable)",
-        "__module__": __name__,
-        "__doc__": f"Butteraugli {_description}; lower is better, 0 for identical images.",
-    }
-    METRICS.register(type(f"Butteraugli_{_field}", (ButteraugliMetric,), _attributes))
+
+@METRICS.register
+class ButteraugliMax(ButteraugliMetric):
+    """Butteraugli maximum of the butteraugli distance map; lower is better, 0 for identical images."""
+
+    name = "butteraugli_max"
+    field = "max"
+    description = f"maximum of the butteraugli distance map ({_NOTE})"
+
+
+@METRICS.register
+class Butteraugli3Norm(ButteraugliMetric):
+    """Butteraugli 3-norm of the butteraugli distance map; lower is better, 0 for identical images."""
+
+    name = "butteraugli_3norm"
+    field = "norm3"
+    description = f"3-norm of the butteraugli distance map ({_NOTE})"

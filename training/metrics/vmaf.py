@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from sursmr_core.errors import ToolError
 from sursmr_core.imaging import RGBImage, save_png
@@ -55,10 +55,10 @@ class VmafModel:
     description: str
 
 
-VMAF_MODELS: tuple[VmafModel, ...] = (
-    VmafModel("vmaf", "vmaf_v0.6.1", "VMAF v0.6.1 (default model)"),
-    VmafModel("vmaf_neg", "vmaf_v0.6.1neg", "VMAF v0.6.1 NEG (no enhancement gain)"),
-)
+VMAF_DEFAULT = VmafModel("vmaf", "vmaf_v0.6.1", "VMAF v0.6.1 (default model)")
+VMAF_NEG = VmafModel("vmaf_neg", "vmaf_v0.6.1neg", "VMAF v0.6.1 NEG (no enhancement gain)")
+# every model one ffmpeg run scores
+VMAF_MODELS: tuple[VmafModel, ...] = (VMAF_DEFAULT, VMAF_NEG)
 
 
 def vmaf_scores(reference: RGBImage, distorted: RGBImage) -> dict[str, float]:
@@ -125,13 +125,21 @@ class VmafMetric(SizedMetric):
         return vmaf_score(reference, distorted, self.model.version)
 
 
-for _model in VMAF_MODELS:
-    _attributes: dict[str, Any] = {
-        "name": _model.name,
-        "model": _model,
-        "version": _model.version,
-        "description": f"{_model.description} via imageio-ffmpeg's libvmaf",
-        "__module__": __name__,
-        "__doc__": f"{_model.description}; higher is better, about 97.4 for identical still images.",
-    }
-    METRICS.register(type(f"Vmaf_{_model.name}", (VmafMetric,), _attributes))
+@METRICS.register
+class Vmaf(VmafMetric):
+    """VMAF v0.6.1 (default model); higher is better, about 97.4 for identical still images."""
+
+    name = "vmaf"
+    model = VMAF_DEFAULT
+    version = model.version
+    description = f"{model.description} via imageio-ffmpeg's libvmaf"
+
+
+@METRICS.register
+class VmafNeg(VmafMetric):
+    """VMAF v0.6.1 NEG (no enhancement gain); higher is better, about 97.4 for identical still images."""
+
+    name = "vmaf_neg"
+    model = VMAF_NEG
+    version = model.version
+    description = f"{model.description} via imageio-ffmpeg's libvmaf"
