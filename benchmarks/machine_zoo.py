@@ -14,10 +14,14 @@ children, e.g. tesseract) per ``analyse`` call on a 256×256 image, median
 over all calls after one untimed warm-up call per machine.
 
 Writes ``benchmarks/results/machine_zoo.json`` and ``.md`` and prints the
-Markdown table::
+Markdown table. ``--coverage RECIPE`` instead samples ``--crops`` crops of
+that recipe's own crop plan (every n-th) and only asks, on each original,
+which machines of the recipe's jury apply: how many crops would get an SMR
+label for each K (``machine_zoo_coverage.json`` / ``.md``)::
 
     .venv/bin/python benchmarks/machine_zoo.py --crops 20
     .venv/bin/python benchmarks/machine_zoo.py --crops 4 --machines efficientnet_lite0,mtcnn_face
+    .venv/bin/python benchmarks/machine_zoo.py --coverage default --crops 60
 """
 
 from __future__ import annotations
@@ -138,6 +142,51 @@ def run(crop_count: int, levels: Sequence[int], names: Sequence[str] | None) -> 
     }
 
 
+def coverage(recipe_name: str, crop_count: int) -> dict[str, Any]:
+    """Which machines of a recipe's jury apply to ``crop_count`` crops of its plan (every n-th crop, originals only)."""
+    from training.datasets.recipe import load_recipe
+
+    recipe = load_recipe(recipe_name)
+    photos = gather_sources(recipe.collections, recipe.source_dirs)
+    plan = plan_crops(photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed)
+    chosen = plan[:: max(1, len(plan) // crop_count)][:crop_count]
+    machines = zoo(recipe.machines)
+    rows: list[dict[str, Any]] = []
+    votes: list[dict[str, bool]] = []
+    for index, spec in enumerate(chosen):
+        rgb = render_crop(spec)
+        votes.append({m.name: bool(m.applies(m.analyse(rgb))) for m in machines})
+        rows.append({"crop_id": spec.crop_id, "applies": votes[-1]})
+        print(f"machine_zoo: crop {index + 1}/{len(chosen)} {spec.crop_id}", file=sys.stderr, flush=True)
+    counts = [sum(applies.values()) for applies in votes]
+    return {
+        "what": f"applicable machines of recipe {recipe.name!r}'s SMR jury on its own crops (originals only)",
+        "recipe": recipe.name,
+        "crops_in_plan": len(plan),
+        "crops": len(rows),
+        "applicable_per_machine": {m.name: sum(applies[m.name] for applies in votes) for m in machines},
+        "by_k": [applicable_summary(counts, k) for k in range(1, 7)],
+        "rows": rows,
+        "host": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+
+
+def coverage_markdown(result: dict[str, Any]) -> str:
+    lines = [
+        f"SMR jury of recipe `{result['recipe']}` on {result['crops']} of its {result['crops_in_plan']} crops "
+        "(every n-th of the plan): machines whose task applies to the original.",
+        "",
+        "| machine | applicable crops |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {n}/{result['crops']} |" for name, n in result["applicable_per_machine"].items()]
+    lines += ["", "| K | crops with an SMR label |", "|---:|---:|"]
+    lines += [f"| {row['k']} | {row['crops'] - row['below_k']}/{row['crops']} |" for row in result["by_k"]]
+    first = result["by_k"][0]
+    lines += ["", f"Applicable machines per crop: median {first['median']}, 10th percentile {first['p10']}."]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict[str, Any]) -> str:
     worst = f"unsatisfied_q{min(result['levels'])}"
     lines = [
@@ -171,8 +220,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--crops", type=int, default=20, help="number of 256×256 crops (default 20)")
     parser.add_argument("--levels", default="100,95,30", help="JPEG qualities, comma-separated (default 100,95,30)")
     parser.add_argument("--machines", default=None, help="comma-separated machines (default: every available one)")
-    parser.add_argument("--out", type=Path, default=RESULTS / "machine_zoo", help="output path without extension")
+    parser.add_argument("--coverage", metavar="RECIPE", default=None, help="only applicability on a recipe's crops")
+    parser.add_argument("--out", type=Path, default=None, help="output path without extension")
     args = parser.parse_args(argv)
+    if args.coverage is not None:
+        covered = coverage(args.coverage, args.crops)
+        out = args.out or RESULTS / "machine_zoo_coverage"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(covered, indent=1) + "\n", encoding="utf-8")
+        text = coverage_markdown(covered)
+        out.with_suffix(".md").write_text(text, encoding="utf-8")
+        print(text)
+        return 0
+    args.out = args.out or RESULTS / "machine_zoo"
     names = None if args.machines is None else [m.strip() for m in args.machines.split(",") if m.strip()]
     levels = sorted({int(v) for v in args.levels.split(",")}, reverse=True)
     result = run(args.crops, levels, names)
