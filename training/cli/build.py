@@ -31,6 +31,12 @@ from training.cli import main
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
 @jobs_option
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N crops (a trial run).")
+@click.option(
+    "--splits",
+    "only_splits",
+    default=None,
+    help="Only the crops of source photos in these splits, comma-separated (e.g. val,test); splits are unchanged.",
+)
 @timeout_option
 @quiet_option
 @json_option
@@ -40,6 +46,7 @@ def build(
     executor: str,
     jobs: int | None,
     limit: int | None,
+    only_splits: str | None,
     timeout: float,
     quiet: bool,
     as_json: bool,
@@ -54,6 +61,7 @@ def build(
       sursmr-train build --out data/default
       sursmr-train build --recipe my.json --executor ray --jobs 8 --out data/mine
       sursmr-train build --limit 3 --out /tmp/try --json
+      sursmr-train build --splits val,test --out data/heldout
     """
     from sursmr.encoding import default_jobs
     from training.datasets.builder import build_dataset
@@ -78,6 +86,7 @@ def build(
             executor=executor,
             workers=jobs or default_jobs(),
             limit=limit,
+            only_splits=None if only_splits is None else [s.strip() for s in only_splits.split(",") if s.strip()],
             timeout=timeout,
             on_item=finished,
             on_plan=planned,

@@ -268,18 +268,31 @@ def choose_sources(photos: Sequence[SourcePhoto], max_sources: int | None, seed:
 
 
 def plan_jobs(
-    recipe: Recipe, out_dir: Path, factory: PipelineFactory, limit: int | None = None, timeout: float = 120.0
+    recipe: Recipe,
+    out_dir: Path,
+    factory: PipelineFactory,
+    limit: int | None = None,
+    timeout: float = 120.0,
+    only_splits: Sequence[str] | None = None,
 ) -> tuple[list[ItemJob], dict[str, Any]]:
     """All item jobs of a recipe (the first ``limit`` crops only, if given) and the dataset header.
 
     Validation and test crops get every level of each codec's grid; training
     crops the per-crop subset of :meth:`CodecPlan.levels_for` when the plan sets ``train_levels``.
+    ``only_splits``: keep only the crops of source photos in these splits (the
+    split of a photo does not depend on the filter, so a partial build agrees
+    with the full one).
     """
     photos = choose_sources(gather_sources(recipe.collections, recipe.source_dirs), recipe.max_sources, recipe.seed)
     crops = plan_crops(
         photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed, recipe.scale_reference
     )
     splits = assign_splits((p.source_id for p in photos), recipe.split, recipe.seed)
+    if only_splits is not None:
+        unknown = sorted(set(only_splits) - set(SPLITS))
+        if unknown or not only_splits:
+            raise InputError(f"splits must be a non-empty subset of {SPLITS}, got {list(only_splits)}")
+        crops = [crop for crop in crops if splits[crop.source_id] in only_splits]
     if limit is not None:
         if limit < 1:
             raise InputError(f"--limit must be ≥ 1, got {limit}")
@@ -315,6 +328,7 @@ def plan_jobs(
         ],
         "crops": [c.to_dict() for c in crops],
         "limit": limit,
+        "only_splits": None if only_splits is None else sorted(only_splits),
     }
     return jobs, header
 
@@ -416,6 +430,7 @@ def build_dataset(
     timeout: float = 120.0,
     on_item: Callable[[ItemOutcome], None] | None = None,
     on_plan: Callable[[int, int], None] | None = None,
+    only_splits: Sequence[str] | None = None,
 ) -> BuildReport:
     """Build (or resume) the dataset of ``recipe`` in ``out_dir``.
 
@@ -436,7 +451,7 @@ def build_dataset(
         jnd_proxy_name=recipe.jnd_proxy_name,
     )
     labellers = chosen.describe()
-    jobs, header = plan_jobs(recipe, root.resolve(), chosen, limit, timeout)
+    jobs, header = plan_jobs(recipe, root.resolve(), chosen, limit, timeout, only_splits)
     root.mkdir(parents=True, exist_ok=True)
     run_index = len(_write_header(root, header, labellers))
     for stale in (root / "items").glob("*/.*.part"):

@@ -1,0 +1,445 @@
+"""Turn "I need a share P of my images to truly meet the targets" into the controller's margin.
+
+The rate controller stops at the most compressed level whose *predicted*
+SUR/SMR reach ``target + margin``. How often the *true* ratios then meet the
+targets depends on the predictor's errors near the stopping point, so a bare
+margin has no meaning a user can plan with. This module gives it one, by
+split-conformal calibration on a held-out (validation) split:
+
+1. For each validation item (one image, one codec, every level labelled) and
+   target pair, :func:`required_margin` simulates the controller over the
+   item's levels (densified by linear interpolation, see :func:`densify`, so
+   the stopping point is as fine as on the codec's real axis) and returns the
+   smallest margin from which on the chosen level's labels meet the targets.
+   That margin is the item's nonconformity score: it is the predictor's
+   overshoot (predicted minus true) where the true curve crosses the target.
+2. :func:`conformal_quantile` takes the ⌈(n + 1)·P⌉-th smallest of the n
+   scores. With a new image exchangeable with the validation ones, a margin
+   that large meets the targets with probability ≥ P (split-conformal
+   guarantee; it holds on average over images, not for each one).
+3. A :class:`ConfidenceTable` (stored in the model card under
+   ``"confidence"``) keeps one margin per codec, confidence and calibrated
+   target pair; :meth:`ConfidenceTable.margin_for` answers for other targets
+   with the larger margin of the calibrated targets around them.
+
+Everything here is pure arithmetic over arrays: no model, codec or file.
+Where an item has no level whose labels meet the targets, no margin helps
+(score = +inf); a confidence above the share of reachable items is reported
+as not supported rather than promised.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from sursmr_core.errors import InputError
+
+FloatArray = npt.NDArray[np.float64]
+
+CONFIDENCES: tuple[float, ...] = (0.75, 0.9, 0.95)
+"""Confidences calibrated by default (``sursmr-train calibrate``)."""
+
+MARGIN_GRID: tuple[float, ...] = tuple(round(0.0025 * i, 4) for i in range(201))
+"""Margins tried when scoring an item: 0 to 0.5 in steps of 0.0025."""
+
+DEFAULT_SUBSTEPS = 8
+"""Points per gap between two labelled levels in :func:`densify` (1: the labelled levels only)."""
+
+DEFAULT_RELIABILITY = 0.9
+"""The default confidence: the fewest validation bytes among the confidences whose validation hit rate is ≥ this."""
+
+
+# --- conformal quantile ----------------------------------------------------------------
+
+
+def conformal_quantile(scores: Sequence[float] | FloatArray, confidence: float) -> float:
+    """The ⌈(n + 1)·confidence⌉-th smallest score, or +inf when that rank exceeds n.
+
+    With ``scores`` of n calibration points and a new point exchangeable with
+    them, P(new score ≤ result) ≥ ``confidence``.
+    """
+    if not (isinstance(confidence, int | float) and 0.0 < confidence < 1.0):
+        raise InputError(f"confidence must be a number in (0, 1), got {confidence!r}")
+    values = np.sort(np.asarray(scores, dtype=np.float64))
+    if values.size == 0:
+        raise InputError("conformal calibration needs at least one score")
+    if np.isnan(values).any():
+        raise InputError("conformal scores must not be NaN (use +inf for 'never meets the targets')")
+    rank = math.ceil((values.size + 1) * confidence - 1e-12)
+    return math.inf if rank > values.size else float(values[rank - 1])
+
+
+def max_supported_confidence(n: int) -> float:
+    """The largest confidence whose conformal rank ⌈(n + 1)·P⌉ stays ≤ n: n / (n + 1)."""
+    return n / (n + 1) if n > 0 else 0.0
+
+
+# --- the controller on one item's labelled curve -----------------------------------------
+
+
+def densify(values: Sequence[float] | FloatArray, substeps: int = DEFAULT_SUBSTEPS) -> FloatArray:
+    """Linear interpolation with ``substeps`` points per gap (the original points kept; NaN spreads to its gaps)."""
+    if substeps < 1:
+        raise InputError(f"substeps must be ≥ 1, got {substeps}")
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or array.size == 0:
+        raise InputError("densify needs a non-empty 1-D curve")
+    if substeps == 1 or array.size == 1:
+        return array.copy()
+    fractions = np.arange(substeps) / substeps
+    left, right = array[:-1, None], array[1:, None]
+    inner = (left + (right - left) * fractions[None, :]).reshape(-1)
+    return np.concatenate([inner, array[-1:]])
+
+
+def _ok(values: FloatArray, need: float | None) -> npt.NDArray[np.bool_]:
+    """``values ≥ need`` where NaN (a ratio nobody could judge) counts as met; all True without a target."""
+    if need is None:
+        return np.ones(values.shape, dtype=bool)
+    return np.isnan(values) | (values >= need - 1e-12)
+
+
+def chosen_index(
+    pred_sur: FloatArray, pred_smr: FloatArray, target_sur: float | None, target_smr: float | None, margin: float
+) -> int:
+    """Index (levels ordered worst → best quality) the controller stops at; the best level when none passes.
+
+    The controller keeps the most compressed level whose predictions reach
+    ``target + margin``; with predictions monotone in the level that is the
+    first passing index. Falling back to the best level when nothing passes
+    mirrors what a user does after ``TargetUnreachable``.
+    """
+    passing = _passes(pred_sur, pred_smr, target_sur, target_smr, margin)
+    hits = np.flatnonzero(passing)
+    return int(hits[0]) if hits.size else len(pred_sur) - 1
+
+
+def _passes(
+    pred_sur: FloatArray, pred_smr: FloatArray, target_sur: float | None, target_smr: float | None, margin: float
+) -> npt.NDArray[np.bool_]:
+    sur_need = None if target_sur is None else target_sur + margin
+    smr_need = None if target_smr is None else target_smr + margin
+    return _ok(pred_sur, sur_need) & _ok(pred_smr, smr_need)
+
+
+def meets(true_sur: float, true_smr: float, target_sur: float | None, target_smr: float | None) -> bool:
+    """True when labels meet the targets (no margin); an unjudged (NaN) SMR counts as met."""
+    sur_ok = target_sur is None or true_sur >= target_sur - 1e-12
+    smr_ok = target_smr is None or math.isnan(true_smr) or true_smr >= target_smr - 1e-12
+    return bool(sur_ok and smr_ok)
+
+
+def required_margin(
+    pred_sur: Sequence[float] | FloatArray,
+    pred_smr: Sequence[float] | FloatArray,
+    true_sur: Sequence[float] | FloatArray,
+    true_smr: Sequence[float] | FloatArray,
+    target_sur: float | None,
+    target_smr: float | None,
+    *,
+    grid: Sequence[float] = MARGIN_GRID,
+    substeps: int = DEFAULT_SUBSTEPS,
+) -> float:
+    """The item's conformal score: the smallest grid margin from which on every larger one gives a hit.
+
+    Curves are per level, worst → best quality, densified with ``substeps``.
+    A hit means the labels at the chosen level meet the targets. +inf when
+    even the largest grid margin misses (e.g. no level's labels meet the
+    targets); the first grid value when every margin hits.
+    """
+    if target_sur is None and target_smr is None:
+        raise InputError("give at least one target (SUR or SMR)")
+    curves = [densify(c, substeps) for c in (pred_sur, pred_smr, true_sur, true_smr)]
+    if len({c.size for c in curves}) != 1:
+        raise InputError("predicted and true curves must have the same number of levels")
+    p_sur, p_smr, t_sur, t_smr = curves
+    truth = _ok(t_sur, target_sur) & _ok(t_smr, target_smr)
+    margins = np.asarray(grid, dtype=np.float64)
+    if margins.size == 0 or np.any(np.diff(margins) <= 0):
+        raise InputError("the margin grid must be non-empty and increasing")
+    hit = np.array([truth[chosen_index(p_sur, p_smr, target_sur, target_smr, float(m))] for m in margins])
+    if not hit[-1]:
+        return math.inf
+    misses = np.flatnonzero(~hit)
+    return float(margins[misses[-1] + 1]) if misses.size else float(margins[0])
+
+
+# --- the knob search ---------------------------------------------------------------------
+
+
+def cheapest_meeting(hit_rates: Sequence[float], costs: Sequence[float], required: float) -> int | None:
+    """Index of the cheapest knob setting whose hit rate is ≥ ``required`` (first of equal costs); None if none.
+
+    The calibration rule of every method in the matched-reliability benchmark
+    and of the default confidence: hit rates come from the calibration split.
+    """
+    if len(hit_rates) != len(costs):
+        raise InputError(f"{len(hit_rates)} hit rates but {len(costs)} costs")
+    best: int | None = None
+    for i, (rate, cost) in enumerate(zip(hit_rates, costs, strict=True)):
+        if rate >= required - 1e-12 and (best is None or cost < costs[best]):
+            best = i
+    return best
+
+
+# --- the table stored in a model card ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfidenceEntry:
+    """The margin giving ``confidence`` for one codec and calibrated target pair (``None``: not supported)."""
+
+    codec: str
+    target_sur: float | None
+    target_smr: float | None
+    confidence: float
+    margin: float | None
+    items: int
+    scope: str = "codec"  # "codec": this codec's items; "pooled": every codec's (too few items of one codec)
+    val_hit_rate: float | None = None
+    val_mean_bytes: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "codec": self.codec,
+            "target_sur": self.target_sur,
+            "target_smr": self.target_smr,
+            "confidence": self.confidence,
+            "margin": self.margin,
+            "items": self.items,
+            "scope": self.scope,
+            "val_hit_rate": self.val_hit_rate,
+            "val_mean_bytes": self.val_mean_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConfidenceEntry:
+        def opt(key: str) -> float | None:
+            value = data.get(key)
+            return None if value is None else float(value)
+
+        try:
+            return cls(
+                codec=str(data["codec"]),
+                target_sur=opt("target_sur"),
+                target_smr=opt("target_smr"),
+                confidence=float(data["confidence"]),
+                margin=opt("margin"),
+                items=int(data["items"]),
+                scope=str(data.get("scope", "codec")),
+                val_hit_rate=opt("val_hit_rate"),
+                val_mean_bytes=opt("val_mean_bytes"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"malformed confidence entry {dict(data)!r}: {exc}") from None
+
+
+def _bracket(grid: Sequence[float], value: float) -> list[float]:
+    """The grid values next to ``value`` on each side (one value when it is on the grid or outside it)."""
+    ordered = sorted(set(grid))
+    if value <= ordered[0]:
+        return [ordered[0]]
+    if value >= ordered[-1]:
+        return [ordered[-1]]
+    for low, high in itertools.pairwise(ordered):
+        if math.isclose(value, low, abs_tol=1e-9):
+            return [low]
+        if low < value < high:
+            return [low, high]
+    return [ordered[-1]]
+
+
+@dataclass(frozen=True)
+class ConfidenceTable:
+    """Calibrated margins of one predictor (see the module docstring); JSON in the model card."""
+
+    entries: tuple[ConfidenceEntry, ...]
+    default: float | None = None
+    info: Mapping[str, Any] = field(default_factory=dict)
+
+    def confidences(self, codec: str | None = None) -> list[float]:
+        """Confidences with at least one supported margin (for ``codec``, or any codec)."""
+        chosen = {e.confidence for e in self.entries if e.margin is not None and (codec is None or e.codec == codec)}
+        return sorted(chosen)
+
+    def codecs(self) -> list[str]:
+        return sorted({e.codec for e in self.entries})
+
+    def margin_for(self, codec: str, confidence: float, target_sur: float | None, target_smr: float | None) -> float:
+        """The margin to use; between calibrated targets, the larger margin of the ones around the request.
+
+        Targets outside the calibrated range use the nearest calibrated ones.
+        Raises :class:`InputError` when the codec or confidence was not
+        calibrated, or when a target around the request has no supported margin.
+        """
+        rows = [e for e in self.entries if e.codec == codec and math.isclose(e.confidence, confidence, abs_tol=1e-9)]
+        if not rows:
+            known = ", ".join(f"{c:g}" for c in sorted({e.confidence for e in self.entries if e.codec == codec}))
+            raise InputError(
+                f"confidence {confidence:g} is not calibrated for codec {codec!r} "
+                f"(calibrated: {known or 'none'}); pick one of those or pass a margin"
+            )
+        same_smr_kind = [e for e in rows if (e.target_smr is None) == (target_smr is None)]
+        if not same_smr_kind:
+            raise InputError(
+                f"no calibration for codec {codec!r} with{'out' if target_smr is None else ''} an SMR target"
+            )
+        if target_sur is not None:
+            same_smr_kind = [e for e in same_smr_kind if e.target_sur is not None]
+            surs = _bracket([e.target_sur for e in same_smr_kind if e.target_sur is not None], target_sur)
+        else:
+            surs = []
+        smrs = (
+            _bracket([e.target_smr for e in same_smr_kind if e.target_smr is not None], target_smr)
+            if target_smr is not None
+            else []
+        )
+        chosen = [
+            e
+            for e in same_smr_kind
+            if (not surs or any(math.isclose(e.target_sur or 0.0, s) for s in surs))
+            and (not smrs or any(math.isclose(e.target_smr or 0.0, s) for s in smrs))
+        ]
+        if not chosen:
+            raise InputError(f"no calibrated targets near SUR {target_sur} / SMR {target_smr} for codec {codec!r}")
+        missing = [e for e in chosen if e.margin is None]
+        if missing:
+            e = missing[0]
+            raise InputError(
+                f"confidence {confidence:g} is not reachable for codec {codec!r} near SUR {e.target_sur} / "
+                f"SMR {e.target_smr} on the calibration data ({e.items} items); lower the confidence or the "
+                "targets, or pass a margin"
+            )
+        return max(float(e.margin) for e in chosen if e.margin is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dict(self.info), "default": self.default, "entries": [e.to_dict() for e in self.entries]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ConfidenceTable:
+        if not isinstance(data, Mapping) or not isinstance(data.get("entries"), list):
+            raise InputError("a confidence table is a JSON object with an 'entries' list")
+        default = data.get("default")
+        return cls(
+            entries=tuple(ConfidenceEntry.from_dict(e) for e in data["entries"]),
+            default=None if default is None else float(default),
+            info={k: v for k, v in data.items() if k not in ("default", "entries")},
+        )
+
+
+def choose_default(entries: Sequence[ConfidenceEntry], reliability: float = DEFAULT_RELIABILITY) -> float | None:
+    """The confidence with the fewest mean validation bytes among those whose validation hit rate is ≥ ``reliability``.
+
+    Hit rates and bytes are averaged over every codec and calibrated target
+    (a confidence missing anywhere is not eligible); ``None`` when none qualifies.
+    """
+    by_conf: dict[float, list[ConfidenceEntry]] = {}
+    for e in entries:
+        by_conf.setdefault(e.confidence, []).append(e)
+    candidates, rates, costs = [], [], []
+    for conf, rows in sorted(by_conf.items()):
+        if any(r.margin is None or r.val_hit_rate is None or r.val_mean_bytes is None for r in rows):
+            continue
+        candidates.append(conf)
+        rates.append(float(np.mean([r.val_hit_rate for r in rows])))
+        costs.append(float(np.mean([r.val_mean_bytes for r in rows])))
+    best = cheapest_meeting(rates, costs, reliability)
+    return None if best is None else candidates[best]
+
+
+# --- calibration over a split --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemCurves:
+    """One item (image × codec) with every level labelled, levels ordered worst → best quality.
+
+    ``group``: the source photo (items of one photo are not independent);
+    ``true_smr`` is NaN where no machine could judge.
+    """
+
+    item_id: str
+    codec: str
+    group: str
+    nbytes: FloatArray
+    pred_sur: FloatArray
+    pred_smr: FloatArray
+    true_sur: FloatArray
+    true_smr: FloatArray
+
+
+Target = tuple[float | None, float | None]
+
+
+def outcome(item: ItemCurves, target: Target, margin: float, substeps: int = DEFAULT_SUBSTEPS) -> tuple[bool, float]:
+    """(hit, bytes) of the controller with ``margin`` on the densified item (bytes interpolated between levels)."""
+    p_sur, p_smr = densify(item.pred_sur, substeps), densify(item.pred_smr, substeps)
+    index = chosen_index(p_sur, p_smr, target[0], target[1], margin)
+    t_sur, t_smr = densify(item.true_sur, substeps), densify(item.true_smr, substeps)
+    nbytes = densify(item.nbytes.astype(np.float64), substeps)
+    return meets(float(t_sur[index]), float(t_smr[index]), *target), float(nbytes[index])
+
+
+def hit_rate_and_bytes(
+    items: Sequence[ItemCurves], target: Target, margin: float, substeps: int = DEFAULT_SUBSTEPS
+) -> tuple[float, float]:
+    """Share of ``items`` that hit and their mean bytes with ``margin``."""
+    if not items:
+        raise InputError("no items to evaluate")
+    results = [outcome(item, target, margin, substeps) for item in items]
+    return float(np.mean([hit for hit, _ in results])), float(np.mean([b for _, b in results]))
+
+
+def calibrate(
+    items: Sequence[ItemCurves],
+    targets: Sequence[Target],
+    confidences: Sequence[float] = CONFIDENCES,
+    *,
+    substeps: int = DEFAULT_SUBSTEPS,
+    reliability: float = DEFAULT_RELIABILITY,
+    info: Mapping[str, Any] | None = None,
+) -> ConfidenceTable:
+    """Split-conformal margins per codec, target and confidence from calibration ``items``.
+
+    A codec with too few items for a confidence (⌈(n + 1)·P⌉ > n) uses the
+    scores of every codec's items for that target instead (``scope="pooled"``);
+    a confidence still out of reach gets no margin. The table's default is
+    :func:`choose_default` at ``reliability``.
+    """
+    if not items:
+        raise InputError("calibration needs at least one item")
+    entries: list[ConfidenceEntry] = []
+    codecs = sorted({item.codec for item in items})
+    for target in targets:
+        scores = {
+            item.item_id: required_margin(
+                item.pred_sur, item.pred_smr, item.true_sur, item.true_smr, *target, substeps=substeps
+            )
+            for item in items
+        }
+        pooled = list(scores.values())
+        for codec in codecs:
+            mine = [item for item in items if item.codec == codec]
+            own = [scores[item.item_id] for item in mine]
+            for confidence in confidences:
+                scope, chosen = "codec", own
+                if math.ceil((len(own) + 1) * confidence - 1e-12) > len(own):
+                    scope, chosen = "pooled", pooled
+                q = conformal_quantile(chosen, confidence)
+                margin = None if not math.isfinite(q) else max(0.0, q)
+                rate = mean_bytes = None
+                if margin is not None:
+                    rate, mean_bytes = hit_rate_and_bytes(mine, target, margin, substeps)
+                entries.append(
+                    ConfidenceEntry(
+                        codec, target[0], target[1], confidence, margin, len(chosen), scope, rate, mean_bytes
+                    )
+                )
+    return ConfidenceTable(tuple(entries), choose_default(entries, reliability), dict(info or {}))

@@ -1,0 +1,182 @@
+"""Confidence calibration maths: conformal quantile, per-item required margin, knob search, card table."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sursmr.confidence import (
+    ConfidenceEntry,
+    ConfidenceTable,
+    ItemCurves,
+    calibrate,
+    cheapest_meeting,
+    choose_default,
+    chosen_index,
+    conformal_quantile,
+    densify,
+    hit_rate_and_bytes,
+    max_supported_confidence,
+    required_margin,
+)
+from sursmr_core.errors import InputError
+
+
+def test_conformal_quantile_is_the_ceil_rank() -> None:
+    scores = list(range(1, 20))  # n = 19: rank ⌈20·0.9⌉ = 18
+    assert conformal_quantile(scores, 0.9) == 18.0
+    assert conformal_quantile(scores, 0.5) == 10.0
+    assert conformal_quantile(scores, 0.95) == 19.0
+    assert math.isinf(conformal_quantile(scores, 0.96))  # rank 20 > n
+    assert max_supported_confidence(19) == pytest.approx(0.95)
+
+
+def test_conformal_quantile_recovers_a_known_quantile() -> None:
+    rng = np.random.default_rng(0)
+    residuals = rng.normal(0.0, 0.1, size=20_000)  # 0.9 quantile = 0.1 · 1.2816
+    assert conformal_quantile(residuals, 0.9) == pytest.approx(0.12816, abs=0.004)
+    assert conformal_quantile(residuals, 0.75) == pytest.approx(0.06745, abs=0.004)
+
+
+def test_conformal_margin_covers_fresh_samples() -> None:
+    """Average coverage over many small calibration sets is ≥ P (the split-conformal guarantee)."""
+    rng = np.random.default_rng(1)
+    coverage = []
+    for _ in range(2000):
+        calib = rng.exponential(0.05, size=15)
+        q = conformal_quantile(calib, 0.8)
+        fresh = rng.exponential(0.05, size=50)
+        coverage.append(np.mean(fresh <= q))
+    assert np.mean(coverage) >= 0.8
+    assert np.mean(coverage) < 0.86  # and not wildly conservative: rank 13 of 15 ≈ 0.8125 expected
+
+
+def test_conformal_quantile_rejects_bad_input() -> None:
+    with pytest.raises(InputError):
+        conformal_quantile([], 0.9)
+    with pytest.raises(InputError):
+        conformal_quantile([0.1], 1.0)
+    with pytest.raises(InputError):
+        conformal_quantile([math.nan], 0.5)
+
+
+def test_densify_keeps_points_and_interpolates() -> None:
+    out = densify([0.0, 1.0, 3.0], 4)
+    assert out.tolist() == [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0]
+    assert np.isnan(densify([0.0, math.nan], 2)[1])
+    assert densify([0.2, 0.4], 1).tolist() == [0.2, 0.4]
+
+
+def test_chosen_index_first_passing_else_best() -> None:
+    pred = np.array([0.3, 0.6, 0.8, 0.95])
+    smr = np.array([1.0, 0.5, 1.0, 1.0])
+    assert chosen_index(pred, smr, 0.5, None, 0.0) == 1
+    assert chosen_index(pred, smr, 0.5, 0.8, 0.0) == 2  # SMR dip at index 1
+    assert chosen_index(pred, smr, 0.5, None, 0.25) == 2
+    assert chosen_index(pred, smr, 0.99, None, 0.0) == 3  # nothing passes: the best level
+
+
+def test_required_margin_is_the_overshoot_where_truth_crosses() -> None:
+    # prediction runs 0.1 above the truth everywhere: the controller needs margin 0.1
+    true = np.linspace(0.2, 1.0, 9)
+    pred = np.clip(true + 0.1, 0, 1)
+    nan = np.full(9, math.nan)
+    m = required_margin(pred, nan, true, nan, 0.5, None, substeps=10)
+    assert m == pytest.approx(0.1, abs=0.011)
+    # on the labelled levels alone (0.1 apart) the coarse grid overshoots for free
+    assert required_margin(pred, nan, true, nan, 0.5, None, substeps=1) < 0.01
+    # a pessimistic predictor needs no margin
+    assert required_margin(true - 0.1, nan, true, nan, 0.5, None, substeps=1) == 0.0
+    # unreachable target: no margin helps
+    assert math.isinf(required_margin(pred, nan, true * 0.5, nan, 0.75, None, substeps=1))
+
+
+def test_required_margin_with_smr_target() -> None:
+    sur = np.array([0.3, 0.6, 0.8, 0.95])
+    pred_smr = np.array([0.9, 0.9, 0.9, 0.95])
+    true_smr = np.array([0.5, 0.5, 0.7, 0.9])  # truth meets SMR ≥ 0.8 at the best level only
+    m = required_margin(sur, pred_smr, sur, true_smr, 0.5, 0.8, substeps=1)
+    # the SMR prediction 0.9 must be out of reach: 0.8 + m > 0.9, and 0.95 reachable: m ≤ 0.15
+    assert 0.1 < m <= 0.15
+
+
+def _item(i: int, codec: str, offset: float) -> ItemCurves:
+    true = np.linspace(0.2, 1.0, 9)
+    return ItemCurves(
+        item_id=f"{codec}-{i}",
+        codec=codec,
+        group=f"photo{i}",
+        nbytes=np.linspace(1000, 9000, 9),
+        pred_sur=np.clip(true + offset, 0, 1),
+        pred_smr=np.full(9, math.nan),
+        true_sur=true,
+        true_smr=np.full(9, math.nan),
+    )
+
+
+def test_calibrate_reaches_the_confidence_and_picks_default() -> None:
+    offsets = np.linspace(-0.1, 0.15, 40)
+    items = [_item(i, "jpeg", float(o)) for i, o in enumerate(offsets)]
+    table = calibrate(items, [(0.6, None)], (0.5, 0.9), substeps=4)
+    margins = {e.confidence: e for e in table.entries}
+    assert margins[0.9].margin is not None and margins[0.5].margin is not None
+    assert margins[0.9].margin > margins[0.5].margin
+    assert margins[0.9].val_hit_rate is not None and margins[0.9].val_hit_rate >= 0.9
+    assert margins[0.5].val_hit_rate is not None and margins[0.5].val_hit_rate >= 0.5
+    assert table.default == 0.9  # the only confidence whose validation hit rate is ≥ 0.9
+    rate, _ = hit_rate_and_bytes(items, (0.6, None), 0.0, 4)
+    assert rate < 0.9  # without the margin the optimistic items miss
+
+
+def test_calibrate_pools_codecs_with_too_few_items() -> None:
+    items = [_item(i, "jpeg", 0.05) for i in range(5)] + [_item(i, "bpg", 0.05) for i in range(30)]
+    table = calibrate(items, [(0.6, None)], (0.9,), substeps=2)
+    scopes = {e.codec: e.scope for e in table.entries}
+    assert scopes == {"jpeg": "pooled", "bpg": "codec"}
+
+
+def test_cheapest_meeting() -> None:
+    assert cheapest_meeting([0.5, 0.92, 0.95, 0.99], [1, 3, 2, 5], 0.9) == 2
+    assert cheapest_meeting([0.5, 0.6], [1, 2], 0.9) is None
+    with pytest.raises(InputError):
+        cheapest_meeting([0.5], [1, 2], 0.5)
+
+
+def _entry(conf: float, sur: float, smr: float | None, margin: float | None) -> ConfidenceEntry:
+    return ConfidenceEntry("jpeg", sur, smr, conf, margin, 20, "codec", 0.9, 1000.0)
+
+
+def test_table_lookup_brackets_and_round_trips() -> None:
+    entries = (
+        _entry(0.9, 0.5, None, 0.02),
+        _entry(0.9, 0.75, None, 0.05),
+        _entry(0.9, 0.9, None, 0.01),
+        _entry(0.9, 0.75, 0.8, 0.07),
+        _entry(0.95, 0.75, None, None),
+    )
+    table = ConfidenceTable.from_dict(ConfidenceTable(entries, 0.9, {"split": "val"}).to_dict())
+    assert table.info == {"split": "val"}
+    assert table.margin_for("jpeg", 0.9, 0.75, None) == 0.05
+    assert table.margin_for("jpeg", 0.9, 0.6, None) == 0.05  # max of 0.5 and 0.75
+    assert table.margin_for("jpeg", 0.9, 0.95, None) == 0.01  # beyond the grid: nearest
+    assert table.margin_for("jpeg", 0.9, 0.75, 0.85) == 0.07
+    assert table.confidences("jpeg") == [0.9]
+    with pytest.raises(InputError, match="not reachable"):
+        table.margin_for("jpeg", 0.95, 0.75, None)
+    with pytest.raises(InputError, match="not calibrated"):
+        table.margin_for("jpeg", 0.8, 0.75, None)
+    with pytest.raises(InputError, match="not calibrated"):
+        table.margin_for("vvc", 0.9, 0.75, None)
+
+
+def test_choose_default_prefers_cheapest_reliable() -> None:
+    entries = [
+        ConfidenceEntry("jpeg", 0.75, None, 0.75, 0.01, 20, "codec", 0.8, 900.0),
+        ConfidenceEntry("jpeg", 0.75, None, 0.9, 0.03, 20, "codec", 0.92, 1000.0),
+        ConfidenceEntry("jpeg", 0.75, None, 0.95, 0.05, 20, "codec", 0.97, 1200.0),
+    ]
+    assert choose_default(entries) == 0.9
+    assert choose_default(entries, reliability=0.95) == 0.95
+    assert choose_default(entries, reliability=0.99) is None
