@@ -26,11 +26,28 @@ RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_ITEMS = 12
 
 
+def data_description(data: Path) -> str:
+    """Which dataset: its folder name, recipe name and splits built (from ``dataset.json``)."""
+    try:
+        header = json.loads((data / "dataset.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return f"`{data.name}`"
+    splits = header.get("only_splits") or ["train", "val", "test"]
+    return f"`{data.name}` (recipe `{header.get('recipe', {}).get('name')}`, splits built: {', '.join(splits)})"
+
+
 def markdown(report: dict[str, Any], model: str) -> str:
     lines = [
         "# Predictor accuracy (held-out split, proxy labels)",
         "",
-        f"Model: `{model}`; split: `{report['split']}`.",
+        f"Model: `{model}`; split: `{report['split']}`; data: {report.get('data', 'not recorded')}.",
+        f"Baselines fitted on the `{report.get('baselines_fitted_on', 'train')}` split"
+        + (
+            " (this dataset was built without a train split, so the baselines learn from fewer photos than the "
+            "model did)."
+            if report.get("baselines_fitted_on", "train") != "train"
+            else "."
+        ),
         f"SUR labels: {report['labels']['sur']}. SMR labels: {report['labels']['smr']}.",
         "",
         "| method | codec | samples | MAE SUR | MAE SMR | SRCC SUR | SRCC SMR |",
@@ -78,20 +95,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="weights name/.safetensors, run dir or .pt [default: shipped]")
     parser.add_argument("--labels", choices=["jnd", "eq3"], default="jnd")
     parser.add_argument("--split", default="test")
+    parser.add_argument(
+        "--fit-split",
+        default=None,
+        help="split the baselines are fitted on [default: train, or val when the dataset has no train split]",
+    )
     parser.add_argument("--full", action="store_true", help=f"every item (default: the first {QUICK_ITEMS})")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     import sursmr.predictor
+    import training  # noqa: F401  (lets the factory open training runs and checkpoints)
     from sursmr.predictor import DEFAULT_MODEL
-    from training.evaluate import evaluate
+    from training.evaluate import evaluate, read_records
 
     model = args.model or DEFAULT_MODEL
+    fit_split = args.fit_split or ("train" if read_records(args.data, "train") else "val")
     predictor = sursmr.predictor.load(model, args.device)
     report = evaluate(
-        predictor, args.data, split=args.split, label_kind=args.labels, limit=None if args.full else QUICK_ITEMS
+        predictor,
+        args.data,
+        split=args.split,
+        label_kind=args.labels,
+        limit=None if args.full else QUICK_ITEMS,
+        fit_split=fit_split,
     )
+    report["model_name"] = model
+    report["data"] = data_description(Path(args.data))
     report["subset"] = "full" if args.full else f"first {QUICK_ITEMS} items"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "accuracy.json").write_text(json.dumps(report, indent=2) + "\n")

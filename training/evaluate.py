@@ -2,7 +2,8 @@
 
 The model is scored through :class:`sursmr.predictor.Predictor`, the same
 path ``sursmr compress`` uses (one reference, all its levels in batches).
-Baselines, both fitted on the *train* split only:
+Baselines, all fitted on the *train* split only (``fit_split`` names another
+split for a dataset built without one; reports say which):
 
 * ``level_mean``: the mean label of the training set at the same codec and
   level (what you know from the level alone, without looking at the image);
@@ -10,7 +11,9 @@ Baselines, both fitted on the *train* split only:
   under the L1 error the model is trained and scored with (SMR labels are
   shares of a few machines, so their median and mean differ);
 * ``<metric>_fit``: a monotone cubic fit, per codec, of the label on one
-  full-reference metric (SSIM by default) computed at labelling time.
+  full-reference metric (SSIM by default) computed at labelling time;
+* ``cheap_ridge``: a ridge regression, per codec, from millisecond metrics
+  that make no label (PSNR, SSIM, MS-SSIM, GMSD; :mod:`training.cheap_metrics`).
 
 All labels are proxies (IQA ensemble / JND-calibrated SUR proxy; machine-zoo
 SMR); reports say which.
@@ -194,16 +197,26 @@ def evaluate(
     baseline_metric: str = "ssim",
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fit_split: str = "train",
 ) -> dict[str, Any]:
-    """MAE/SRCC of ``predictor`` and of the baselines on ``split`` of the dataset at ``data``."""
+    """MAE/SRCC of ``predictor`` and of the baselines on ``split`` of the dataset at ``data``.
+
+    Baselines are fitted on ``fit_split`` (the train split unless a dataset has none).
+    """
+    from training.cheap_metrics import CHEAP_METRICS, CheapMetricRegressor
+
     if label_kind not in LABEL_KEYS:
         raise InputError(f"label_kind must be one of {sorted(LABEL_KEYS)}")
-    train = [s for r in read_records(data, "train") for _, s in samples_of(r, label_kind)]
+    if fit_split == split:
+        raise InputError(f"baselines must be fitted on another split than the one scored ({split!r})")
+    train = [s for r in read_records(data, fit_split) for _, s in samples_of(r, label_kind)]
     if not train:
-        raise InputError(f"{data}: the train split has no {label_kind} labels to fit baselines on")
+        raise InputError(f"{data}: the {fit_split} split has no {label_kind} labels to fit baselines on")
     baselines: list[Callable[[Sample], tuple[float, float]]] = [LevelMeanBaseline(train), LevelMedianBaseline(train)]
     if any(baseline_metric in s.scores for s in train):
         baselines.append(MetricFitBaseline(train, baseline_metric))
+    if any(all(m in s.scores for m in CHEAP_METRICS) for s in train):
+        baselines.append(CheapMetricRegressor(train))
     records = read_records(data, split)[:limit] if limit else read_records(data, split)
     samples: list[Sample] = []
     model_pred: list[tuple[float, float]] = []
@@ -223,6 +236,7 @@ def evaluate(
         raise InputError(f"{data}: split {split!r} has no labelled samples")
     report: dict[str, Any] = {
         "split": split,
+        "baselines_fitted_on": fit_split,
         "labels": {
             "sur": f"proxy: {LABEL_KEYS[label_kind]} (see training/labels)",
             "smr": "proxy: share of satisfied machines of our zoo (training/machines)",
@@ -245,3 +259,63 @@ def beats_baselines(report: Mapping[str, Any]) -> bool:
             if ours is not None and theirs is not None and ours >= theirs:
                 return False
     return True
+
+
+# --- predictions at every level, cached beside the dataset --------------------------------------
+
+
+def level_predictions(
+    predictor: QualityPredictor,
+    data: str | Path,
+    records: Sequence[Mapping[str, Any]],
+    *,
+    cache_key: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Per item id: the predictor's ``sur`` and ``smr`` at every stored level and ``seconds`` per level.
+
+    Levels are in the record's stored order. With ``cache_key`` (e.g. the
+    weights' digest), results are kept in ``<data>/.predictions/<key>.json``
+    and reused for items whose npz digest is unchanged.
+    """
+    import re
+    import time
+
+    from sursmr_core.outputs import atomic_write_bytes
+
+    cache_path = None
+    cached: dict[str, dict[str, Any]] = {}
+    if cache_key:
+        cache_path = Path(data) / ".predictions" / (re.sub(r"[^A-Za-z0-9._-]+", "_", cache_key) + ".json")
+        if cache_path.is_file():
+            try:
+                cached = json.loads(cache_path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                cached = {}
+    out: dict[str, dict[str, Any]] = {}
+    fresh = 0
+    for done, record in enumerate(records, start=1):
+        item_id = str(record["item_id"])
+        hit = cached.get(item_id)
+        if hit is not None and hit.get("npz_sha256") == record.get("npz_sha256"):
+            out[item_id] = hit
+        else:
+            with np.load(Path(data) / record["npz"]) as arrays:
+                reference = decode_png(arrays["reference_png"])
+                decoded = [decode_png(arrays[f"decoded_png_{i}"]) for i in range(len(record["levels"]))]
+            start = time.perf_counter()
+            predictions = predictor.predict(reference, decoded)
+            seconds = (time.perf_counter() - start) / max(1, len(decoded))
+            out[item_id] = {
+                "npz_sha256": record.get("npz_sha256"),
+                "sur": [float(p.sur) for p in predictions],
+                "smr": [float(p.smr) for p in predictions],
+                "seconds": seconds,
+            }
+            fresh += 1
+        if progress is not None:
+            progress(done, len(records))
+    if cache_path is not None and fresh:
+        merged = {**cached, **out}
+        atomic_write_bytes(cache_path, (json.dumps(merged, sort_keys=True) + "\n").encode("utf-8"))
+    return out

@@ -333,6 +333,11 @@ def plan_jobs(
     return jobs, header
 
 
+def _crop_number(job: ItemJob) -> int:
+    tail = job.crop.crop_id.rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
 def _check_codecs(recipe: Recipe) -> None:
     for plan in recipe.codecs:
         cls = codec_adapters.get(plan.codec)
@@ -456,7 +461,8 @@ def build_dataset(
     run_index = len(_write_header(root, header, labellers))
     for stale in (root / "items").glob("*/.*.part"):
         stale.unlink(missing_ok=True)  # temp files of a worker that was killed mid-write
-    todo = [job for job in jobs if not item_is_done(job)]
+    # breadth-first over photos (crop 0 of every photo, then crop 1...): a build stopped early covers every photo
+    todo = sorted((job for job in jobs if not item_is_done(job)), key=_crop_number)
     report = BuildReport(root, len(jobs), len(jobs) - len(todo), 0)
     if on_plan is not None:
         on_plan(len(jobs), report.already_done)
