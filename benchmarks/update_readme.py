@@ -1,7 +1,8 @@
 """Copy the latest generated result tables (``results/*.md``) into ``benchmarks/README.md``.
 
-The tables between the markers are never typed by hand: run the benchmarks,
-then this script.
+Also copies ``results/rate_savings_headline.md`` between the headline markers
+of the main ``README.md``. The tables between the markers are never typed by
+hand: run the benchmarks, then this script.
 """
 
 from __future__ import annotations
@@ -12,6 +13,17 @@ HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- results:begin (written by benchmarks/update_readme.py) -->"
 END = "<!-- results:end -->"
 ORDER = ["accuracy", "rate_savings", "speed", "codec_speed", "model_complexity"]
+HEADLINE_BEGIN = "<!-- headline:begin (written by benchmarks/update_readme.py) -->"
+HEADLINE_END = "<!-- headline:end -->"
+
+
+def replace_between(text: str, begin: str, end: str, body: str) -> str:
+    """``text`` with everything between the ``begin`` and ``end`` markers replaced by ``body``."""
+    head, found, rest = text.partition(begin)
+    if not found:
+        return text
+    _, _, tail = rest.partition(end)
+    return head + begin + "\n\n" + body.strip() + "\n\n" + end + tail
 
 
 def main() -> int:
@@ -23,10 +35,14 @@ def main() -> int:
         if path.is_file():
             body = path.read_text(encoding="utf-8").strip()
             parts.append(body.replace("\n# ", "\n### ").replace("# ", "### ", 1))
-    block = BEGIN + "\n\n" + "\n\n".join(parts) + "\n\n" + END
-    head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    readme.write_text(head + block + tail, encoding="utf-8")
+    readme.write_text(replace_between(text, BEGIN, END, "\n\n".join(parts)), encoding="utf-8")
+    headline = HERE / "results" / "rate_savings_headline.md"
+    main_readme = HERE.parent / "README.md"
+    if headline.is_file() and main_readme.is_file():
+        text = main_readme.read_text(encoding="utf-8")
+        main_readme.write_text(
+            replace_between(text, HEADLINE_BEGIN, HEADLINE_END, headline.read_text(encoding="utf-8")), encoding="utf-8"
+        )
     return 0
 
 

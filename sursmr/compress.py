@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -117,6 +118,10 @@ class CompressSettings:
     budgets, job counts and codec options, and unavailable codecs, before any
     work. ``options`` are the codec's options resolved with its defaults;
     ``jobs``: encoder processes per image (None: the usable cores).
+    ``confidence``: ``None`` when ``targets.margin`` was given; a share P
+    whose margin is read from the predictor's model card once the predictor
+    is known (:func:`resolve_targets`); or :data:`CARD_DEFAULT` for the
+    card's default confidence (margin 0 when the card has none).
     Instances are picklable, so batch workers receive them whole.
     """
 
@@ -128,6 +133,7 @@ class CompressSettings:
     options: Mapping[str, Any] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT_S
     strict: bool = False
+    confidence: float | str | None = None
 
     @classmethod
     def create(
@@ -136,7 +142,8 @@ class CompressSettings:
         codec: str,
         target_sur: float | None = DEFAULT_TARGET_SUR,
         target_smr: float | None = DEFAULT_TARGET_SMR,
-        margin: float = 0.0,
+        margin: float | None = None,
+        confidence: float | None = None,
         strategy: str = "bisect",
         max_probes: int | None = None,
         jobs: int | None = None,
@@ -144,14 +151,21 @@ class CompressSettings:
         timeout: float = DEFAULT_TIMEOUT_S,
         strict: bool = False,
     ) -> CompressSettings:
-        targets = Targets(target_sur, target_smr, margin)
+        if margin is not None and confidence is not None:
+            raise InputError("give a margin or a confidence, not both")
+        if confidence is not None and not (isinstance(confidence, int | float) and 0.0 < confidence < 1.0):
+            raise InputError(f"confidence must be a share in (0, 1), e.g. 0.9; got {confidence!r}")
+        targets = Targets(target_sur, target_smr, 0.0 if margin is None else margin)
+        chosen: float | str | None = confidence
+        if margin is None and confidence is None:
+            chosen = CARD_DEFAULT
         STRATEGIES.get(strategy)
         _check_count("max_probes", max_probes)
         _check_count("jobs", jobs)
         adapter = codec_adapters.create(codec, timeout=timeout)
         resolved = adapter.resolve_options(dict(options or {}))
         adapter.require_available()
-        return cls(codec, targets, strategy, max_probes, jobs, resolved, timeout, strict)
+        return cls(codec, targets, strategy, max_probes, jobs, resolved, timeout, strict, chosen)
 
     def adapter(self) -> CodecAdapter:
         return codec_adapters.create(self.codec, timeout=self.timeout)
@@ -161,10 +175,59 @@ class CompressSettings:
         return {
             "codec": self.codec,
             "targets": {"sur": self.targets.sur, "smr": self.targets.smr, "margin": self.targets.margin},
+            "confidence": self.confidence,
             "strategy": self.strategy,
             "max_probes": self.max_probes,
             "options": json.loads(json.dumps(dict(self.options), sort_keys=True, default=repr)),
         }
+
+
+CARD_DEFAULT = "card-default"
+"""``CompressSettings.confidence`` when neither a margin nor a confidence was asked for."""
+
+
+def resolve_targets(settings: CompressSettings, predictor: object) -> tuple[Targets, float | None]:
+    """The targets with the margin the settings' confidence needs for ``predictor``, and that confidence.
+
+    Reads the predictor's calibration (:func:`sursmr.confidence.table_of`).
+    Raises :class:`InputError` when a confidence was asked for and the card
+    has no calibration for it, the codec or targets near these. The card's
+    default confidence applies where it is calibrated; elsewhere no margin is
+    added and a warning says so.
+    """
+    from sursmr.confidence import table_of
+
+    if settings.confidence is None:
+        return settings.targets, None
+    table = table_of(predictor)
+    name = getattr(predictor, "name", type(predictor).__name__)
+    if settings.confidence == CARD_DEFAULT:
+        if table is None or table.default is None:
+            return settings.targets, None
+        wanted = table.default
+    elif table is None:
+        raise InputError(
+            f"model {name!r} has no confidence calibration in its card; pass a margin instead, or calibrate it "
+            "with `sursmr-train calibrate --write-card`"
+        )
+    else:
+        wanted = float(settings.confidence)
+    base = settings.targets
+    try:
+        margin = table.margin_for(settings.codec, wanted, base.sur, base.smr)
+    except InputError as exc:
+        if settings.confidence != CARD_DEFAULT:
+            raise
+        # the default must not make a reachable request fail: without a calibrated margin, no margin
+        warnings.warn(f"default confidence {wanted:g} does not apply here ({exc}); using no margin", stacklevel=2)
+        return base, None
+    try:
+        return Targets(base.sur, base.smr, margin), wanted
+    except InputError as exc:
+        raise InputError(
+            f"confidence {wanted:g} needs margin {margin:.3f} for {settings.codec} at these targets: {exc}; "
+            "lower the targets or the confidence"
+        ) from None
 
 
 class LevelEncoder:
@@ -278,6 +341,7 @@ class CompressResult:
     extension: str
     encodes: int
     model_sha256: str | None = None
+    confidence: float | None = None
 
     @property
     def nbytes(self) -> int:
@@ -301,6 +365,8 @@ class CompressResult:
             "seconds": round(self.seconds, 3),
             "model": self.model,
             "strategy": self.strategy,
+            "margin": round(self.targets.margin, 4),
+            "confidence": self.confidence,
         }
 
 
@@ -347,6 +413,7 @@ def compress_image(
         if predictor is None or isinstance(predictor, str | os.PathLike)
         else predictor
     )
+    targets, confidence = resolve_targets(settings, scorer)
     encoder = LevelEncoder(rgb, settings, _DEFAULT_CACHE if cache is None else cache)
     bitstreams: dict[int, bytes] = {}
 
@@ -368,7 +435,7 @@ def compress_image(
     try:
         batch = encoder.plan(axis.worst_to_best()[-1])
         outcome = search(
-            axis, evaluate, settings.targets, strategy=settings.strategy, max_probes=settings.max_probes, batch=batch
+            axis, evaluate, targets, strategy=settings.strategy, max_probes=settings.max_probes, batch=batch
         )
     finally:
         encoder.close()
@@ -385,10 +452,11 @@ def compress_image(
         height=int(rgb.shape[0]),
         model=str(getattr(scorer, "name", type(scorer).__name__)),
         strategy=outcome.strategy,
-        targets=settings.targets,
+        targets=targets,
         extension=adapter_type.extension,
         encodes=encoder.count,
         model_sha256=getattr(scorer, "weights_sha256", None),
+        confidence=confidence,
     )
 
 
@@ -398,7 +466,8 @@ def compress_to_target(
     codec: str,
     target_sur: float | None = DEFAULT_TARGET_SUR,
     target_smr: float | None = DEFAULT_TARGET_SMR,
-    margin: float = 0.0,
+    margin: float | None = None,
+    confidence: float | None = None,
     predictor: QualityPredictor | str | os.PathLike[str] | None = None,
     device: str = "auto",
     strategy: str = "bisect",
@@ -413,8 +482,12 @@ def compress_to_target(
 
     ``image``: a path (loaded with the input policy; ``strict`` refuses
     conversions) or a uint8 (H, W, 3) RGB array. Targets are in [0, 1]
-    (``None``: unconstrained; at least one is needed) and ``margin`` is added
-    to each. ``predictor``: a :class:`~sursmr.scoring.QualityPredictor`, a
+    (``None``: unconstrained; at least one is needed). ``confidence`` P: the
+    margin added to each target is the one with which a share ≥ P of images
+    like the predictor's validation split truly met the targets (read from
+    the model card, see :mod:`sursmr.confidence`); ``margin``: a margin of
+    your own instead (not both). With neither, the card's default confidence
+    applies (no margin for a card without calibration). ``predictor``: a :class:`~sursmr.scoring.QualityPredictor`, a
     model name or weights path, or ``None`` for the shipped default (loaded on
     ``device`` by :func:`sursmr.predictor.load` after the image is read, and
     kept for later calls). ``strategy``: a name in
@@ -435,6 +508,7 @@ def compress_to_target(
         target_sur=target_sur,
         target_smr=target_smr,
         margin=margin,
+        confidence=confidence,
         strategy=strategy,
         max_probes=max_probes,
         jobs=jobs,

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -335,23 +336,30 @@ class ConfidenceTable:
 
 
 def choose_default(entries: Sequence[ConfidenceEntry], reliability: float = DEFAULT_RELIABILITY) -> float | None:
-    """The confidence with the fewest mean validation bytes among those whose validation hit rate is ≥ ``reliability``.
+    """The confidence with the fewest validation bytes among those whose validation hit rate is ≥ ``reliability``.
 
-    Hit rates and bytes are averaged over every codec and calibrated target
-    (a confidence missing anywhere is not eligible); ``None`` when none qualifies.
+    A confidence qualifies when its mean validation hit rate over the (codec,
+    target) cells it supports is ≥ ``reliability``; qualifying confidences
+    are compared on mean bytes over the cells they all support. ``None`` when
+    none qualifies.
     """
-    by_conf: dict[float, list[ConfidenceEntry]] = {}
+    cells: dict[float, dict[tuple[str, float | None, float | None], ConfidenceEntry]] = {}
     for e in entries:
-        by_conf.setdefault(e.confidence, []).append(e)
-    candidates, rates, costs = [], [], []
-    for conf, rows in sorted(by_conf.items()):
-        if any(r.margin is None or r.val_hit_rate is None or r.val_mean_bytes is None for r in rows):
-            continue
-        candidates.append(conf)
-        rates.append(float(np.mean([r.val_hit_rate for r in rows])))
-        costs.append(float(np.mean([r.val_mean_bytes for r in rows])))
-    best = cheapest_meeting(rates, costs, reliability)
-    return None if best is None else candidates[best]
+        if e.margin is not None and e.val_hit_rate is not None and e.val_mean_bytes is not None:
+            cells.setdefault(e.confidence, {})[(e.codec, e.target_sur, e.target_smr)] = e
+    eligible = [
+        conf
+        for conf, rows in sorted(cells.items())
+        if float(np.mean([r.val_hit_rate for r in rows.values()])) >= reliability - 1e-12
+    ]
+    if not eligible:
+        return None
+    common = set.intersection(*(set(cells[c]) for c in eligible))
+    if not common:
+        return max(eligible, key=lambda c: len(cells[c]))
+    costs = [float(np.mean([cells[c][key].val_mean_bytes or 0.0 for key in common])) for c in eligible]
+    best = cheapest_meeting([1.0] * len(eligible), costs, 1.0)
+    return None if best is None else eligible[best]
 
 
 # --- calibration over a split --------------------------------------------------------------
@@ -443,3 +451,28 @@ def calibrate(
                     )
                 )
     return ConfidenceTable(tuple(entries), choose_default(entries, reliability), dict(info or {}))
+
+
+# --- reading a predictor's table -------------------------------------------------------------
+
+
+def table_of(predictor_or_card: object) -> ConfidenceTable | None:
+    """The confidence table of a predictor's model card, or of a card (``card.extra["confidence"]``); or None."""
+    card = getattr(predictor_or_card, "card", predictor_or_card)
+    extra = getattr(card, "extra", None)
+    data = extra.get("confidence") if isinstance(extra, Mapping) else None
+    return ConfidenceTable.from_dict(data) if isinstance(data, Mapping) else None
+
+
+def card_default_confidence(card_file: str | os.PathLike[str]) -> float | None:
+    """The default confidence written in a model card JSON file (None when absent); reads no weights."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(card_file).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    table = data.get("confidence") if isinstance(data, dict) else None
+    value = table.get("default") if isinstance(table, dict) else None
+    return float(value) if isinstance(value, int | float) else None

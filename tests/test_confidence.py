@@ -180,3 +180,97 @@ def test_choose_default_prefers_cheapest_reliable() -> None:
     assert choose_default(entries) == 0.9
     assert choose_default(entries, reliability=0.95) == 0.95
     assert choose_default(entries, reliability=0.99) is None
+
+
+# --- the knob on compress_to_target and the CLI ----------------------------------------------
+
+
+class _CardedPredictor:
+    """SUR rises with PSNR; its card carries a confidence table (0.9 → margin 0.1 for JPEG, default 0.75 → 0.02)."""
+
+    name = "fake-carded"
+
+    def __init__(self, with_table: bool = True) -> None:
+        entries = [
+            ConfidenceEntry("jpeg", 0.6, None, 0.75, 0.02, 30, "codec", 0.8, 900.0),
+            ConfidenceEntry("jpeg", 0.6, None, 0.9, 0.1, 30, "codec", 0.92, 1000.0),
+            ConfidenceEntry("jpeg", 0.6, None, 0.95, None, 30, "codec", None, None),
+        ]
+        extra = {"confidence": ConfidenceTable(tuple(entries), 0.75).to_dict()} if with_table else {}
+        self.card = type("Card", (), {"extra": extra})()
+
+    def predict(self, reference: np.ndarray, candidates: list[np.ndarray]) -> list[object]:
+        from sursmr import fidelity
+        from sursmr.scoring import Prediction
+
+        out = []
+        for candidate in candidates:
+            psnr = fidelity.psnr(reference, candidate)
+            out.append(Prediction(float(np.clip((psnr - 24.0) / 16.0, 0.0, 0.99)), 0.99))
+        return out
+
+
+def test_compress_confidence_reads_the_margin_from_the_card(small_photo: np.ndarray) -> None:
+    from sursmr.compress import EncodeCache, compress_to_target
+
+    cache = EncodeCache()
+    carded = _CardedPredictor()
+    kwargs = {"codec": "jpeg", "target_sur": 0.6, "target_smr": None, "predictor": carded, "cache": cache}
+    sure = compress_to_target(small_photo, confidence=0.9, **kwargs)  # type: ignore[arg-type]
+    assert sure.targets.margin == pytest.approx(0.1) and sure.confidence == 0.9 and sure.sur >= 0.7
+    default = compress_to_target(small_photo, **kwargs)  # type: ignore[arg-type]
+    assert default.targets.margin == pytest.approx(0.02) and default.confidence == 0.75
+    expert = compress_to_target(small_photo, margin=0.05, **kwargs)  # type: ignore[arg-type]
+    assert expert.targets.margin == pytest.approx(0.05) and expert.confidence is None
+    assert default.nbytes <= expert.nbytes <= sure.nbytes
+    assert sure.summary()["confidence"] == 0.9
+    with pytest.raises(InputError, match="not reachable"):
+        compress_to_target(small_photo, confidence=0.95, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="not both"):
+        compress_to_target(small_photo, confidence=0.9, margin=0.1, **kwargs)  # type: ignore[arg-type]
+    bare = {**kwargs, "predictor": _CardedPredictor(with_table=False)}
+    assert compress_to_target(small_photo, **bare).targets.margin == 0.0  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="no confidence calibration"):
+        compress_to_target(small_photo, confidence=0.9, **bare)  # type: ignore[arg-type]
+
+
+def test_cli_help_states_the_default_confidence() -> None:
+    from click.testing import CliRunner
+
+    from sursmr.cli import main
+    from sursmr.cli.compress import SHIPPED_MODEL
+
+    result = CliRunner().invoke(main, ["compress", "--help"])
+    assert result.exit_code == 0
+    assert "--confidence" in result.output and "--margin" in result.output
+    assert SHIPPED_MODEL in result.output.replace("\n", " ").replace("  ", " ")
+
+
+def test_cli_names_the_shipped_model() -> None:
+    from sursmr.cli.compress import SHIPPED_MODEL
+    from sursmr.predictor import DEFAULT_MODEL
+
+    assert SHIPPED_MODEL == DEFAULT_MODEL
+
+
+def test_choose_default_ignores_unsupported_cells() -> None:
+    entries = [
+        ConfidenceEntry("jpeg", 0.75, None, 0.75, 0.01, 20, "codec", 0.8, 900.0),
+        ConfidenceEntry("jpeg", 0.75, None, 0.9, 0.03, 20, "codec", 0.95, 1000.0),
+        ConfidenceEntry("jpeg", 0.9, None, 0.9, None, 20, "codec", None, None),  # out of reach there
+        ConfidenceEntry("jpeg", 0.75, None, 0.95, None, 20, "pooled", None, None),
+    ]
+    assert choose_default(entries) == 0.9
+    assert choose_default(entries[:1]) is None
+
+
+def test_default_confidence_falls_back_to_no_margin_where_not_calibrated(small_photo: np.ndarray) -> None:
+    from sursmr.compress import EncodeCache, compress_to_target
+
+    carded = _CardedPredictor()
+    kwargs = {"codec": "jpeg", "target_smr": 0.9, "predictor": carded, "cache": EncodeCache()}
+    with pytest.warns(UserWarning, match="no margin"):
+        result = compress_to_target(small_photo, target_sur=0.6, **kwargs)  # type: ignore[arg-type]
+    assert result.targets.margin == 0.0 and result.confidence is None
+    with pytest.raises(InputError):
+        compress_to_target(small_photo, target_sur=0.6, confidence=0.9, **kwargs)  # type: ignore[arg-type]

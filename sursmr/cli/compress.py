@@ -24,6 +24,9 @@ from sursmr.compress import DEFAULT_TARGET_SMR, DEFAULT_TARGET_SUR
 from sursmr.rate_control import STRATEGIES
 from sursmr_core.errors import ExitCode, InputError, SursmrError
 
+SHIPPED_MODEL = "sursmr-effnet-lite0"
+"""``sursmr.predictor.DEFAULT_MODEL``, repeated so that ``--help`` imports no torch (a test keeps them equal)."""
+
 COLUMNS = ["input", "output", "codec", "level", "bytes", "bpp", "sur", "smr", "probes", "seconds"]
 
 
@@ -34,6 +37,18 @@ def _target(ctx: click.Context, param: click.Parameter, value: str) -> float | N
         return float(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a number in [0, 1] or 'none'") from None
+
+
+def _default_text() -> str:
+    """What the default confidence is for the shipped model, read from its card (no weights loaded)."""
+    from sursmr.confidence import DEFAULT_RELIABILITY, card_default_confidence
+
+    name = SHIPPED_MODEL
+    value = card_default_confidence(Path(__file__).resolve().parent.parent / "weights" / f"{name}.json")
+    rule = f"the confidence with the fewest bytes at ≥ {DEFAULT_RELIABILITY:g} hit rate on validation"
+    if value is None:
+        return f"{name} has no calibration, so no margin"
+    return f"for {name}: {value:g}, {rule}; a card without calibration: no margin"
 
 
 def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
@@ -61,11 +76,18 @@ def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
     help="Minimum predicted SMR in [0, 1], or 'none'.",
 )
 @click.option(
+    "--confidence",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=None,
+    help="Share of images that should truly meet the targets, e.g. 0.9: the margin is read from the model card's "
+    f"calibration (`sursmr models` lists the confidences). [default: the card's default; {_default_text()}]",
+)
+@click.option(
     "--margin",
     type=float,
-    default=0.0,
-    show_default=True,
-    help="Safety margin added to every target (a level must reach target + margin).",
+    default=None,
+    help="For experts, instead of --confidence: a fixed margin added to every target (a level must reach "
+    "target + margin).",
 )
 @click.option("--model", default=None, help="Model name or .safetensors path [default: the shipped model].")
 @device_option
@@ -101,7 +123,8 @@ def compress(
     codec_name: str,
     target_sur: float | None,
     target_smr: float | None,
-    margin: float,
+    confidence: float | None,
+    margin: float | None,
     model: str | None,
     device: str,
     strategy: str,
@@ -128,6 +151,7 @@ def compress(
     Examples:
       sursmr compress photo.png --codec jpeg
       sursmr compress *.png --codec bpg --target-sur 0.9 --target-smr none -o out/ --json
+      sursmr compress photo.png --codec jpeg --confidence 0.95
       sursmr compress photo.png --codec vvc --target-smr 0.95 --margin 0.02 --max-probes 8
     """
     import codec_adapters
@@ -140,6 +164,7 @@ def compress(
         target_sur=target_sur,
         target_smr=target_smr,
         margin=margin,
+        confidence=confidence,
         strategy=strategy,
         max_probes=max_probes,
         jobs=jobs,
