@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -274,3 +275,31 @@ def test_default_confidence_falls_back_to_no_margin_where_not_calibrated(small_p
     assert result.targets.margin == 0.0 and result.confidence is None
     with pytest.raises(InputError):
         compress_to_target(small_photo, target_sur=0.6, confidence=0.9, **kwargs)  # type: ignore[arg-type]
+
+
+def test_cli_models_lists_the_shipped_confidences() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from sursmr.cli import main
+    from sursmr.confidence import card_default_confidence
+
+    card = Path(__file__).resolve().parent.parent / "sursmr" / "weights" / "sursmr-effnet-lite0.json"
+    default = card_default_confidence(card)
+    if default is None:
+        pytest.skip("the shipped card carries no confidence table")
+    result = CliRunner().invoke(main, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    shipped = "sursmr-effnet-lite0.safetensors"
+    found = [c for r in rows for path, c in r["confidences"].items() if path.endswith(shipped)]
+    assert found and found[0]["default"] == default and default in found[0]["confidences"]
+
+
+def test_update_readme_replaces_between_markers() -> None:
+    from benchmarks.update_readme import replace_between
+
+    text = "a\n<!-- b -->\nold\n<!-- e -->\nz\n"
+    assert replace_between(text, "<!-- b -->", "<!-- e -->", "new\n") == "a\n<!-- b -->\n\nnew\n\n<!-- e -->\nz\n"
+    assert replace_between("no markers", "<!-- b -->", "<!-- e -->", "new") == "no markers"
