@@ -48,7 +48,7 @@ def _default_text() -> str:
     rule = f"the confidence with the fewest bytes at ≥ {DEFAULT_RELIABILITY:g} hit rate on validation"
     if value is None:
         return f"{name} has no calibration, so no margin"
-    return f"for {name}: {value:g}, {rule}; a card without calibration: no margin"
+    return f"for {name}: {value:g}, {rule}; no margin where the card has none for the targets"
 
 
 def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
@@ -151,7 +151,7 @@ def compress(
     Examples:
       sursmr compress photo.png --codec jpeg
       sursmr compress *.png --codec bpg --target-sur 0.9 --target-smr none -o out/ --json
-      sursmr compress photo.png --codec jpeg --confidence 0.95
+      sursmr compress photo.png --codec jpeg --target-sur 0.5 --target-smr none --confidence 0.9
       sursmr compress photo.png --codec vvc --target-smr 0.95 --margin 0.02 --max-probes 8
     """
     import codec_adapters
