@@ -40,8 +40,8 @@ class CodecAdapter(ABC):
     fast: ClassVar[bool] = False
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT_S) -> None:
-        if timeout <= 0:
-            raise InputError(f"timeout must be positive, got {timeout}")
+        if not timeout > 0:  # also refuses nan, which no comparison would stop
+            raise InputError(f"timeout must be a positive number of seconds, got {timeout}")
         self.timeout = timeout
 
     # --- declared facts -----------------------------------------------------
