@@ -15,7 +15,7 @@ over all calls after one untimed warm-up call per machine.
 
 Writes ``benchmarks/results/machine_zoo.json`` and ``.md`` and prints the
 Markdown table. ``--coverage RECIPE`` instead samples ``--crops`` crops of
-that recipe's own crop plan (every n-th) and only asks, on each original,
+that recipe's own crop plan (evenly spread) and only asks, on each original,
 which machines of the recipe's jury apply: how many crops would get an SMR
 label for each K (``machine_zoo_coverage.json`` / ``.md``)::
 
@@ -37,6 +37,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import codec_adapters
 from sursmr_core.imaging import RGBImage
@@ -143,13 +145,20 @@ def run(crop_count: int, levels: Sequence[int], names: Sequence[str] | None) -> 
 
 
 def coverage(recipe_name: str, crop_count: int) -> dict[str, Any]:
-    """Which machines of a recipe's jury apply to ``crop_count`` crops of its plan (every n-th crop, originals only)."""
+    """Which machines of a recipe's jury apply to ``crop_count`` crops spread over its plan (originals only)."""
     from training.datasets.recipe import load_recipe
 
     recipe = load_recipe(recipe_name)
-    photos = gather_sources(recipe.collections, recipe.source_dirs)
-    plan = plan_crops(photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed)
-    chosen = plan[:: max(1, len(plan) // crop_count)][:crop_count]
+    from training.datasets.builder import choose_sources
+
+    photos = choose_sources(gather_sources(recipe.collections, recipe.source_dirs), recipe.max_sources, recipe.seed)
+    plan = plan_crops(
+        photos, recipe.crop_sizes, recipe.crop_scales, recipe.crops_per_source, recipe.seed, recipe.scale_reference
+    )
+    # evenly spread over the plan, so every crop scale and collection is sampled (a step that is a multiple
+    # of crops_per_source would pick one scale only)
+    picks = sorted({round(float(x)) for x in np.linspace(0, len(plan) - 1, min(crop_count, len(plan)))})
+    chosen = [plan[i] for i in picks]
     machines = zoo(recipe.machines)
     rows: list[dict[str, Any]] = []
     votes: list[dict[str, bool]] = []
@@ -174,7 +183,7 @@ def coverage(recipe_name: str, crop_count: int) -> dict[str, Any]:
 def coverage_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"SMR jury of recipe `{result['recipe']}` on {result['crops']} of its {result['crops_in_plan']} crops "
-        "(every n-th of the plan): machines whose task applies to the original.",
+        "(evenly spread over the plan): machines whose task applies to the original.",
         "",
         "| machine | applicable crops |",
         "|---|---:|",

@@ -288,11 +288,11 @@ V1_MACHINES = (
 # person-free crops, where it stays satisfied). Their CPU cost is 1.16 s per
 # 256×256 image in all (rapidocr 0.45 s), run on the compressed levels only
 # where they apply. With K = 4, 15 of those 20 crops get no SMR label (median
-# 1.5 applicable machines per crop); on 60 of this recipe's own 375 crops
-# (benchmarks/results/machine_zoo_coverage.json) only 7 reach K = 4 (18 reach
-# K = 2): open_nsfw votes on all 60, every other machine on at most 7, since
-# most crops hold no face, person or text and the ImageNet classifiers reach
-# top-1 p ≥ 0.5 on 4–6. All stay registered; a recipe can name any.
+# 1.5 applicable machines per crop); on 60 crops spread over this recipe's own
+# 375 (benchmarks/results/machine_zoo_coverage.json) only 1 reaches K = 4, 10
+# reach K = 3 and 28 K = 2: open_nsfw votes on all 60, every other machine on
+# at most 8, since most crops hold no face, person or text and the ImageNet
+# classifiers reach top-1 p ≥ 0.5 on 2–8. All stay registered; a recipe can name any.
 DEFAULT_MACHINES = (
     "dlib_face_embedding", "dlib_hog_face", "efficientnet_lite0", "efficientnet_lite1",
     "efficientnet_lite2", "haar_frontal_face", "mediapipe_face", "mediapipe_face_mesh",
