@@ -33,11 +33,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sursmr.curves import card_prior
 from sursmr.model_sources import OpenedModel, source_for
 from sursmr.models.config import NetConfig
 from sursmr.models.inputs import aggregate_tiles, image_to_input, tile_origins
 from sursmr.models.network import SurSmrNet
 from sursmr.models.weights import ModelCard, load_state_into, read_card, resolve_weights, save_weights
+from sursmr.rate_control import Prior
 from sursmr.scoring import Prediction
 from sursmr_core.errors import InputError, ModelError
 from sursmr_core.imaging import RGBImage, check_rgb, image_digest
@@ -96,11 +98,16 @@ class Predictor:
         device: str | torch.device = "auto",
         batch_size: int = DEFAULT_BATCH_SIZE,
         weights_sha256: str | None = None,
+        channels_last: bool = False,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
+        if channels_last:
+            # tiles arrive as NHWC uint8 permuted to NCHW, i.e. already channels-last; a channels-last network
+            # skips a layout conversion per convolution (same outputs; measured ~1.26x faster on 2 CPU threads)
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.card = card
         self.name = card.name
         self.batch_size = batch_size
@@ -120,16 +127,33 @@ class Predictor:
         *,
         device: str | torch.device = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
+        channels_last: bool = False,
     ) -> Predictor:
-        """Wrap an in-memory network; the card defaults to one named after its config with no provenance."""
+        """Wrap an in-memory network; the card defaults to one named after its config with no provenance.
+
+        ``channels_last`` converts the network's layout in place (as :func:`load` does; faster on CPU,
+        outputs equal to ~1e-7); off by default so a network being trained is left as it is.
+        """
         return cls(
-            model, card or ModelCard(name=model.config.name, config=model.config), device=device, batch_size=batch_size
+            model,
+            card or ModelCard(name=model.config.name, config=model.config),
+            device=device,
+            batch_size=batch_size,
+            channels_last=channels_last,
         )
 
     def save(self, path: str | os.PathLike[str], *, fp16: bool = False) -> ModelCard:
         """Write ``path`` (``.safetensors``, float16 with ``fp16``) and its ``.json`` card; returns the card written."""
         self.card = save_weights(self.model, self.card, path, fp16=fp16)
         return self.card
+
+    def curve(self, reference: RGBImage, codec: str) -> Prior | None:
+        """A prior for the ``predicted`` search: ``{level: (sur, smr)}`` of ``codec``, or None (then bisect).
+
+        Today the model card's per-level label means (:func:`sursmr.curves.card_prior`),
+        the same for every ``reference``; a trained curve model will replace it.
+        """
+        return card_prior(self.card, codec)
 
     def clear_cache(self) -> None:
         """Forget the cached reference features (needed only if the network's weights change)."""
@@ -334,4 +358,6 @@ def load(
     except (KeyError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{text}: cannot build the network its card describes ({exc})") from None
     opened.fill(network)
-    return Predictor(network, opened.card, device=target, batch_size=batch_size, weights_sha256=opened.sha256)
+    return Predictor(
+        network, opened.card, device=target, batch_size=batch_size, weights_sha256=opened.sha256, channels_last=True
+    )

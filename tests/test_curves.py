@@ -1,0 +1,77 @@
+"""Priors from model card label statistics (sursmr.curves) and Predictor.curve."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+import torch
+
+from sursmr.curves import LEVEL_STATISTICS_KEY, card_prior, level_statistics
+from sursmr.models import create_model
+from sursmr.models.weights import ModelCard
+from sursmr.predictor import Predictor
+from sursmr.rate_control import Probe, Targets, search
+from sursmr_core.errors import ModelError
+from sursmr_core.levels import LevelAxis
+
+
+def card_with(section: object | None) -> ModelCard:
+    extra = {} if section is None else {LEVEL_STATISTICS_KEY: section}
+    return ModelCard(name="t", config=create_model("sursmr_tiny").config, extra=extra)
+
+
+def test_no_section_or_codec_gives_no_prior() -> None:
+    assert card_prior(card_with(None), "jpeg") is None
+    assert card_prior(card_with({"bpg": {"levels": {"30": {"sur": 0.5, "smr": 0.9}}}}), "jpeg") is None
+
+
+def test_level_statistics_round_trip_through_a_card() -> None:
+    rows = [("jpeg", 90, 0.9, 0.8), ("jpeg", 90, 0.7, None), ("jpeg", 50, 0.2, 0.6), ("bpg", 30, 0.5, None)]
+    section = level_statistics(rows)
+    assert section["jpeg"]["levels"]["90"] == {"sur": 0.8, "smr": 0.8, "count": 2}
+    assert section["bpg"]["levels"]["30"]["smr"] is None
+    card = ModelCard.from_dict(card_with(section).to_dict())
+    assert card_prior(card, "jpeg") == {50: (0.2, 0.6), 90: (0.8, 0.8)}
+    assert card_prior(card, "bpg") == {30: (0.5, 1.0)}  # no SMR labels: the prior guesses SUR only
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        ["jpeg"],
+        {"jpeg": {"nolevels": {}}},
+        {"jpeg": {"levels": {"x": {"sur": 0.5}}}},
+        {"jpeg": {"levels": {"50": {"smr": 0.5}}}},
+        {"jpeg": {"levels": {"50": {"sur": 1.5}}}},
+        {"jpeg": {"levels": {"50": {"sur": float("nan")}}}},
+    ],
+)
+def test_malformed_sections_are_model_errors(section: object) -> None:
+    with pytest.raises(ModelError):
+        card_prior(card_with(section), "jpeg")
+
+
+def test_a_card_prior_drives_the_predicted_search() -> None:
+    axis = LevelAxis(1, 100, "higher")
+    asked: list[int] = []
+
+    def evaluate(levels: Sequence[int]) -> list[Probe]:
+        asked.extend(levels)
+        return [Probe(level=lv, nbytes=lv * 100, sur=lv / 100, smr=1.0) for lv in levels]
+
+    means = {str(lv): {"sur": lv / 100, "smr": 1.0} for lv in range(1, 101)}
+    prior = card_prior(card_with({"jpeg": {"levels": means}}), "jpeg")
+    result = search(axis, evaluate, Targets(sur=0.75, smr=None), strategy="predicted", prior=prior)
+    assert result.best.level == 75
+    assert len(asked) <= 3  # a right prior: the guess and the level below it
+
+
+def test_predictor_curve_reads_its_card() -> None:
+    torch.manual_seed(0)
+    card = card_with({"jpeg": {"levels": {"80": {"sur": 0.8, "smr": 0.9}}}})
+    predictor = Predictor.from_model(create_model("sursmr_tiny"), card)
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    assert predictor.curve(image, "jpeg") == {80: (0.8, 0.9)}
+    assert predictor.curve(image, "vvc") is None
