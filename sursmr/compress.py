@@ -19,6 +19,7 @@ The SUR and SMR in the result are *predictions* of the model, not measurements.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
@@ -27,79 +28,32 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
-from sursmr.encoding import CandidateEncode, default_jobs, encode_candidate, encode_in_worker, encoder_pool
+from sursmr.encoding import (
+    CacheKey,
+    CandidateEncode,
+    EncodeCache,
+    default_jobs,
+    encode_candidate,
+    encode_in_worker,
+    encoder_pool,
+)
 from sursmr.rate_control import STRATEGIES, Probe, Targets, search
 from sursmr.scoring import QualityPredictor
-from sursmr_core.errors import InputError, ModelError
+from sursmr_core.errors import InputError, ModelError, UnsupportedImageError
 from sursmr_core.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
 
 DEFAULT_TARGET_SUR = 0.75
 DEFAULT_TARGET_SMR = 0.9
-DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
 # an encode+decode faster than this is cheaper in this process than shipping it to a worker
 FAST_ENCODE_S = 0.05
 
-CacheKey = tuple[str, str, int, str]
 
-
-class EncodeCache:
-    """In-memory LRU of bitstreams keyed by (image digest, codec, level, resolved options).
-
-    Bounded by ``max_bytes`` of bitstream (≥ 0). Decoded pixels are not kept:
-    a hit is decoded again, which costs far less than the encode it saves.
-    Each entry remembers what its encode and decode took (seconds), so a
-    search over cached levels plans its parallelism as the first one did.
-    """
-
-    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
-        if max_bytes < 0:
-            raise InputError(f"cache size must be ≥ 0 bytes, got {max_bytes}")
-        self.max_bytes = max_bytes
-        self._entries: OrderedDict[CacheKey, tuple[bytes, float]] = OrderedDict()
-        self.nbytes = 0
-        self.hits = 0
-        self.misses = 0
-
-    @staticmethod
-    def key(digest: str, codec: str, level: int, options: Mapping[str, Any]) -> CacheKey:
-        return digest, codec, level, json.dumps(dict(options), sort_keys=True, default=repr)
-
-    def get(self, key: CacheKey) -> bytes | None:
-        found = self._entries.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self._entries.move_to_end(key)
-        return found[0]
-
-    def seconds(self, key: CacheKey) -> float | None:
-        """Seconds the entry's encode and decode took (None when not cached); not counted as a hit."""
-        found = self._entries.get(key)
-        return None if found is None else found[1]
-
-    def put(self, key: CacheKey, data: bytes, seconds: float = 0.0) -> None:
-        if key in self._entries or len(data) > self.max_bytes:
-            return
-        self._entries[key] = (data, seconds)
-        self.nbytes += len(data)
-        while self.nbytes > self.max_bytes:
-            _, (old, _) = self._entries.popitem(last=False)
-            self.nbytes -= len(old)
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.nbytes = 0
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._entries
+if TYPE_CHECKING:
+    from PIL import Image
 
 
 _DEFAULT_CACHE = EncodeCache()
@@ -517,3 +471,31 @@ def compress_to_target(
         strict=strict,
     )
     return compress_image(image, settings, predictor, device=device, cache=cache)
+
+
+def pillow_to_rgb(image: Image.Image, *, strict: bool = False) -> RGBImage:
+    """A Pillow image as a uint8 RGB array, under the input policy of :func:`~sursmr_core.imaging.load_image`."""
+    import numpy as np
+
+    if image.mode == "RGB":
+        return check_rgb(np.ascontiguousarray(np.asarray(image, dtype=np.uint8)), name="image", min_side=MIN_SIDE)
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format="PNG")  # lossless; load_image then applies the policy (alpha, modes, depth)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UnsupportedImageError(f"a Pillow image in mode {image.mode}: {exc}; convert it to RGB first") from None
+    return load_image(buffer.getvalue(), strict=strict)
+
+
+__all__ = [
+    "DEFAULT_TARGET_SMR",
+    "DEFAULT_TARGET_SUR",
+    "CompressResult",
+    "CompressSettings",
+    "EncodeCache",
+    "LevelEncoder",
+    "cached_predictor",
+    "compress_image",
+    "compress_to_target",
+    "pillow_to_rgb",
+]

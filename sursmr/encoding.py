@@ -7,10 +7,12 @@ ready-to-score pixels.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -19,8 +21,12 @@ from typing import Any, TypeVar
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
 from sursmr import fidelity
+from sursmr_core.errors import InputError
 from sursmr_core.imaging import RGBImage
 from sursmr_core.toolrun import die_with_parent, signals_deferred
+
+DEFAULT_CACHE_BYTES = 64 * 1024 * 1024
+CacheKey = tuple[str, str, int, str]
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,62 @@ def encode_and_decode(
 ) -> CandidateEncode:
     """Encode ``rgb`` at ``level`` and decode it back (in this process), with a fresh adapter for ``codec``."""
     return encode_candidate(codec_adapters.create(codec, timeout=timeout), rgb, level, options, with_fidelity)
+
+
+class EncodeCache:
+    """In-memory LRU of bitstreams keyed by (image digest, codec, level, resolved options).
+
+    Bounded by ``max_bytes`` of bitstream (≥ 0). Decoded pixels are not kept:
+    a hit is decoded again, which costs far less than the encode it saves.
+    Each entry remembers what its encode and decode took (seconds), so a
+    search over cached levels plans its parallelism as the first one did.
+    """
+
+    def __init__(self, max_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+        if max_bytes < 0:
+            raise InputError(f"cache size must be ≥ 0 bytes, got {max_bytes}")
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[CacheKey, tuple[bytes, float]] = OrderedDict()
+        self.nbytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(digest: str, codec: str, level: int, options: Mapping[str, Any]) -> CacheKey:
+        return digest, codec, level, json.dumps(dict(options), sort_keys=True, default=repr)
+
+    def get(self, key: CacheKey) -> bytes | None:
+        found = self._entries.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def seconds(self, key: CacheKey) -> float | None:
+        """Seconds the entry's encode and decode took (None when not cached); not counted as a hit."""
+        found = self._entries.get(key)
+        return None if found is None else found[1]
+
+    def put(self, key: CacheKey, data: bytes, seconds: float = 0.0) -> None:
+        if key in self._entries or len(data) > self.max_bytes:
+            return
+        self._entries[key] = (data, seconds)
+        self.nbytes += len(data)
+        while self.nbytes > self.max_bytes:
+            _, (old, _) = self._entries.popitem(last=False)
+            self.nbytes -= len(old)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
 
 
 # Worker-process state: the image and one adapter per worker, not one per level.
@@ -199,8 +261,6 @@ def encode_levels(
 
 def parse_levels(spec: str | None, lo: int, hi: int) -> list[int]:
     """Parse ``LO:HI[:STEP]`` (inclusive, either order) or ``A,B,C``; ``None`` means all of ``lo..hi``."""
-    from sursmr_core.errors import InputError
-
     if spec is None or spec.strip() in ("", "all"):
         return list(range(lo, hi + 1))
     try:

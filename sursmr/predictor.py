@@ -361,3 +361,11 @@ def load(
     return Predictor(
         network, opened.card, device=target, batch_size=batch_size, weights_sha256=opened.sha256, channels_last=True
     )
+
+
+def identify(spec: str | os.PathLike[str] | None = None, *, weights_dir: Path | None = None) -> tuple[str, str | None]:
+    """(name, weights SHA-256) of the predictor :func:`load` would build from ``spec``, without building it."""
+    text = DEFAULT_MODEL if spec is None else os.fspath(spec)
+    source = source_for(text)
+    opened = source.open(text) if source is not None else _open_weights(text, weights_dir)
+    return opened.card.name, opened.sha256

@@ -201,7 +201,7 @@ def test_cli_writes_the_output_and_reports_json(photo_png: Path, tmp_path: Path,
     assert row["output"] == str(written) and written.stat().st_size == row["bytes"]
     assert float(row["sur"]) >= 0.75 and float(row["smr"]) >= 0.7  # type: ignore[arg-type]
     assert codec_adapters.create("jpeg").decode(written.read_bytes()).shape == (64, 96, 3)
-    assert sorted(p.name for p in out.iterdir()) == ["photo.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == ["photo.jpg", "sursmr-manifest.jsonl"]
 
 
 def test_cli_default_output_sits_beside_the_input_and_table_output(photo_png: Path, cli_fake: PsnrPredictor) -> None:
@@ -221,7 +221,7 @@ def test_cli_unreachable_target_exits_5_and_leaves_no_file(
     assert result.exit_code == ExitCode.TARGET_UNREACHABLE
     (row,) = json_lines(result.stdout)
     assert "error" in row and row["output"] is None and row["closest"]["level"] == 100  # type: ignore[index]
-    assert not out.exists() or list(out.iterdir()) == []
+    assert [p.name for p in out.iterdir()] == ["sursmr-manifest.jsonl"]  # the failure is recorded, no image
 
 
 def test_cli_processes_every_image_and_exits_with_the_worst_code(

@@ -29,6 +29,7 @@ import sursmr.compress
 import sursmr.predictor
 from sursmr import fidelity
 from sursmr.cli import main
+from sursmr.manifest import MANIFEST_NAME
 from sursmr.predictor import Predictor
 from sursmr.scoring import Prediction
 from sursmr_core.imaging import RGBImage
@@ -103,7 +104,7 @@ def _write(folder: Path, name: str, data: bytes) -> str:
 
 def _expect_size(width: int, height: int) -> Callable[[Path], None]:
     def check(out: Path) -> None:
-        (written,) = [p for p in out.iterdir()]
+        (written,) = [p for p in out.iterdir() if p.name != MANIFEST_NAME]
         with Image.open(written) as im:
             assert im.size == (width, height), (written, im.size)
 
@@ -256,12 +257,14 @@ def build_corpus(root: Path) -> list[Case]:
     link = inputs / "link.png"
     link.symlink_to(inputs / "valid.png")
     long_name = _write(inputs, "x" * 250 + ".png", png)
+    empty_folder = inputs / "no-images"
+    empty_folder.mkdir()
     for name, path, codes in [
         ("fifo", str(fifo), FAILED),
         ("dev-zero", "/dev/zero", FAILED),
         ("dev-urandom", "/dev/urandom", FAILED),
         ("dev-null", "/dev/null", FAILED),
-        ("directory", str(inputs), FAILED),
+        ("folder-without-images", str(empty_folder), FAILED),  # folders are inputs (batches); this one is empty
         ("symlink-loop", str(loop), FAILED),
         ("dangling-symlink", str(dangling), FAILED),
         ("missing", str(inputs / "missing.png"), FAILED),
@@ -444,7 +447,8 @@ def fake_model() -> Iterator[None]:
 
 
 def _files_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*")) if folder.exists() else []
+    """Files a case left, but the batch manifest (it records failures too, by design)."""
+    return sorted(p for p in folder.rglob("*") if p.name != MANIFEST_NAME) if folder.exists() else []
 
 
 def run_case(case: Case, root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, Path]:

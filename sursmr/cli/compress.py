@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from sursmr.cli.app import (
-    device_option,
     emit_json,
     emit_table,
     jobs_option,
@@ -21,8 +20,12 @@ from sursmr.cli.app import (
     timeout_option,
 )
 from sursmr.compress import DEFAULT_TARGET_SMR, DEFAULT_TARGET_SUR
+from sursmr.encoding import default_jobs
 from sursmr.rate_control import STRATEGIES
-from sursmr_core.errors import ExitCode, InputError, SursmrError
+from sursmr_core.errors import ExitCode
+
+if TYPE_CHECKING:
+    from sursmr.batch import BatchOutcome
 
 SHIPPED_MODEL = "sursmr-effnet-lite0"
 """``sursmr.predictor.DEFAULT_MODEL``, repeated so that ``--help`` imports no torch (a test keeps them equal)."""
@@ -51,15 +54,8 @@ def _default_text() -> str:
     return f"for {name}: {value:g}, {rule}; no margin where the card has none for the targets"
 
 
-def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
-    """``DIR/<stem>.<ext>`` with ``-o DIR``, else ``<stem>.sursmr.<ext>`` beside the input."""
-    if out_dir is not None:
-        return out_dir / f"{source.stem}.{extension}"
-    return source.with_name(f"{source.stem}.sursmr.{extension}")
-
-
 @main.command()
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--codec", "codec_name", required=True, help="Codec name (see `sursmr codecs`).")
 @click.option(
     "--target-sur",
@@ -90,7 +86,7 @@ def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
     "target + margin).",
 )
 @click.option("--model", default=None, help="Model name or .safetensors path [default: the shipped model].")
-@device_option
+@click.option("--device", default="auto", show_default=True, help="Where the predictor runs: auto, cpu or cuda.")
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES.names()),
@@ -110,16 +106,37 @@ def output_path(source: Path, out_dir: Path | None, extension: str) -> Path:
     "out_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Output folder, created if needed; files are named <stem>.<ext> [default: <stem>.sursmr.<ext> beside "
-    "each input].",
+    help="Output folder, created if needed; it mirrors the input folders and holds sursmr-manifest.jsonl "
+    "[default: <stem>.sursmr.<ext> beside each input, no manifest].",
 )
+@click.option("-r", "--recursive", is_flag=True, help="Take images from sub-folders of folders too.")
+@click.option(
+    "--glob", "pattern", default=None, help="Only images in folders whose relative path matches, e.g. '*.png'."
+)
+@click.option("--resume", is_flag=True, help="Skip images the manifest records as finished with these settings.")
+@click.option("--force", is_flag=True, help="Replace existing output files that this batch did not write.")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Manifest file [default: OUT/sursmr-manifest.jsonl with -o].",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Run images in local worker processes or on Ray workers.",
+)
+@click.option("--ray-address", default=None, help="Address of an existing Ray cluster [default: start a local one].")
 @jobs_option
 @timeout_option
 @strict_option
 @quiet_option
 @json_option
 def compress(
-    images: tuple[Path, ...],
+    paths: tuple[Path, ...],
     codec_name: str,
     target_sur: float | None,
     target_smr: float | None,
@@ -130,81 +147,136 @@ def compress(
     strategy: str,
     max_probes: int | None,
     out_dir: Path | None,
+    recursive: bool,
+    pattern: str | None,
+    resume: bool,
+    force: bool,
+    manifest_path: Path | None,
+    executor: str,
+    ray_address: str | None,
     jobs: int | None,
     timeout: float,
     strict: bool,
     quiet: bool,
     as_json: bool,
 ) -> None:
-    """Encode each IMAGE at the smallest size whose predicted SUR and SMR meet the targets.
+    """Encode each image at the smallest size whose predicted SUR and SMR meet the targets.
 
-    SUR and SMR are predictions of the model. By default a level must reach
-    SUR ≥ 0.75 (three in four viewers see no difference) and SMR ≥ 0.9 (nine
-    in ten machine-vision models keep their answer); give 'none' to drop one.
+    PATH is an image or a folder of images (with -r, its sub-folders too; --glob
+    filters). SUR and SMR are predictions of the model. By default a level must
+    reach SUR ≥ 0.75 (three in four viewers see no difference) and SMR ≥ 0.9
+    (nine in ten machine-vision models keep their answer); give 'none' to drop one.
 
-    Each output is written atomically: an image that fails or is interrupted
-    leaves no file, and an input is never overwritten. Every image is tried;
-    failures are reported per image (with --json, a line with "error") and the
-    exit code is the most severe one: 5 when a target is unreachable.
+    With -o, outputs mirror the input folders under OUT and every image gets a
+    line in OUT/sursmr-manifest.jsonl; --resume skips images finished with the
+    same input, codec, targets, options and model. An output appears complete
+    or not at all; an existing file is replaced only with --force (or when the
+    manifest shows this tool wrote it). -j runs images in that many worker
+    processes (one image: its encodes); every image is tried, failures are
+    reported per image (with --json, a line with "error") and the exit code is
+    the most severe one: 5 when a target is unreachable.
 
     \b
     Examples:
       sursmr compress photo.png --codec jpeg
-      sursmr compress *.png --codec bpg --target-sur 0.9 --target-smr none -o out/ --json
       sursmr compress photo.png --codec jpeg --target-sur 0.5 --target-smr none --confidence 0.9
+      sursmr compress photos/ -r --codec jpeg -o small/ -j 2 --json
+      sursmr compress photos/ -r --glob '*.png' --codec bpg -o small/ --resume
+      sursmr compress photos/ -r --codec jpeg -o small/ --executor ray --ray-address auto
       sursmr compress photo.png --codec vvc --target-smr 0.95 --margin 0.02 --max-probes 8
     """
     import codec_adapters
-    from sursmr.compress import CompressSettings, compress_image
-    from sursmr_core.outputs import atomic_write_bytes, check_writable, check_writable_folder
+    from sursmr.batch import compress_many, plan_inputs
+    from sursmr_core.outputs import check_writable_folder
 
+    extension = codec_adapters.get(codec_name).extension
+    if out_dir is not None:
+        check_writable_folder(out_dir)  # an impossible -o fails now, not after every search
+    inputs = plan_inputs(paths, extension=extension, out_dir=out_dir, recursive=recursive, glob=pattern)
+    several = len(inputs) > 1
+    workers = (jobs or default_jobs()) if several or executor == "ray" else 1
     # bad targets, options or codecs stop here, before any work; the model loads after the first image is read
-    settings = CompressSettings.create(
+    outcomes = compress_many(
+        inputs,
         codec=codec_name,
         target_sur=target_sur,
         target_smr=target_smr,
         margin=margin,
         confidence=confidence,
+        predictor=model,
+        device=device,
         strategy=strategy,
         max_probes=max_probes,
-        jobs=jobs,
         timeout=timeout,
         strict=strict,
+        out_dir=out_dir,
+        write=True,
+        manifest=manifest_path,
+        resume=resume,
+        force=force,
+        workers=workers,
+        image_jobs=None if several else jobs,
+        executor=executor,
+        ray_address=ray_address,
     )
-    extension = codec_adapters.get(codec_name).extension
-    if out_dir is not None:
-        check_writable_folder(out_dir)  # an impossible -o fails now, not after every search
+    tally = BatchTally()
     rows: list[dict[str, Any]] = []
-    worst = ExitCode.OK
-    claimed: dict[Path, Path] = {}
-    for image in progress(images, desc="compress", quiet=quiet or len(images) < 2):
-        target = output_path(image, out_dir, extension)
-        row: dict[str, Any] = {"input": str(image), "output": None}
-        try:
-            # realpath, unlike Path.resolve on Python 3.11, does not raise on a symbolic link loop
-            resolved = Path(os.path.realpath(target))
-            if resolved == Path(os.path.realpath(image)):
-                raise InputError(f"{image}: the output would overwrite the input; choose another folder with -o")
-            if resolved in claimed:
-                raise InputError(f"{image}: output {target} is already used by {claimed[resolved]}")
-            check_writable(target)
-            claimed[resolved] = image
-            result = compress_image(image, settings, model, device=device)
-            atomic_write_bytes(target, result.data)
-            row.update(output=str(target), **result.summary())
-        except SursmrError as exc:
-            worst = max(worst, exc.exit_code)
-            row.update(error=str(exc), exit_code=exc.exit_code)
-            best = getattr(exc, "best", None)
-            if best is not None:
-                row["closest"] = {"level": best.level, "bytes": best.nbytes, "sur": best.sur, "smr": best.smr}
-            if not as_json:
-                click.echo(f"sursmr compress: error: {exc}", err=True)
-        rows.append(row)
-        if as_json:
-            emit_json(row)
-    done = [row for row in rows if "error" not in row]
+    bar = progress(total=len(inputs), desc="compress", quiet=quiet or not several)
+    try:
+        for outcome in outcomes:
+            row = tally.add(outcome)
+            bar.update()
+            if as_json:
+                emit_json(row)
+            elif "error" in row:
+                click.echo(f"sursmr compress: error: {row['error']}", err=True)
+            rows.append(row)
+    finally:
+        bar.close()
+    done = [row for row in rows if "error" not in row and not row.get("skipped")]
     if done and not as_json:
         emit_table(done, COLUMNS)
-    if worst != ExitCode.OK:
-        click.get_current_context().exit(worst)
+    if several and not quiet:
+        click.echo(tally.summary(), err=True)
+    if tally.worst != ExitCode.OK:
+        click.get_current_context().exit(tally.worst)
+
+
+class BatchTally:
+    """Rows for the output and the end-of-batch summary: images, bytes in/out, saved, failures, images/s."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.images = self.skipped = self.failed = 0
+        self.bytes_in = self.bytes_out = 0
+        self.worst = ExitCode.OK
+
+    def add(self, outcome: BatchOutcome) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "input": outcome.input,
+            "output": None if outcome.output is None else str(outcome.output),
+        }
+        if outcome.skipped:
+            self.skipped += 1
+            row.update(skipped=True, **{k: outcome.record.get(k) for k in ("codec", "level", "bytes", "sur", "smr")})
+        elif outcome.result is not None:
+            self.images += 1
+            self.bytes_in += int(outcome.record.get("input_bytes") or 0)
+            self.bytes_out += outcome.result.nbytes
+            row.update(outcome.result.summary())
+        else:
+            self.failed += 1
+            self.worst = max(self.worst, outcome.exit_code)
+            row.update(output=None, error=outcome.error, exit_code=outcome.exit_code)
+            if outcome.closest is not None:
+                row["closest"] = dict(outcome.closest)
+        return row
+
+    def summary(self) -> str:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        saved = 1.0 - self.bytes_out / self.bytes_in if self.bytes_in else 0.0
+        return (
+            f"sursmr compress: {self.images} images compressed, {self.skipped} skipped, {self.failed} failed; "
+            f"{self.bytes_in} bytes in, {self.bytes_out} out ({saved:.1%} saved); "
+            f"{self.images / elapsed:.2f} images/s over {elapsed:.1f} s"
+        )

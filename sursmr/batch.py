@@ -1,0 +1,435 @@
+"""Many images: folders, worker processes or a Ray cluster, a manifest, and resuming after a crash.
+
+>>> from sursmr.batch import compress_many
+>>> for outcome in compress_many(["photos/"], codec="jpeg", out_dir="small/", recursive=True, workers=2):
+...     print(outcome.input, outcome.error or outcome.result.level)
+
+What happens, in order (the CLI's ``sursmr compress PATH...`` is this):
+
+1. :func:`plan_inputs` expands folders (``recursive``, ``glob``) into images
+   and their outputs: under ``out_dir`` the input tree is mirrored, without it
+   each output sits beside its input as ``<stem>.sursmr.<ext>``.
+2. With a manifest (``out_dir/sursmr-manifest.jsonl`` by default) the batch
+   locks it, removes temporary files a killed run of ours left, and with
+   ``resume`` skips every image whose finished line matches (same input
+   SHA-256, codec, targets, search, codec options, model and its hash) and
+   whose output is there with the recorded SHA-256.
+3. An existing output is replaced only with ``force``, or when the manifest
+   shows it is ours (its bytes match a line we wrote for that path).
+4. Images run in ``workers`` processes (``executor="local"``) or Ray workers
+   (``executor="ray"``); each worker loads the model once and sends back the
+   chosen bitstream. This process alone writes outputs and the manifest:
+   temporary file, then the manifest line, then the final name, so an output
+   never exists without its line, and a crash at any moment is repaired by a
+   rerun with ``resume``. A worker that dies is replaced and its images run
+   again (Ray retries the task; local pools restart, at most
+   :data:`POOL_RESTARTS` times), each image is reported once.
+
+Outcomes are yielded in completion order, one per input, errors included.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import codec_adapters
+from codec_adapters.base import DEFAULT_TIMEOUT_S
+from sursmr.batch_inputs import (
+    BatchInput,
+    output_exists,
+    output_is_complete,
+    output_is_ours,
+    output_problem,
+    plan_inputs,
+)
+from sursmr.batch_workers import (
+    ImageAnswer,
+    PredictorSpec,
+    run_inline,
+    run_local_pool,
+    run_ray,
+)
+from sursmr.compress import (
+    DEFAULT_TARGET_SMR,
+    DEFAULT_TARGET_SUR,
+    CompressResult,
+    CompressSettings,
+)
+from sursmr.manifest import MANIFEST_NAME, Manifest, remove_stale_temps, write_temp
+from sursmr_core.errors import ExitCode, InputError, ModelError, SursmrError
+from sursmr_core.imaging import RGBImage
+
+EXECUTORS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What became of one input: a ``result`` (with ``output`` written unless it was None), or an ``error``.
+
+    ``skipped``: finished by an earlier run (``resume``); then ``record`` is its
+    manifest line and ``result`` is None. ``record`` is the manifest line of
+    this image (also when no manifest is kept).
+    """
+
+    index: int
+    input: str
+    output: Path | None
+    result: CompressResult | None = None
+    error: str | None = None
+    exit_code: int = ExitCode.OK
+    skipped: bool = False
+    record: Mapping[str, Any] = field(default_factory=dict)
+    closest: Mapping[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _record(
+    item: BatchInput,
+    settings: CompressSettings,
+    answer: ImageAnswer,
+    model: tuple[str | None, str | None],
+    output_sha256: str | None,
+) -> dict[str, Any]:
+    result = answer.result
+    record: dict[str, Any] = {
+        "input": item.label,
+        "input_sha256": answer.input_sha256,
+        "input_bytes": answer.input_bytes,
+        "output": None if result is None or item.output is None else str(item.output),
+        "output_sha256": output_sha256,
+        **settings.identity(),
+        "model": result.model if result is not None else model[0],
+        "model_sha256": result.model_sha256 if result is not None else model[1],
+        "seconds": round(answer.seconds, 3),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if result is not None:
+        record.update(
+            level=result.level,
+            bytes=result.nbytes,
+            bpp=round(result.bpp, 5),
+            sur=_finite(round(result.sur, 4)),
+            smr=_finite(round(result.smr, 4)),
+            probes=len(result.probes),
+            encodes=result.encodes,
+            width=result.width,
+            height=result.height,
+        )
+    else:
+        record.update(error=answer.error, exit_code=answer.exit_code)
+        if answer.closest is not None:
+            record["closest"] = {k: _finite(v) for k, v in answer.closest.items()}
+    return record
+
+
+def _matches(record: Mapping[str, Any], settings: CompressSettings, model: tuple[str | None, str | None]) -> bool:
+    identity = settings.identity()
+    return (
+        all(record.get(key) == value for key, value in identity.items())
+        and (
+            record.get("model"),
+            record.get("model_sha256"),
+        )
+        == model
+    )
+
+
+def _model_identity(predictor: PredictorSpec) -> tuple[str | None, str | None]:
+    if predictor is None or isinstance(predictor, str | os.PathLike):
+        import sursmr.predictor
+
+        return sursmr.predictor.identify(predictor)
+    return str(getattr(predictor, "name", type(predictor).__name__)), getattr(predictor, "weights_sha256", None)
+
+
+# --- the batch ---------------------------------------------------------------------------------------------------
+
+
+# --- the batch ---------------------------------------------------------------------------------------------------
+
+
+def _as_inputs(
+    inputs: Iterable[str | os.PathLike[str] | RGBImage | BatchInput],
+    extension: str,
+    out_dir: Path | None,
+    recursive: bool,
+    glob: str | None,
+) -> list[BatchInput]:
+    planned: list[BatchInput] = []
+    for position, given in enumerate(inputs):
+        if isinstance(given, BatchInput):
+            planned.append(given)
+        elif isinstance(given, np.ndarray):
+            output = None if out_dir is None else out_dir / f"image-{position:06d}.{extension}"
+            planned.append(BatchInput(given, output, f"<array {position}>"))
+        else:
+            planned.extend(plan_inputs([given], extension=extension, out_dir=out_dir, recursive=recursive, glob=glob))
+    return planned
+
+
+def compress_many(
+    inputs: Iterable[str | os.PathLike[str] | RGBImage | BatchInput],
+    *,
+    codec: str,
+    target_sur: float | None = DEFAULT_TARGET_SUR,
+    target_smr: float | None = DEFAULT_TARGET_SMR,
+    margin: float | None = None,
+    confidence: float | None = None,
+    predictor: PredictorSpec = None,
+    device: str = "auto",
+    strategy: str = "bisect",
+    max_probes: int | None = None,
+    options: Mapping[str, Any] | None = None,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    strict: bool = False,
+    out_dir: str | os.PathLike[str] | None = None,
+    write: bool | None = None,
+    manifest: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    force: bool = False,
+    recursive: bool = False,
+    glob: str | None = None,
+    workers: int = 1,
+    image_jobs: int | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+) -> Iterator[BatchOutcome]:
+    """Compress every input (paths, folders, uint8 RGB arrays or :class:`BatchInput`) and yield one
+    :class:`BatchOutcome` per image in completion order; see the module docstring.
+
+    Targets, search and codec arguments are those of :func:`sursmr.compress.compress_to_target`.
+    ``out_dir``: where outputs go (the input tree mirrored; arrays become
+    ``image-NNNNNN.<ext>``) and where the manifest lives; without it outputs
+    are written beside their inputs only when ``write`` is true (arrays are
+    then not written; the bitstream is in ``outcome.result.data``).
+    ``manifest``: another manifest path. ``resume`` skips images a previous
+    run finished (it needs a manifest); ``force`` replaces existing files.
+    ``workers``: image worker processes (1: in this process); ``image_jobs``:
+    encoder processes per image (default 1 when ``workers`` > 1, else the
+    cores). ``executor``: ``local`` or ``ray`` (``ray_address``: an existing
+    cluster; default: a local Ray with ``workers`` CPUs).
+
+    Bad arguments raise :class:`InputError` before any work; failures of one
+    image are yielded as outcomes; a model that cannot load stops the batch
+    with :class:`~sursmr_core.errors.ModelError`.
+    """
+    if executor not in EXECUTORS:
+        raise InputError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    if not isinstance(workers, int) or workers < 1:
+        raise InputError(f"workers must be at least 1, got {workers!r}")
+    settings = CompressSettings.create(
+        codec=codec,
+        target_sur=target_sur,
+        target_smr=target_smr,
+        margin=margin,
+        confidence=confidence,
+        strategy=strategy,
+        max_probes=max_probes,
+        jobs=image_jobs if image_jobs is not None else (1 if workers > 1 else None),
+        options=options,
+        timeout=timeout,
+        strict=strict,
+    )
+    extension = codec_adapters.get(codec).extension
+    target_dir = None if out_dir is None else Path(out_dir)
+    writing = target_dir is not None or bool(write)
+    planned = _as_inputs(inputs, extension, target_dir, recursive, glob)
+    if not writing:
+        planned = [BatchInput(item.source, None, item.label) for item in planned]
+    manifest_path = (
+        Path(manifest) if manifest is not None else (None if target_dir is None else target_dir / MANIFEST_NAME)
+    )
+    if resume and manifest_path is None:
+        raise InputError("resume needs a manifest: give an output folder (-o) or a manifest path")
+    return _run(planned, settings, predictor, device, manifest_path, resume, force, workers, executor, ray_address)
+
+
+def _run(
+    planned: list[BatchInput],
+    settings: CompressSettings,
+    predictor: PredictorSpec,
+    device: str,
+    manifest_path: Path | None,
+    resume: bool,
+    force: bool,
+    workers: int,
+    executor: str,
+    ray_address: str | None,
+) -> Iterator[BatchOutcome]:
+    book = None if manifest_path is None else Manifest.open(manifest_path)
+    try:
+        yield from _batch(planned, settings, predictor, device, book, resume, force, workers, executor, ray_address)
+    finally:
+        if book is not None:
+            book.close()
+
+
+def _batch(
+    planned: list[BatchInput],
+    settings: CompressSettings,
+    predictor: PredictorSpec,
+    device: str,
+    book: Manifest | None,
+    resume: bool,
+    force: bool,
+    workers: int,
+    executor: str,
+    ray_address: str | None,
+) -> Iterator[BatchOutcome]:
+    outputs = [item.output for item in planned if item.output is not None]
+    if book is not None:
+        remove_stale_temps({path.parent for path in outputs})  # the lock is ours: no other batch writes here
+    written_by_us: dict[str, set[str]] = {}
+    latest: dict[str, Mapping[str, Any]] = {}
+    for record in book.finished() if book is not None else ():
+        written_by_us.setdefault(str(record["output"]), set()).add(str(record.get("output_sha256")))
+        latest[str(record["output"])] = record
+    model = _model_identity(predictor) if resume else (None, None)
+
+    todo: list[tuple[int, BatchInput]] = []
+    claimed: dict[Path, str] = {}
+    checked: dict[Path, SursmrError | None] = {}  # one write probe per output folder, not per image
+    for index, item in enumerate(planned):
+        problem: SursmrError | None = None
+        if item.output is not None:
+            # realpath, unlike Path.resolve on Python 3.11, does not raise on a symbolic link loop
+            key = Path(os.path.realpath(item.output))
+            if isinstance(item.source, Path) and key == Path(os.path.realpath(item.source)):
+                problem = InputError(
+                    f"{item.label}: the output would overwrite the input; choose another folder with -o"
+                )
+            elif key in claimed:
+                problem = InputError(f"{item.label}: output {item.output} is already used by {claimed[key]}")
+            else:
+                if item.output.parent not in checked:
+                    checked[item.output.parent] = output_problem(item.output)
+                problem = checked[item.output.parent]
+            claimed[key] = item.label
+        if problem is not None:
+            yield BatchOutcome(index, item.label, item.output, error=str(problem), exit_code=problem.exit_code)
+            continue
+        if resume and item.output is not None:
+            done = latest.get(str(item.output))
+            if done is not None and _matches(done, settings, model) and output_is_complete(item, done):
+                yield BatchOutcome(index, item.label, item.output, skipped=True, record=done)
+                continue
+        if (
+            item.output is not None
+            and not force
+            and output_exists(item.output)
+            and not output_is_ours(item.output, written_by_us)
+        ):
+            yield BatchOutcome(
+                index,
+                item.label,
+                item.output,
+                error=f"{item.label}: {item.output} exists; use --force to replace it",
+                exit_code=ExitCode.USAGE,
+            )
+            continue
+        todo.append((index, item))
+
+    if not todo:
+        return
+    tasks = [(index, item.source) for index, item in todo]
+    if executor == "ray":
+        answers = run_ray(tasks, settings, predictor, device, workers, ray_address)
+    elif workers > 1 and len(todo) > 1:
+        answers = run_local_pool(tasks, settings, predictor, device, min(workers, len(todo)))
+    else:
+        answers = run_inline(tasks, settings, predictor, device)
+    by_index: dict[int, BatchInput] = dict(todo)
+    try:
+        for answer in answers:
+            if answer.index not in by_index:
+                continue  # already reported (a retried worker answered twice)
+            item = by_index.pop(answer.index)
+            if answer.fatal:
+                error = ModelError(answer.error or "the model cannot be loaded")
+                error.exit_code = answer.exit_code  # a bad device is a usage error, missing weights a model one
+                raise error
+            yield _finish(item, answer, settings, book, model)
+    finally:
+        close = getattr(answers, "close", None)
+        if close is not None:
+            close()
+
+
+def _finish(
+    item: BatchInput,
+    answer: ImageAnswer,
+    settings: CompressSettings,
+    book: Manifest | None,
+    model: tuple[str | None, str | None],
+) -> BatchOutcome:
+    """Write the output (temporary file, manifest line, final name) and describe the outcome."""
+    result = answer.result
+    if result is None or item.output is None:
+        record = _record(item, settings, answer, model, None)
+        if book is not None:
+            book.append(record)
+        return BatchOutcome(
+            answer.index,
+            item.label,
+            item.output,
+            result=result,
+            error=answer.error,
+            exit_code=answer.exit_code,
+            record=record,
+            closest=answer.closest,
+        )
+    try:
+        temp = write_temp(item.output, result.data)
+    except OSError as exc:
+        return _write_failed(item, answer, settings, book, model, exc)
+    try:
+        record = _record(item, settings, answer, model, hashlib.sha256(result.data).hexdigest())
+        if book is not None:
+            book.append(record)
+        os.replace(temp, item.output)
+    except OSError as exc:  # e.g. a name too long for the file system; --resume repairs the line above
+        temp.unlink(missing_ok=True)
+        return _write_failed(item, answer, settings, book, model, exc)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return BatchOutcome(answer.index, item.label, item.output, result=result, record=record)
+
+
+def _write_failed(
+    item: BatchInput,
+    answer: ImageAnswer,
+    settings: CompressSettings,
+    book: Manifest | None,
+    model: tuple[str | None, str | None],
+    exc: OSError,
+) -> BatchOutcome:
+    failed = ImageAnswer(
+        answer.index,
+        None,
+        answer.input_sha256,
+        answer.input_bytes,
+        answer.seconds,
+        f"{item.label}: cannot write {item.output} ({exc.strerror or exc})",
+        ExitCode.USAGE,
+    )
+    return _finish(BatchInput(item.source, None, item.label), failed, settings, book, model)
+
+
+__all__ = ["EXECUTORS", "BatchInput", "BatchOutcome", "compress_many", "plan_inputs"]
