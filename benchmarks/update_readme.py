@@ -12,7 +12,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- results:begin (written by benchmarks/update_readme.py) -->"
 END = "<!-- results:end -->"
-ORDER = ["accuracy", "rate_savings", "speed", "codec_speed", "model_complexity", "batch"]
+ORDER = ["accuracy", "rate_savings", "speed", "codec_speed", "model_complexity", "batch", "pcmp", "related_features"]
 HEADLINE_BEGIN = "<!-- headline:begin (written by benchmarks/update_readme.py) -->"
 HEADLINE_END = "<!-- headline:end -->"
 

@@ -29,6 +29,8 @@ class Metric(ABC):
     jnd_unit: ClassVar[str | None] = None
     # deep metrics whose weights must come from a user-given file
     needs_weights_file: ClassVar[bool] = False
+    # a no-reference score: the reference is checked for size but not looked at (re_iqa)
+    reference_free: ClassVar[bool] = False
 
     @classmethod
     def availability(cls) -> Availability:
