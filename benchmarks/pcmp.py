@@ -199,7 +199,11 @@ def markdown(result: dict[str, Any]) -> str:
         else:
             lo, hi = row["ci95"]
             lines.append(f"| {name} | {row['agreement']:.3f} | {lo:.3f}–{hi:.3f} | {row['pairs']} | {row['what']} |")
-    lines += ["", f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']}."]
+    lines += [
+        "",
+        f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']} for this run (crops already "
+        "in the --work cache are not recomputed).",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -239,7 +239,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Quality encoder: {result['encoder']}.",
         "",
-        f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']}.",
+        f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']} for this run (crops already "
+        "in the --work cache are not recomputed).",
     ]
     return "\n".join(lines) + "\n"
 
