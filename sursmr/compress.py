@@ -388,8 +388,17 @@ def compress_image(
     axis = adapter_type.levels
     try:
         batch = encoder.plan(axis.worst_to_best()[-1])
+        # a scorer that is also a sursmr.curves.CurveSource guesses the curve before any encode
+        curve = getattr(scorer, "curve", None) if settings.strategy == "predicted" else None
+        prior = curve(rgb, settings.codec) if callable(curve) else None
         outcome = search(
-            axis, evaluate, targets, strategy=settings.strategy, max_probes=settings.max_probes, batch=batch
+            axis,
+            evaluate,
+            targets,
+            strategy=settings.strategy,
+            max_probes=settings.max_probes,
+            batch=batch,
+            prior=prior,
         )
     finally:
         encoder.close()

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from sursmr.compress import EncodeCache, compress_to_target
 from sursmr.curves import LEVEL_STATISTICS_KEY, card_prior, level_statistics
 from sursmr.models import create_model
 from sursmr.models.weights import ModelCard
 from sursmr.predictor import Predictor
 from sursmr.rate_control import Probe, Targets, search
+from sursmr.scoring import Prediction
 from sursmr_core.errors import ModelError
 from sursmr_core.levels import LevelAxis
 
@@ -75,3 +77,39 @@ def test_predictor_curve_reads_its_card() -> None:
     image = np.zeros((8, 8, 3), dtype=np.uint8)
     assert predictor.curve(image, "jpeg") == {80: (0.8, 0.9)}
     assert predictor.curve(image, "vvc") is None
+
+
+class ErrorScorer:
+    """A fake predictor: SUR falls with the mean absolute error (monotone in JPEG quality); it can carry a prior."""
+
+    name = "error-scorer"
+
+    def __init__(self, prior: dict[int, tuple[float, float]] | None = None) -> None:
+        self.prior = prior
+
+    def predict(self, reference: np.ndarray, candidates: Sequence[np.ndarray]) -> list[Prediction]:
+        return [
+            Prediction(sur=max(0.0, 1.0 - float(np.abs(reference.astype(float) - c).mean()) / 32.0), smr=1.0)
+            for c in candidates
+        ]
+
+    def curve(self, reference: np.ndarray, codec: str) -> dict[int, tuple[float, float]] | None:
+        return self.prior
+
+
+def test_compress_predicted_uses_the_scorers_prior_and_keeps_the_bisect_answer() -> None:
+    rng = np.random.default_rng(0)
+    image = np.clip(np.linspace(0, 255, 64)[None, :, None] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    kwargs = {"codec": "jpeg", "target_sur": 0.5, "target_smr": None, "jobs": 1}
+    bisect = compress_to_target(image, predictor=ErrorScorer(), strategy="bisect", cache=EncodeCache(), **kwargs)
+    exhaustive = compress_to_target(
+        image, predictor=ErrorScorer(), strategy="exhaustive", cache=EncodeCache(), **kwargs
+    )
+    right = {p.level: (p.sur, p.smr) for p in exhaustive.probes}
+    guided = compress_to_target(
+        image, predictor=ErrorScorer(right), strategy="predicted", cache=EncodeCache(), **kwargs
+    )
+    assert guided.level == bisect.level and guided.nbytes == bisect.nbytes
+    assert len(guided.probes) <= 3 < len(bisect.probes)
+    unguided = compress_to_target(image, predictor=ErrorScorer(), strategy="predicted", cache=EncodeCache(), **kwargs)
+    assert unguided.level == bisect.level and len(unguided.probes) == len(bisect.probes)  # no prior: bisection

@@ -92,7 +92,8 @@ def _default_text() -> str:
     type=click.Choice(STRATEGIES.names()),
     default="bisect",
     show_default=True,
-    help="How levels are searched: bisect and interpolate probe a few, exhaustive every one.",
+    help="How levels are searched: bisect and interpolate probe a few, exhaustive every one; predicted starts "
+    "from the model's prior curve (its card's per-level label means) and bisects when it has none.",
 )
 @click.option(
     "--max-probes",
