@@ -25,7 +25,7 @@ DEMO_OPTS    ?= --device cpu
 demo: install
 	$(BIN)/sursmr codecs
 	for codec in jpeg bpg vvc; do \
-	  $(BIN)/sursmr compress $(SAMPLE) --codec $$codec $(DEMO_OPTS) -o $(DEMO_OUT) || exit $$?; \
+	  $(BIN)/sursmr compress $(SAMPLE) --codec $$codec $(DEMO_OPTS) -o $(DEMO_OUT) --force || exit $$?; \
 	done
 
 # the full suite; test-fast leaves out tests marked slow (real BPG/VVC encodes, model builds, training runs)

@@ -21,6 +21,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def pillow_pixel_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pillow's bomb limit is process-global and ``load_image`` raises it to ours: restore it after each test."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)
+
+
 def sample_rgb() -> np.ndarray:
     with Image.open(SAMPLE) as im:
         return np.asarray(im.convert("RGB"), dtype=np.uint8)
