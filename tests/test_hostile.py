@@ -542,8 +542,9 @@ def test_output_files_get_the_umask_mode_and_long_names_fit(tmp_path: Path, fake
     finally:
         os.umask(previous)
     assert result.exit_code == 0, result.output
-    (written,) = (tmp_path / "o").iterdir()
-    assert stat.S_IMODE(written.stat().st_mode) == 0o640
+    written, manifest = sorted((tmp_path / "o").iterdir(), key=lambda p: p.name == MANIFEST_NAME)
+    assert manifest.name == MANIFEST_NAME
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(manifest.stat().st_mode) == 0o640
 
 
 def test_an_impossible_output_folder_fails_before_the_model_is_loaded(tmp_path: Path, photo_png: Path) -> None:
@@ -707,7 +708,10 @@ def test_sigterm_ends_a_compress_cleanly_with_143(tmp_path: Path, photo_png: Pat
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "terminated" in err and "Traceback" not in err
-    assert not out.exists() or list(out.iterdir()) == []
+    # no image and no temp file; the batch manifest may exist but records no finished image
+    left = list(out.iterdir()) if out.exists() else []
+    assert [p.name for p in left if p.name != MANIFEST_NAME] == []
+    assert all(p.read_text() == "" for p in left)
 
 
 @pytest.mark.slow
