@@ -14,6 +14,7 @@ from PIL import Image
 from test_datasets import FakeLabellers
 
 import sursmr.predictor
+from sursmr.curves import card_prior
 from sursmr_core.errors import InputError
 from training.cli import main as train_cli
 from training.datasets.builder import build_dataset
@@ -98,6 +99,13 @@ def test_frozen_training_run_resumes_evaluates_and_exports(tiny_data: Path, tmp_
     assert card["label_sources"]["smr"].startswith("proxy")
     assert card["training"]["config"]["model"] == "sursmr_tiny"
     predictor = sursmr.predictor.load(weights, "cpu")
+    # the card carries the training split's mean labels per level: the prior of the 'predicted' search
+    stats = card["level_statistics"]
+    assert set(stats) == set(card["training"]["trained_codecs"]) and stats
+    for codec, section in stats.items():
+        prior = card_prior(predictor.card, codec)
+        assert prior is not None and len(prior) == len(section["levels"])
+        assert all(0 <= sur <= 1 and 0 <= smr <= 1 for sur, smr in prior.values())
     report = evaluate(predictor, tiny_data, split="test")
     assert report["model"]["overall"]["samples"] == report["baselines"]["level_mean"]["overall"]["samples"] > 0
     assert isinstance(beats_baselines(report), bool)

