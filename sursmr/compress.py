@@ -10,7 +10,8 @@ reference's features) and let :mod:`sursmr.rate_control` choose the level.
 >>> Path("photo.jpg").write_bytes(result.data)
 
 Who decides what, once per call: :class:`CompressSettings` (codec, targets,
-search and codec options, checked before any work), :class:`LevelEncoder`
+search and codec options, checked before any work; in
+:mod:`sursmr.compress_settings`, re-exported here), :class:`LevelEncoder`
 (the one codec adapter, the cache and how many encoder processes run, hence
 how many levels the search asks for per round).
 
@@ -20,10 +21,8 @@ The SUR and SMR in the result are *predictions* of the model, not measurements.
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
-import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -31,7 +30,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import codec_adapters
-from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
+from codec_adapters.base import DEFAULT_TIMEOUT_S
+from sursmr.compress_settings import (
+    CARD_DEFAULT,
+    DEFAULT_TARGET_SMR,
+    DEFAULT_TARGET_SUR,
+    CompressSettings,
+    resolve_targets,
+)
 from sursmr.encoding import (
     CacheKey,
     CandidateEncode,
@@ -41,13 +47,11 @@ from sursmr.encoding import (
     encode_in_worker,
     encoder_pool,
 )
-from sursmr.rate_control import STRATEGIES, Probe, Targets, search
+from sursmr.rate_control import Probe, Targets, search
 from sursmr.scoring import QualityPredictor
-from sursmr_core.errors import InputError, ModelError, UnsupportedImageError
+from sursmr_core.errors import ModelError, UnsupportedImageError
 from sursmr_core.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
 
-DEFAULT_TARGET_SUR = 0.75
-DEFAULT_TARGET_SMR = 0.9
 # an encode+decode faster than this is cheaper in this process than shipping it to a worker
 FAST_ENCODE_S = 0.05
 
@@ -57,131 +61,6 @@ if TYPE_CHECKING:
 
 
 _DEFAULT_CACHE = EncodeCache()
-
-
-def _check_count(name: str, value: int | None) -> None:
-    if value is not None and (not isinstance(value, int) or value < 1):
-        raise InputError(f"{name} must be at least 1, got {value!r}")
-
-
-@dataclass(frozen=True)
-class CompressSettings:
-    """Everything but the image and the predictor that decides a compress result; built (and checked) once.
-
-    Make it with :meth:`create`, which refuses bad targets, strategies,
-    budgets, job counts and codec options, and unavailable codecs, before any
-    work. ``options`` are the codec's options resolved with its defaults;
-    ``jobs``: encoder processes per image (None: the usable cores).
-    ``confidence``: ``None`` when ``targets.margin`` was given; a share P
-    whose margin is read from the predictor's model card once the predictor
-    is known (:func:`resolve_targets`); or :data:`CARD_DEFAULT` for the
-    card's default confidence (margin 0 when the card has none).
-    Instances are picklable, so batch workers receive them whole.
-    """
-
-    codec: str
-    targets: Targets
-    strategy: str = "bisect"
-    max_probes: int | None = None
-    jobs: int | None = None
-    options: Mapping[str, Any] = field(default_factory=dict)
-    timeout: float = DEFAULT_TIMEOUT_S
-    strict: bool = False
-    confidence: float | str | None = None
-
-    @classmethod
-    def create(
-        cls,
-        *,
-        codec: str,
-        target_sur: float | None = DEFAULT_TARGET_SUR,
-        target_smr: float | None = DEFAULT_TARGET_SMR,
-        margin: float | None = None,
-        confidence: float | None = None,
-        strategy: str = "bisect",
-        max_probes: int | None = None,
-        jobs: int | None = None,
-        options: Mapping[str, Any] | None = None,
-        timeout: float = DEFAULT_TIMEOUT_S,
-        strict: bool = False,
-    ) -> CompressSettings:
-        if margin is not None and confidence is not None:
-            raise InputError("give a margin or a confidence, not both")
-        if confidence is not None and not (isinstance(confidence, int | float) and 0.0 < confidence < 1.0):
-            raise InputError(f"confidence must be a share in (0, 1), e.g. 0.9; got {confidence!r}")
-        targets = Targets(target_sur, target_smr, 0.0 if margin is None else margin)
-        chosen: float | str | None = confidence
-        if margin is None and confidence is None:
-            chosen = CARD_DEFAULT
-        STRATEGIES.get(strategy)
-        _check_count("max_probes", max_probes)
-        _check_count("jobs", jobs)
-        adapter = codec_adapters.create(codec, timeout=timeout)
-        resolved = adapter.resolve_options(dict(options or {}))
-        adapter.require_available()
-        return cls(codec, targets, strategy, max_probes, jobs, resolved, timeout, strict, chosen)
-
-    def adapter(self) -> CodecAdapter:
-        return codec_adapters.create(self.codec, timeout=self.timeout)
-
-    def identity(self) -> dict[str, Any]:
-        """JSON-ready fields that decide the chosen encode (for manifests): codec, targets, search, options."""
-        return {
-            "codec": self.codec,
-            "targets": {"sur": self.targets.sur, "smr": self.targets.smr, "margin": self.targets.margin},
-            "confidence": self.confidence,
-            "strategy": self.strategy,
-            "max_probes": self.max_probes,
-            "options": json.loads(json.dumps(dict(self.options), sort_keys=True, default=repr)),
-        }
-
-
-CARD_DEFAULT = "card-default"
-"""``CompressSettings.confidence`` when neither a margin nor a confidence was asked for."""
-
-
-def resolve_targets(settings: CompressSettings, predictor: object) -> tuple[Targets, float | None]:
-    """The targets with the margin the settings' confidence needs for ``predictor``, and that confidence.
-
-    Reads the predictor's calibration (:func:`sursmr.confidence.table_of`).
-    Raises :class:`InputError` when a confidence was asked for and the card
-    has no calibration for it, the codec or targets near these. The card's
-    default confidence applies where it is calibrated; elsewhere no margin is
-    added and a warning says so.
-    """
-    from sursmr.confidence import table_of
-
-    if settings.confidence is None:
-        return settings.targets, None
-    table = table_of(predictor)
-    name = getattr(predictor, "name", type(predictor).__name__)
-    if settings.confidence == CARD_DEFAULT:
-        if table is None or table.default is None:
-            return settings.targets, None
-        wanted = table.default
-    elif table is None:
-        raise InputError(
-            f"model {name!r} has no confidence calibration in its card; pass a margin instead, or calibrate it "
-            "with `sursmr-train calibrate --write-card`"
-        )
-    else:
-        wanted = float(settings.confidence)
-    base = settings.targets
-    try:
-        margin = table.margin_for(settings.codec, wanted, base.sur, base.smr)
-    except InputError as exc:
-        if settings.confidence != CARD_DEFAULT:
-            raise
-        # the default must not make a reachable request fail: without a calibrated margin, no margin
-        warnings.warn(f"default confidence {wanted:g} does not apply here ({exc}); using no margin", stacklevel=2)
-        return base, None
-    try:
-        return Targets(base.sur, base.smr, margin), wanted
-    except InputError as exc:
-        raise InputError(
-            f"confidence {wanted:g} needs margin {margin:.3f} for {settings.codec} at these targets: {exc}; "
-            "lower the targets or the confidence"
-        ) from None
 
 
 class LevelEncoder:
@@ -497,6 +376,7 @@ def pillow_to_rgb(image: Image.Image, *, strict: bool = False) -> RGBImage:
 
 
 __all__ = [
+    "CARD_DEFAULT",
     "DEFAULT_TARGET_SMR",
     "DEFAULT_TARGET_SUR",
     "CompressResult",
@@ -507,4 +387,5 @@ __all__ = [
     "compress_image",
     "compress_to_target",
     "pillow_to_rgb",
+    "resolve_targets",
 ]
