@@ -29,7 +29,6 @@ import argparse
 import hashlib
 import json
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.run_info import host_text, run_footer
 from sursmr_core.imaging import RGBImage
 
 HERE = Path(__file__).resolve().parent
@@ -201,8 +201,7 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {name} | {row['agreement']:.3f} | {lo:.3f}–{hi:.3f} | {row['pairs']} | {row['what']} |")
     lines += [
         "",
-        f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']} for this run (crops already "
-        "in the --work cache are not recomputed).",
+        run_footer(result),
     ]
     return "\n".join(lines) + "\n"
 
@@ -270,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "command": "python benchmarks/pcmp.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "wall_s": round(time.perf_counter() - start, 1),
-        "host": f"{platform.machine()} ({platform.python_version()}), shared 2-core machine, 1 torch thread",
+        "host": host_text(torch_threads=1),
         "records": records,
     }
     args.out.mkdir(parents=True, exist_ok=True)

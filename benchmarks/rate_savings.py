@@ -38,7 +38,9 @@ Usage::
     python benchmarks/rate_savings.py --data data/default --resamples 500 --limit 20   # quick look
 
 Writes ``benchmarks/results/rate_savings.{json,md}``, ``rate_savings_all.md``
-and one ``rate_savings_<codec>.png`` per codec.
+and one ``rate_savings_<codec>.png`` per codec. The protocol is in
+``rate_savings_protocol.py``, the reports in ``rate_savings_report.py``; this
+file is the command line and re-exports both.
 """
 
 from __future__ import annotations
@@ -51,522 +53,33 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.matched import (
-    BenchItem,
-    FixedLevel,
-    Method,
-    MetricTarget,
-    Outcome,
-    PredictorMargin,
-    Target,
-    bootstrap,
-    calibrate,
-    describe,
-    oracle_at,
-    oracle_choices,
-    oracle_share,
-    run,
-    saving,
-    weighted_mean,
+from benchmarks.rate_savings_protocol import (
+    BD_TARGET,
+    CHEAP_METHOD,
+    HEADLINE_RELIABILITIES,
+    HEADLINE_TARGETS,
+    MODEL_METHOD,
+    RELIABILITIES,
+    RESULTS,
+    TARGETS,
+    bd_rates,
+    confidence_check,
+    load_items,
+    methods,
+    protocol,
 )
-
-RESULTS = Path(__file__).resolve().parent / "results"
-TARGETS: list[Target] = [(s, m) for s in (0.5, 0.75, 0.9) for m in (None, 0.8, 0.9)]
-RELIABILITIES = (0.75, 0.9, 0.95)
-HEADLINE_TARGETS: list[Target] = [(0.75, None), (0.75, 0.8)]
-HEADLINE_RELIABILITIES = (0.75, 0.9)
-BD_TARGET: Target = (0.75, None)
-MODEL_METHOD = "sursmr"
-CHEAP_METHOD = "cheap_ridge"
-
-
-def methods() -> list[Method]:
-    return [
-        FixedLevel(),
-        MetricTarget("ssim", "ssim"),
-        MetricTarget("vmaf", "vmaf"),
-        MetricTarget("butteraugli", "butteraugli_max", lower_is_better=True),
-        PredictorMargin(CHEAP_METHOD, CHEAP_METHOD),
-        PredictorMargin(MODEL_METHOD, MODEL_METHOD),
-    ]
-
-
-# --- loading -------------------------------------------------------------------------------
-
-
-def load_items(
-    data: Path, records: Sequence[dict[str, Any]], predictions: dict[str, dict[str, Any]], cheap: Any
-) -> list[BenchItem]:
-    """Bench items for records with every level labelled, with the network's and the regressor's predictions."""
-    from training.calibration import labelled_levels
-
-    items = []
-    for record in records:
-        labelled = labelled_levels(record)
-        if labelled is None:
-            continue
-        order = labelled["order"]
-        n = len(order)
-        seconds = record.get("seconds", {})
-        item = BenchItem(
-            item_id=str(record["item_id"]),
-            codec=str(record["codec"]),
-            group=str(record.get("source_id") or record["crop"]["source_id"]),
-            levels=labelled["levels"],
-            nbytes=labelled["nbytes"],
-            sur=labelled["sur"],
-            smr=labelled["smr"],
-            scores=labelled["scores"],
-            level_seconds=(float(seconds.get("encode", 0.0)) + float(seconds.get("decode", 0.0))) / n,
-            metric_seconds={
-                key.split(":", 1)[1]: float(v) / n for key, v in seconds.items() if key.startswith("metric:")
-            },
-        )
-        pred = predictions.get(item.item_id)
-        if pred is not None:
-            item.preds[MODEL_METHOD] = (
-                np.array([pred["sur"][i] for i in order], dtype=np.float64),
-                np.array([pred["smr"][i] for i in order], dtype=np.float64),
-            )
-            item.pred_seconds[MODEL_METHOD] = float(pred["seconds"])
-        if cheap is not None and item.codec in cheap.fits and all(m in item.scores for m in cheap.metrics):
-            per_level = [{m: float(item.scores[m][j]) for m in cheap.metrics} for j in range(n)]
-            item.preds[CHEAP_METHOD] = cheap.predict_scores(item.codec, per_level)
-            item.pred_seconds[CHEAP_METHOD] = sum(item.metric_seconds.get(m, 0.0) for m in cheap.metrics)
-        items.append(item)
-    return items
-
-
-# --- the protocol ----------------------------------------------------------------------------
-
-
-def _ci(value: tuple[float, float] | None) -> list[float] | None:
-    return None if value is None else [value[0], value[1]]
-
-
-def protocol(
-    calib: Sequence[BenchItem],
-    test: Sequence[BenchItem],
-    chosen_methods: Sequence[Method],
-    *,
-    reliabilities: Sequence[float] = RELIABILITIES,
-    targets: Sequence[Target] = TARGETS,
-    resamples: int = 2000,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Rows of the matched-reliability table and the test-split knob sweeps (for plots and BD-rate)."""
-    rows: list[dict[str, Any]] = []
-    sweeps: list[dict[str, Any]] = []
-    for codec in sorted({item.codec for item in test}):
-        cal = [item for item in calib if item.codec == codec]
-        tst = [item for item in test if item.codec == codec]
-        groups = [item.group for item in tst]
-        for target in targets:
-            for method in chosen_methods:
-                usable = [item for item in tst if method.available(item)]
-                if len(usable) != len(tst) or not cal or not all(method.available(item) for item in cal):
-                    continue
-                knobs = method.knobs(cal, target)
-                for knob in knobs:
-                    outcome = run(method, tst, target, knob)
-                    sweeps.append(
-                        {
-                            "codec": codec,
-                            "target_sur": target[0],
-                            "target_smr": target[1],
-                            "method": method.name,
-                            "knob": knob,
-                            "mean_bytes": outcome.mean_bytes,
-                            "hit_rate": outcome.hit_rate,
-                            "mean_sur": float(outcome.sur.mean()),
-                        }
-                    )
-            for k in range(len(tst) + 1):
-                chosen = oracle_choices(tst, target, k)
-                sweeps.append(
-                    {
-                        "codec": codec,
-                        "target_sur": target[0],
-                        "target_smr": target[1],
-                        "method": "oracle",
-                        "knob": k,
-                        "mean_bytes": float(np.mean([it.nbytes[i] for it, i in zip(tst, chosen, strict=True)])),
-                        "hit_rate": float(np.mean([it.hit(i, target) for it, i in zip(tst, chosen, strict=True)])),
-                        "mean_sur": float(np.mean([it.sur[i] for it, i in zip(tst, chosen, strict=True)])),
-                    }
-                )
-            for h in reliabilities:
-                outcomes: dict[str, tuple[float | None, float | None, Outcome | None]] = {}
-                for method in chosen_methods:
-                    if not cal or not all(method.available(item) for item in [*cal, *tst]):
-                        continue
-                    knob, knobs, cal_outcomes = calibrate(method, cal, target, h)
-                    cal_rate = None if knob is None else cal_outcomes[knobs.index(knob)].hit_rate
-                    outcomes[method.name] = (knob, cal_rate, None if knob is None else run(method, tst, target, knob))
-                oracle = oracle_at(tst, target, h)
-                outcomes["oracle"] = (None, None, oracle)
-                fixed = outcomes.get("fixed", (None, None, None))[2]
-                for name, (knob, cal_rate, outcome) in outcomes.items():
-                    row: dict[str, Any] = {
-                        "codec": codec,
-                        "target_sur": target[0],
-                        "target_smr": target[1],
-                        "h": h,
-                        "method": name,
-                        "items": len(tst),
-                        "photos": len(set(groups)),
-                        "knob": knob,
-                        "val_hit_rate": cal_rate,
-                        "reachable_on_val": name == "oracle" or knob is not None,
-                    }
-                    if outcome is None:
-                        rows.append(row)
-                        continue
-                    row.update(describe(outcome))
-                    if fixed is not None:
-                        f_bytes, m_bytes, o_bytes = fixed.nbytes, outcome.nbytes, oracle.nbytes
-                        row["saved_vs_fixed"] = saving(outcome.mean_bytes, fixed.mean_bytes)
-                        row["saved_vs_fixed_ci"] = _ci(
-                            bootstrap(
-                                groups,
-                                lambda w, a=m_bytes, b=f_bytes: saving(weighted_mean(a, w), weighted_mean(b, w)),
-                                resamples=resamples,
-                            )
-                        )
-                        row["oracle_share"] = oracle_share(outcome.mean_bytes, fixed.mean_bytes, oracle.mean_bytes)
-                        row["oracle_share_ci"] = _ci(
-                            bootstrap(
-                                groups,
-                                lambda w, a=m_bytes, b=f_bytes, c=o_bytes: oracle_share(
-                                    weighted_mean(a, w), weighted_mean(b, w), weighted_mean(c, w)
-                                ),
-                                resamples=resamples,
-                            )
-                        )
-                    rows.append(row)
-    return rows, sweeps
-
-
-def bd_rates(sweeps: Sequence[dict[str, Any]], target: Target = BD_TARGET) -> list[dict[str, Any]]:
-    """BD-rate (Akima) of each method's sweep against ``fixed``'s, at equal mean SUR proxy, per codec."""
-    import warnings
-
-    import bjontegaard as bd
-
-    def curve(codec: str, method: str) -> tuple[list[float], list[float]]:
-        points: dict[float, float] = {}
-        for s in sweeps:
-            if (s["codec"], s["method"], s["target_sur"], s["target_smr"]) == (codec, method, *target):
-                quality = round(s["mean_sur"], 6)
-                points[quality] = min(points.get(quality, math.inf), s["mean_bytes"])
-        qualities = sorted(points)
-        rates = [points[q] for q in qualities]
-        keep = [i for i in range(len(rates)) if all(rates[i] < rates[j] for j in range(i + 1, len(rates)))]
-        return [rates[i] for i in keep], [qualities[i] for i in keep]
-
-    out = []
-    for codec in sorted({s["codec"] for s in sweeps}):
-        rate_a, dist_a = curve(codec, "fixed")
-        for method in sorted({s["method"] for s in sweeps if s["codec"] == codec} - {"fixed"}):
-            rate_t, dist_t = curve(codec, method)
-            value: float | None = None
-            note = ""
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    value = float(
-                        bd.bd_rate(rate_a, dist_a, rate_t, dist_t, method="akima", require_matching_points=False)
-                    )
-            except (ValueError, ZeroDivisionError, IndexError, np.linalg.LinAlgError) as exc:
-                note = f"not computable: {exc}"
-            if value is not None and not math.isfinite(value):
-                value, note = None, "not computable: curves do not overlap"
-            out.append({"codec": codec, "method": method, "anchor": "fixed", "bd_rate_percent": value, "note": note})
-    return out
-
-
-def confidence_check(card_table: Any, test: Sequence[BenchItem], targets: Sequence[Target] = TARGETS) -> list[dict]:
-    """Requested confidence vs the hit rate its card margin achieves on the test split, per codec.
-
-    Two readings of "achieved": the controller on the levels densified as in
-    calibration (what a run on the codec's full axis sees, on interpolated
-    labels), and on the dataset's labelled levels only.
-    """
-    from benchmarks.matched import margin_search
-    from sursmr.confidence import ItemCurves, hit_rate_and_bytes
-    from sursmr_core.errors import InputError
-
-    substeps = int(card_table.info.get("substeps", 8))
-    rows = []
-    for codec in sorted({item.codec for item in test}):
-        items = [item for item in test if item.codec == codec and MODEL_METHOD in item.preds]
-        curves = [
-            ItemCurves(i.item_id, i.codec, i.group, i.nbytes, *i.preds[MODEL_METHOD], i.sur, i.smr) for i in items
-        ]
-        for confidence in sorted({e.confidence for e in card_table.entries}):
-            dense, coarse, used, skipped = [], [], [], []
-            for target in targets:
-                try:
-                    margin = card_table.margin_for(codec, confidence, *target)
-                except InputError:
-                    skipped.append(target)
-                    continue
-                dense.append(hit_rate_and_bytes(curves, target, margin, substeps)[0])
-                picks = [margin_search(*i.preds[MODEL_METHOD], target, margin)[0] for i in items]
-                coarse.append(float(np.mean([i.hit(p, target) for i, p in zip(items, picks, strict=True)])))
-                used.append(margin)
-            rows.append(
-                {
-                    "codec": codec,
-                    "confidence": confidence,
-                    "items": len(items),
-                    "targets": len(dense),
-                    "targets_not_supported": [list(t) for t in skipped],
-                    "achieved_dense": float(np.mean(dense)) if dense else None,
-                    "achieved_dense_min": float(np.min(dense)) if dense else None,
-                    "achieved_levels": float(np.mean(coarse)) if coarse else None,
-                    "margin_range": [float(min(used)), float(max(used))] if used else None,
-                }
-            )
-    return rows
-
-
-# --- reports -----------------------------------------------------------------------------------
-
-
-def _pct(value: float | None, signed: bool = True) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    return f"{100 * value:+.1f}%" if signed else f"{100 * value:.0f}%"
-
-
-def _ci_text(ci: list[float] | None) -> str:
-    return "" if ci is None else f" [{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
-
-
-def _target_text(target_sur: float | None, target_smr: float | None) -> str:
-    return f"SUR ≥ {target_sur}" + ("" if target_smr is None else f", SMR ≥ {target_smr}")
-
-
-def headline_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        r
-        for r in rows
-        if (r["target_sur"], r["target_smr"]) in HEADLINE_TARGETS
-        and any(math.isclose(r["h"], h) for h in HEADLINE_RELIABILITIES)
-    ]
-
-
-def headline_markdown(rows: Sequence[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| codec | targets | h | method | mean bytes | hit rate (test) | saved vs fixed [95% CI] | share of oracle "
-        "saving [95% CI] | encodes | s / image |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in sorted(headline_rows(rows), key=lambda r: (r["codec"], r["target_smr"] or 0.0, r["h"])):
-        if "mean_bytes" not in r:
-            lines.append(
-                f"| {r['codec']} | {_target_text(r['target_sur'], r['target_smr'])} | {r['h']:g} | {r['method']} | "
-                "n/r on val | | | | | |"
-            )
-            continue
-        seconds = "–" if r.get("seconds") is None else f"{r['seconds']:.2f}"
-        share = r.get("oracle_share")
-        lines.append(
-            f"| {r['codec']} | {_target_text(r['target_sur'], r['target_smr'])} | {r['h']:g} | {r['method']} | "
-            f"{r['mean_bytes']:.0f} | {_pct(r['hit_rate'], False)} | "
-            f"{_pct(r.get('saved_vs_fixed'))}{_ci_text(r.get('saved_vs_fixed_ci'))} | "
-            f"{_pct(share)}{_ci_text(r.get('oracle_share_ci'))} | {r['encodes']:.1f} | {seconds} |"
-        )
-    return lines
-
-
-def savings_grid(rows: Sequence[dict[str, Any]], h: float) -> list[str]:
-    names = [m.name for m in methods()] + ["oracle"]
-    lines = [
-        "| codec | targets | " + " | ".join(names) + " |",
-        "|---|---|" + "---:|" * len(names),
-    ]
-    keys = sorted({(r["codec"], r["target_sur"], r["target_smr"] or 0.0) for r in rows})
-    for codec, s, m in keys:
-        cells = []
-        for name in names:
-            match = [
-                r
-                for r in rows
-                if (r["codec"], r["target_sur"], r["target_smr"] or 0.0, r["method"]) == (codec, s, m, name)
-                and math.isclose(r["h"], h)
-            ]
-            if not match or "mean_bytes" not in match[0]:
-                cells.append("n/r")
-            else:
-                r = match[0]
-                cells.append(f"{_pct(r.get('saved_vs_fixed'))} ({_pct(r['hit_rate'], False)})")
-        lines.append(f"| {codec} | {_target_text(s, m or None)} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def markdown(payload: dict[str, Any]) -> str:
-    rows = payload["table"]
-    lines = [
-        "# Rate savings at matched reliability",
-        "",
-        f"Model `{payload['model']}` (weights sha256 `{str(payload['weights_sha256'])[:12]}`); data: "
-        f"{payload['data']}; knobs calibrated on the `{payload['calib_split']}` split "
-        f"({payload['calib_items']} items, {payload['calib_photos']} photos), measured on the "
-        f"`{payload['test_split']}` split ({payload['test_items']} items, {payload['test_photos']} photos). "
-        f"The cheap-metric regressor is fitted on the `{payload['cheap_fit_split']}` split. "
-        "Labels are proxies (JND-calibrated SUR proxy, machine-zoo SMR); `vmaf` and `butteraugli` target metrics "
-        "the SUR proxy is made of.",
-        "",
-        "Headline: required hit rate h on validation = "
-        + " and ".join(f"{h:g}" for h in HEADLINE_RELIABILITIES)
-        + "; n/r: the knob cannot reach h on validation. The oracle satisfies ⌈h·n⌉ test items, or all it can (its "
-        "hit rate then shows how far the labelled levels fall short). Saved = 1 − mean bytes / mean "
-        "bytes of `fixed` at the same h; share of oracle saving = (fixed − method) / (fixed − oracle); 95 % "
-        f"intervals from {payload['resamples']} bootstrap resamples of the test photos. Seconds per image are "
-        "estimates: encode/decode and metric times from the dataset build (shared 2-core CPU), the network's time "
-        "per candidate measured in this run.",
-        "",
-        *headline_markdown(rows),
-        "",
-    ]
-    for h in HEADLINE_RELIABILITIES:
-        lines += [
-            f"Saved vs fixed (test hit rate) at h = {h:g}, every target; n/r: the method cannot reach h on "
-            "validation. Every h: `results/rate_savings_all.md`.",
-            "",
-            *savings_grid(rows, h),
-            "",
-        ]
-    lines += [
-        "Mean bytes against achieved test hit rate, knob swept (dots: the knobs calibrated on validation):",
-        "",
-        *(f"![{c}](results/rate_savings_{c}.png)" for c in payload["codecs"]),
-        "",
-    ]
-    if payload.get("confidence"):
-        lines += [
-            "### Requested confidence vs achieved hit rate (test split)",
-            "",
-            f"Margins from the model card's confidence table (calibrated on {payload['confidence_source']}). "
-            "Achieved = share of test items whose proxy labels meet the targets at the controller's pick, "
-            "averaged over the 9 targets above: on the levels densified as in calibration (the codec's full axis, "
-            "interpolated labels) and on the dataset's labelled levels only.",
-            "",
-            "| codec | requested | achieved (densified) | worst target | achieved (labelled levels) | items | "
-            "targets | margins |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in payload["confidence"]:
-            if r["achieved_dense"] is None:
-                lines.append(f"| {r['codec']} | {r['confidence']:g} | not supported | | | {r['items']} | 0 | |")
-                continue
-            lines.append(
-                f"| {r['codec']} | {r['confidence']:g} | {_pct(r['achieved_dense'], False)} | "
-                f"{_pct(r['achieved_dense_min'], False)} | {_pct(r['achieved_levels'], False)} | {r['items']} | "
-                f"{r['targets']} | {r['margin_range'][0]:.3f}–{r['margin_range'][1]:.3f} |"
-            )
-        misses = [
-            r
-            for r in payload["confidence"]
-            if r["achieved_dense"] is not None and abs(r["achieved_dense"] - r["confidence"]) > 0.05
-        ]
-        if misses:
-            lines += [
-                "",
-                "More than 5 points from the request: "
-                + ", ".join(f"{r['codec']} {r['confidence']:g} ({_pct(r['achieved_dense'], False)})" for r in misses)
-                + f". Why: the margins come from {payload['confidence_source']}. With that few items the conformal "
-                "rank is coarse (a codec with n items reaches at most n/(n+1); 0.9 and above use every codec's "
-                "items, and the 0.9 margin is then the second-largest of 20 scores), and a confidence is only "
-                "calibrated at targets that enough validation items reach at some labelled level (the 'targets' "
-                "column counts the 9 targets where it applies).",
-            ]
-        lines.append("")
-    lines += [
-        "BD-rate against `fixed` at equal mean SUR proxy (Akima, each method's knob sweep at SUR ≥ 0.75; "
-        "negative: fewer bytes), secondary:",
-        "",
-        "| codec | " + " | ".join(m for m in sorted({r["method"] for r in payload["bd_rate"]})) + " |",
-        "|---|" + "---:|" * len({r["method"] for r in payload["bd_rate"]}),
-    ]
-    for codec in payload["codecs"]:
-        cells = []
-        for method in sorted({r["method"] for r in payload["bd_rate"]}):
-            match = [r for r in payload["bd_rate"] if (r["codec"], r["method"]) == (codec, method)]
-            value = match[0]["bd_rate_percent"] if match else None
-            cells.append("–" if value is None else f"{value:+.1f}%")
-        lines.append(f"| {codec} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def headline_text(payload: dict[str, Any]) -> str:
-    """The short block the main README carries (generated; see benchmarks/update_readme.py)."""
-    return "\n".join(
-        [
-            f"Matched reliability (`benchmarks/rate_savings.py`): model `{payload['model']}`, data "
-            f"{payload['data']}, knobs calibrated on `{payload['calib_split']}` ({payload['calib_items']} items, "
-            f"{payload['calib_photos']} photos), measured on `{payload['test_split']}` ({payload['test_items']} "
-            f"items, {payload['test_photos']} photos), proxy labels, 95 % CIs over {payload['resamples']} "
-            "bootstrap resamples of the test photos; n/r: cannot reach h on validation. h = 0.9 below; h = 0.75 "
-            "and every target: `benchmarks/README.md`.",
-            "",
-            *headline_markdown([r for r in payload["table"] if math.isclose(r["h"], 0.9)]),
-            "",
-        ]
-    )
-
-
-def markdown_all(rows: Sequence[dict[str, Any]]) -> str:
-    lines = ["# Rate savings at matched reliability: every h", ""]
-    for h in sorted({r["h"] for r in rows}):
-        lines += [f"## h = {h:g}", "", *savings_grid(rows, h), ""]
-    return "\n".join(lines)
-
-
-def plot(sweeps: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], codec: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(3, 3, figsize=(15, 12), squeeze=False)
-    names = [m.name for m in methods()] + ["oracle"]
-    for r_i, s in enumerate((0.5, 0.75, 0.9)):
-        for c_i, m in enumerate((None, 0.8, 0.9)):
-            ax = axes[r_i][c_i]
-            for name in names:
-                pts = sorted(
-                    (p["hit_rate"], p["mean_bytes"])
-                    for p in sweeps
-                    if (p["codec"], p["target_sur"], p["target_smr"], p["method"]) == (codec, s, m, name)
-                )
-                if pts:
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], "-", label=name, lw=1.2, alpha=0.85)
-                chosen = [
-                    r
-                    for r in rows
-                    if (r["codec"], r["target_sur"], r["target_smr"], r["method"]) == (codec, s, m, name)
-                    and "mean_bytes" in r
-                ]
-                if chosen:
-                    ax.scatter([r["hit_rate"] for r in chosen], [r["mean_bytes"] for r in chosen], s=12)
-            for h in RELIABILITIES:
-                ax.axvline(h, color="grey", lw=0.5, ls=":")
-            ax.set_title(f"{codec}: {_target_text(s, m)}", fontsize=10)
-            ax.set_xlabel("achieved hit rate, test (proxy labels)")
-            ax.set_ylabel("mean bytes")
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"{codec}: mean bytes vs hit rate, knob swept (dots: knobs calibrated on validation at h)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=60)
-    plt.close(fig)
-
+from benchmarks.rate_savings_report import (
+    headline_markdown,
+    headline_rows,
+    headline_text,
+    markdown,
+    markdown_all,
+    plot,
+    savings_grid,
+)
 
 # --- main ------------------------------------------------------------------------------------
 
@@ -696,3 +209,28 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+__all__ = [
+    "BD_TARGET",
+    "CHEAP_METHOD",
+    "HEADLINE_RELIABILITIES",
+    "HEADLINE_TARGETS",
+    "MODEL_METHOD",
+    "RELIABILITIES",
+    "RESULTS",
+    "TARGETS",
+    "bd_rates",
+    "confidence_check",
+    "headline_markdown",
+    "headline_rows",
+    "headline_text",
+    "load_items",
+    "main",
+    "markdown",
+    "markdown_all",
+    "methods",
+    "plot",
+    "protocol",
+    "savings_grid",
+]

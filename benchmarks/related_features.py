@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +39,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from benchmarks.run_info import host_text, run_footer
 
 HERE = Path(__file__).resolve().parent
 LEVELS = {"jpeg": (10, 30, 70), "bpg": (30, 42), "vvc": (32, 44)}
@@ -239,8 +240,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Quality encoder: {result['encoder']}.",
         "",
-        f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']} for this run (crops already "
-        "in the --work cache are not recomputed).",
+        run_footer(result),
     ]
     return "\n".join(lines) + "\n"
 
@@ -278,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "encoder": encoder,
         "command": command,
         "wall_s": round(time.perf_counter() - start, 1),
-        "host": f"{platform.machine()} ({platform.python_version()}), shared 2-core machine, 1 torch thread",
+        "host": host_text(torch_threads=1),
     }
     if args.ridge_out is not None:
         ridge.save(
