@@ -52,12 +52,14 @@ from sursmr.batch_inputs import (
     plan_inputs,
 )
 from sursmr.batch_workers import (
+    AnySettings,
     ImageAnswer,
     PredictorSpec,
     run_inline,
     run_local_pool,
     run_ray,
 )
+from sursmr.codec_choice import ChoiceSettings, is_choice
 from sursmr.compress import (
     DEFAULT_TARGET_SMR,
     DEFAULT_TARGET_SUR,
@@ -101,7 +103,7 @@ def _finite(value: Any) -> Any:
 
 def _record(
     item: BatchInput,
-    settings: CompressSettings,
+    settings: AnySettings,
     answer: ImageAnswer,
     model: tuple[str | None, str | None],
     output_sha256: str | None,
@@ -114,6 +116,7 @@ def _record(
         "output": None if result is None or item.output is None else str(item.output),
         "output_sha256": output_sha256,
         **settings.identity(),
+        "codec": settings.codec if result is None else result.codec,
         "model": result.model if result is not None else model[0],
         "model_sha256": result.model_sha256 if result is not None else model[1],
         "seconds": round(answer.seconds, 3),
@@ -131,6 +134,8 @@ def _record(
             width=result.width,
             height=result.height,
         )
+        if answer.codecs is not None:
+            record["per_codec"] = dict(answer.codecs)
     else:
         record.update(error=answer.error, exit_code=answer.exit_code)
         if answer.closest is not None:
@@ -138,7 +143,7 @@ def _record(
     return record
 
 
-def _matches(record: Mapping[str, Any], settings: CompressSettings, model: tuple[str | None, str | None]) -> bool:
+def _matches(record: Mapping[str, Any], settings: AnySettings, model: tuple[str | None, str | None]) -> bool:
     identity = settings.identity()
     return (
         all(record.get(key) == value for key, value in identity.items())
@@ -161,7 +166,14 @@ def _model_identity(predictor: PredictorSpec) -> tuple[str | None, str | None]:
 # --- the batch ---------------------------------------------------------------------------------------------------
 
 
-# --- the batch ---------------------------------------------------------------------------------------------------
+def _extensions(settings: AnySettings) -> list[str]:
+    """The output extensions an image may get: one per codec of a choice, else none to change."""
+    return settings.extensions if isinstance(settings, ChoiceSettings) else []
+
+
+def _variants(output: Path, extensions: list[str]) -> list[Path]:
+    """``output`` under each codec's extension (a choice's output is named after the codec that wins)."""
+    return [output.with_suffix(f".{ext}") for ext in dict.fromkeys(extensions)] if extensions else [output]
 
 
 def _as_inputs(
@@ -186,7 +198,7 @@ def _as_inputs(
 def compress_many(
     inputs: Iterable[str | os.PathLike[str] | RGBImage | BatchInput],
     *,
-    codec: str,
+    codec: str | list[str],
     target_sur: float | None = DEFAULT_TARGET_SUR,
     target_smr: float | None = DEFAULT_TARGET_SMR,
     margin: float | None = None,
@@ -213,7 +225,11 @@ def compress_many(
     """Compress every input (paths, folders, uint8 RGB arrays or :class:`BatchInput`) and yield one
     :class:`BatchOutcome` per image in completion order; see the module docstring.
 
-    Targets, search and codec arguments are those of :func:`sursmr.compress.compress_to_target`.
+    Targets, search and codec arguments are those of :func:`sursmr.compress.compress_to_target`;
+    ``codec`` may also be ``auto`` or a list (``"jpeg,bpg"``): each image gets
+    the smallest passing bitstream of those codecs (:mod:`sursmr.codec_choice`),
+    its output is named with the winner's extension and its manifest line
+    records every codec's outcome under ``per_codec``.
     ``out_dir``: where outputs go (the input tree mirrored; arrays become
     ``image-NNNNNN.<ext>``) and where the manifest lives; without it outputs
     are written beside their inputs only when ``write`` is true (arrays are
@@ -233,20 +249,25 @@ def compress_many(
         raise InputError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be at least 1, got {workers!r}")
-    settings = CompressSettings.create(
-        codec=codec,
-        target_sur=target_sur,
-        target_smr=target_smr,
-        margin=margin,
-        confidence=confidence,
-        strategy=strategy,
-        max_probes=max_probes,
-        jobs=image_jobs if image_jobs is not None else (1 if workers > 1 else None),
-        options=options,
-        timeout=timeout,
-        strict=strict,
+    common: dict[str, Any] = {
+        "target_sur": target_sur,
+        "target_smr": target_smr,
+        "margin": margin,
+        "confidence": confidence,
+        "strategy": strategy,
+        "max_probes": max_probes,
+        "jobs": image_jobs if image_jobs is not None else (1 if workers > 1 else None),
+        "options": options,
+        "timeout": timeout,
+        "strict": strict,
+    }
+    settings: AnySettings = (
+        CompressSettings.create(codec=codec, **common)
+        if isinstance(codec, str) and not is_choice(codec)
+        else ChoiceSettings.create(codecs=codec, **common)
     )
-    extension = codec_adapters.get(codec).extension
+    extensions = _extensions(settings)
+    extension = extensions[0] if extensions else codec_adapters.get(settings.codec).extension
     target_dir = None if out_dir is None else Path(out_dir)
     writing = target_dir is not None or bool(write)
     planned = _as_inputs(inputs, extension, target_dir, recursive, glob)
@@ -262,7 +283,7 @@ def compress_many(
 
 def _run(
     planned: list[BatchInput],
-    settings: CompressSettings,
+    settings: AnySettings,
     predictor: PredictorSpec,
     device: str,
     manifest_path: Path | None,
@@ -282,7 +303,7 @@ def _run(
 
 def _batch(
     planned: list[BatchInput],
-    settings: CompressSettings,
+    settings: AnySettings,
     predictor: PredictorSpec,
     device: str,
     book: Manifest | None,
@@ -305,41 +326,56 @@ def _batch(
     todo: list[tuple[int, BatchInput]] = []
     claimed: dict[Path, str] = {}
     checked: dict[Path, SursmrError | None] = {}  # one write probe per output folder, not per image
+    extensions = _extensions(settings)
     for index, item in enumerate(planned):
         problem: SursmrError | None = None
+        variants = [] if item.output is None else _variants(item.output, extensions)
         if item.output is not None:
             # realpath, unlike Path.resolve on Python 3.11, does not raise on a symbolic link loop
-            key = Path(os.path.realpath(item.output))
-            if isinstance(item.source, Path) and key == Path(os.path.realpath(item.source)):
+            keys = [Path(os.path.realpath(variant)) for variant in variants]
+            taken = next((claimed[key] for key in keys if key in claimed), None)
+            if isinstance(item.source, Path) and Path(os.path.realpath(item.source)) in keys:
                 problem = InputError(
                     f"{item.label}: the output would overwrite the input; choose another folder with -o"
                 )
-            elif key in claimed:
-                problem = InputError(f"{item.label}: output {item.output} is already used by {claimed[key]}")
+            elif taken is not None:
+                problem = InputError(f"{item.label}: output {item.output} is already used by {taken}")
             else:
                 if item.output.parent not in checked:
                     checked[item.output.parent] = output_problem(item.output)
                 problem = checked[item.output.parent]
-            claimed[key] = item.label
+            claimed.update(dict.fromkeys(keys, item.label))
         if problem is not None:
             yield BatchOutcome(index, item.label, item.output, error=str(problem), exit_code=problem.exit_code)
             continue
         if resume and item.output is not None:
-            done = latest.get(str(item.output))
-            if done is not None and _matches(done, settings, model) and output_is_complete(item, done):
-                yield BatchOutcome(index, item.label, item.output, skipped=True, record=done)
+            finished = None
+            for variant in variants:  # a choice between codecs finished under the winner's name
+                done = latest.get(str(variant))
+                if (
+                    done is not None
+                    and _matches(done, settings, model)
+                    and output_is_complete(BatchInput(item.source, variant, item.label), done)
+                ):
+                    finished = BatchOutcome(index, item.label, variant, skipped=True, record=done)
+                    break
+            if finished is not None:
+                yield finished
                 continue
-        if (
-            item.output is not None
-            and not force
-            and output_exists(item.output)
-            and not output_is_ours(item.output, written_by_us)
-        ):
+        stranger = next(
+            (
+                variant
+                for variant in variants
+                if not force and output_exists(variant) and not output_is_ours(variant, written_by_us)
+            ),
+            None,
+        )
+        if stranger is not None:
             yield BatchOutcome(
                 index,
                 item.label,
                 item.output,
-                error=f"{item.label}: {item.output} exists; use --force to replace it",
+                error=f"{item.label}: {stranger} exists; use --force to replace it",
                 exit_code=ExitCode.USAGE,
             )
             continue
@@ -360,6 +396,9 @@ def _batch(
             if answer.index not in by_index:
                 continue  # already reported (a retried worker answered twice)
             item = by_index.pop(answer.index)
+            if extensions and answer.result is not None and item.output is not None:
+                # a choice between codecs: the output takes the winning codec's extension
+                item = BatchInput(item.source, item.output.with_suffix(f".{answer.result.extension}"), item.label)
             if answer.fatal:
                 error = ModelError(answer.error or "the model cannot be loaded")
                 error.exit_code = answer.exit_code  # a bad device is a usage error, missing weights a model one
@@ -374,7 +413,7 @@ def _batch(
 def _finish(
     item: BatchInput,
     answer: ImageAnswer,
-    settings: CompressSettings,
+    settings: AnySettings,
     book: Manifest | None,
     model: tuple[str | None, str | None],
 ) -> BatchOutcome:
@@ -415,7 +454,7 @@ def _finish(
 def _write_failed(
     item: BatchInput,
     answer: ImageAnswer,
-    settings: CompressSettings,
+    settings: AnySettings,
     book: Manifest | None,
     model: tuple[str | None, str | None],
     exc: OSError,

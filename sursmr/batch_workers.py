@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from sursmr import compress
+from sursmr import codec_choice, compress
+from sursmr.codec_choice import ChoiceSettings
 from sursmr.compress import CompressResult, CompressSettings
 from sursmr.encoding import default_jobs
 from sursmr.manifest import file_sha256
@@ -33,6 +34,8 @@ POOL_RESTARTS = 2
 """How often a local pool whose worker died is restarted (its unfinished images run again) before giving up."""
 
 PredictorSpec = QualityPredictor | str | os.PathLike[str] | None
+AnySettings = CompressSettings | ChoiceSettings
+"""One codec's settings, or a choice between codecs (``--codec auto`` or a list)."""
 Source = Path | RGBImage
 
 
@@ -44,7 +47,10 @@ def array_sha256(rgb: RGBImage) -> str:
 
 @dataclass(frozen=True)
 class ImageAnswer:
-    """A worker's answer for one image (no output written yet); ``fatal``: the model cannot load, stop the batch."""
+    """A worker's answer for one image (no output written yet); ``fatal``: the model cannot load, stop the batch.
+
+    ``codecs``: with a choice between codecs, each codec's outcome (:meth:`~sursmr.codec_choice.CodecChoice.summary`).
+    """
 
     index: int
     result: CompressResult | None
@@ -55,11 +61,10 @@ class ImageAnswer:
     exit_code: int = ExitCode.OK
     closest: Mapping[str, Any] | None = None
     fatal: bool = False
+    codecs: Mapping[str, Any] | None = None
 
 
-def run_image(
-    index: int, source: Source, settings: CompressSettings, predictor: PredictorSpec, device: str
-) -> ImageAnswer:
+def run_image(index: int, source: Source, settings: AnySettings, predictor: PredictorSpec, device: str) -> ImageAnswer:
     start = time.perf_counter()
     sha = size = None
     try:
@@ -70,12 +75,17 @@ def run_image(
                 predictor = compress.cached_predictor(predictor, device)
             except SursmrError as exc:
                 return ImageAnswer(index, None, None, None, 0.0, str(exc), exc.exit_code, fatal=True)
-        result = compress.compress_image(rgb, settings, predictor, device=device)
+        codecs = None
+        if isinstance(settings, ChoiceSettings):
+            choice = codec_choice.choose_codec(rgb, settings, predictor, device=device)
+            result, codecs = choice.best, choice.summary()
+        else:
+            result = compress.compress_image(rgb, settings, predictor, device=device)
         if isinstance(source, Path):
             sha, size = file_sha256(source), source.stat().st_size
         else:
             sha, size = array_sha256(source), int(source.nbytes)
-        return ImageAnswer(index, result, sha, size, time.perf_counter() - start)
+        return ImageAnswer(index, result, sha, size, time.perf_counter() - start, codecs=codecs)
     except SursmrError as exc:
         best = getattr(exc, "best", None)
         closest = None
@@ -108,7 +118,7 @@ def run_image(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(settings: CompressSettings, predictor: PredictorSpec, device: str, threads: int) -> None:
+def _init_worker(settings: AnySettings, predictor: PredictorSpec, device: str, threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # before torch loads: workers share the cores
     _WORKER.update(settings=settings, predictor=predictor, device=device)
 
@@ -117,9 +127,7 @@ def _run_in_worker(index: int, source: Source) -> ImageAnswer:
     return run_image(index, source, _WORKER["settings"], _WORKER["predictor"], _WORKER["device"])
 
 
-def _ray_task(
-    index: int, source: Source, settings: CompressSettings, predictor: PredictorSpec, device: str
-) -> ImageAnswer:
+def _ray_task(index: int, source: Source, settings: AnySettings, predictor: PredictorSpec, device: str) -> ImageAnswer:
     return run_image(index, source, settings, predictor, device)
 
 
@@ -127,7 +135,7 @@ def _ray_task(
 
 
 def run_inline(
-    todo: Sequence[tuple[int, Source]], settings: CompressSettings, predictor: PredictorSpec, device: str
+    todo: Sequence[tuple[int, Source]], settings: AnySettings, predictor: PredictorSpec, device: str
 ) -> Iterator[ImageAnswer]:
     for index, source in todo:
         yield run_image(index, source, settings, predictor, device)
@@ -150,7 +158,7 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
 
 def run_local_pool(
     todo: Sequence[tuple[int, Source]],
-    settings: CompressSettings,
+    settings: AnySettings,
     predictor: PredictorSpec,
     device: str,
     workers: int,
@@ -229,7 +237,7 @@ def _start_ray(ray: Any, workers: int, address: str | None) -> None:
 
 def run_ray(
     todo: Sequence[tuple[int, Source]],
-    settings: CompressSettings,
+    settings: AnySettings,
     predictor: PredictorSpec,
     device: str,
     workers: int,

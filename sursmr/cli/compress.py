@@ -56,7 +56,13 @@ def _default_text() -> str:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--codec", "codec_name", required=True, help="Codec name (see `sursmr codecs`).")
+@click.option(
+    "--codec",
+    "codec_name",
+    required=True,
+    help="Codec name (see `sursmr codecs`), a comma list such as jpeg,bpg, or auto (every available codec): "
+    "with several, each image gets the smallest passing bitstream of them, named with the winner's extension.",
+)
 @click.option(
     "--target-sur",
     default=str(DEFAULT_TARGET_SUR),
@@ -180,6 +186,8 @@ def compress(
     \b
     Examples:
       sursmr compress photo.png --codec jpeg
+      sursmr compress photo.png --codec auto
+      sursmr compress photos/ -r --codec jpeg,bpg -o small/ --json
       sursmr compress photo.png --codec jpeg --target-sur 0.5 --target-smr none --confidence 0.9
       sursmr compress photos/ -r --codec jpeg -o small/ -j 2 --json
       sursmr compress photos/ -r --glob '*.png' --codec bpg -o small/ --resume
@@ -188,9 +196,12 @@ def compress(
     """
     import codec_adapters
     from sursmr.batch import compress_many, plan_inputs
+    from sursmr.codec_choice import is_choice, resolve_codecs
     from sursmr_core.outputs import check_writable_folder
 
-    extension = codec_adapters.get(codec_name).extension
+    # an unknown name, or auto with no codec available, stops here (exit 2) before any work
+    codecs = resolve_codecs(codec_name)
+    extension = codec_adapters.get(codecs[0]).extension
     if out_dir is not None:
         check_writable_folder(out_dir)  # an impossible -o fails now, not after every search
     inputs = plan_inputs(paths, extension=extension, out_dir=out_dir, recursive=recursive, glob=pattern)
@@ -199,7 +210,7 @@ def compress(
     # bad targets, options or codecs stop here, before any work; the model loads after the first image is read
     outcomes = compress_many(
         inputs,
-        codec=codec_name,
+        codec=codec_name if is_choice(codec_name) else codecs[0],
         target_sur=target_sur,
         target_smr=target_smr,
         margin=margin,
@@ -265,6 +276,8 @@ class BatchTally:
             self.bytes_in += int(outcome.record.get("input_bytes") or 0)
             self.bytes_out += outcome.result.nbytes
             row.update(outcome.result.summary())
+            if "per_codec" in outcome.record:
+                row["per_codec"] = outcome.record["per_codec"]
         else:
             self.failed += 1
             self.worst = max(self.worst, outcome.exit_code)
