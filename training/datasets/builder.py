@@ -31,34 +31,44 @@ of a subset is recomputed from them.
 
 Splitting is by *source photo* (:func:`assign_splits`): all crops of a photo
 land in the same split.
+
+This module plans and runs the build; one item's job, worker and files are in
+:mod:`training.datasets.items`, ``relabel_smr`` in
+:mod:`training.datasets.relabel` (both re-exported here).
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import time
-import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 import codec_adapters
-from sursmr.encoding import encode_levels
 from sursmr_core.errors import CodecUnavailableError, InputError
-from sursmr_core.imaging import RGBImage
-from sursmr_core.outputs import atomic_write_bytes
 from training.datasets.executors import create_executor
-from training.datasets.labelling import PipelineFactory, RegistryLabellers, label_sweep, pipeline_for
+from training.datasets.items import (
+    DATASET_FORMAT,
+    ItemJob,
+    ItemOutcome,
+    decode_png,
+    item_is_done,
+    png_bytes,
+    read_items,
+    rebuild_manifest,
+    run_item,
+    write_header_document,
+    write_item_record,
+)
+from training.datasets.labelling import PipelineFactory, RegistryLabellers
 from training.datasets.recipe import Recipe
-from training.datasets.sources import CropSpec, SourcePhoto, gather_sources, plan_crops, slug, stable_seed
+from training.datasets.relabel import RelabelReport, relabel_smr
+from training.datasets.sources import SourcePhoto, gather_sources, plan_crops, stable_seed
 
-DATASET_FORMAT = 1
 SPLITS = ("train", "val", "test")
 
 
@@ -90,147 +100,6 @@ def assign_splits(source_ids: Iterable[str], shares: Sequence[float], seed: int)
             result[source_id] = split
         start += count
     return result
-
-
-# --- one item -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ItemJob:
-    """Everything a worker needs for one item (picklable)."""
-
-    out_dir: str
-    crop: CropSpec
-    split: str
-    codec: str
-    levels: tuple[int, ...]
-    options: Mapping[str, Any]
-    factory: PipelineFactory
-    timeout: float = 120.0
-    grid_size: int = 0  # levels in the codec's grid (``levels`` may be a per-crop subset of it)
-
-    @property
-    def item_id(self) -> str:
-        return f"{self.crop.crop_id}.{self.codec}"
-
-    def paths(self) -> tuple[Path, Path]:
-        folder = Path(self.out_dir) / "items" / slug(self.crop.crop_id)
-        return folder / f"{self.codec}.npz", folder / f"{self.codec}.json"
-
-
-@dataclass(frozen=True)
-class ItemOutcome:
-    item_id: str
-    ok: bool
-    seconds: float
-    error: str | None = None
-
-
-def png_bytes(rgb: RGBImage) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG", compress_level=6)
-    return buffer.getvalue()
-
-
-def decode_png(data: bytes | np.ndarray) -> RGBImage:
-    raw = data.tobytes() if isinstance(data, np.ndarray) else data
-    with Image.open(io.BytesIO(raw)) as im:
-        return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
-
-
-def _write_item_record(path: Path, record: Mapping[str, Any]) -> None:
-    """An item's JSON record (its done-marker), one line, written atomically."""
-    atomic_write_bytes(path, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
-
-
-def _write_header_document(path: Path, document: Mapping[str, Any]) -> None:
-    """``dataset.json``, indented, written atomically."""
-    atomic_write_bytes(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
-
-
-def item_is_done(job: ItemJob) -> bool:
-    npz_path, json_path = job.paths()
-    if not json_path.is_file() or not npz_path.is_file():
-        return False
-    try:
-        record = json.loads(json_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return False
-    return bool(record.get("npz_bytes") == npz_path.stat().st_size)
-
-
-def _cpu_seconds() -> float:
-    """CPU time (user + system) of this process and of its finished child processes."""
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-def run_item(job: ItemJob) -> ItemOutcome:
-    """Encode, decode, label and store one item; never raises for a failed item (see ``failed/``)."""
-    from training.datasets.sources import render_crop
-
-    start = time.perf_counter()
-    cpu_start = _cpu_seconds()
-    failed_path = Path(job.out_dir) / "failed" / f"{slug(job.item_id)}.json"
-    try:
-        reference = render_crop(job.crop)
-        candidates = encode_levels(reference, job.codec, job.levels, jobs=1, options=job.options, timeout=job.timeout)
-        pipeline = pipeline_for(job.factory)
-        labels = label_sweep(reference, [c.decoded for c in candidates], pipeline)
-        arrays: dict[str, np.ndarray] = {"reference_png": np.frombuffer(png_bytes(reference), dtype=np.uint8)}
-        for i, cand in enumerate(candidates):
-            arrays[f"decoded_png_{i}"] = np.frombuffer(png_bytes(cand.decoded), dtype=np.uint8)
-            arrays[f"bitstream_{i}"] = np.frombuffer(cand.data, dtype=np.uint8)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)  # type: ignore[arg-type]
-        payload = buffer.getvalue()
-        npz_path, json_path = job.paths()
-        atomic_write_bytes(npz_path, payload)
-        cls = codec_adapters.get(job.codec)
-        record = {
-            "format": DATASET_FORMAT,
-            "item_id": job.item_id,
-            "crop_id": job.crop.crop_id,
-            "source_id": job.crop.source_id,
-            "split": job.split,
-            "crop": job.crop.to_dict(),
-            "codec": job.codec,
-            "better": cls.levels.better,
-            "options": dict(job.options),
-            "levels": [c.level for c in candidates],
-            "grid_size": job.grid_size or len(job.levels),
-            "level_subset": bool(job.grid_size and len(job.levels) < job.grid_size),
-            "bytes": [c.nbytes for c in candidates],
-            "bpp": [round(c.bpp, 6) for c in candidates],
-            "height": int(reference.shape[0]),
-            "width": int(reference.shape[1]),
-            "labels": labels.to_dict(),
-            "labels_are_proxies": True,
-            "jnd_proxy": pipeline.jnd_sur_name,
-            "npz": str(npz_path.relative_to(job.out_dir)),
-            "npz_bytes": len(payload),
-            "npz_sha256": hashlib.sha256(payload).hexdigest(),
-            "seconds": {
-                "encode": round(sum(c.encode_seconds for c in candidates), 4),
-                "decode": round(sum(c.decode_seconds for c in candidates), 4),
-                **{k: round(v, 4) for k, v in labels.seconds.items()},
-                "total": round(time.perf_counter() - start, 4),
-            },
-            # core-seconds of this worker and the tools it ran (encoders, butteraugli, ffmpeg) for this item:
-            # what the item costs whatever else shares the machine
-            "cpu_seconds": round(_cpu_seconds() - cpu_start, 3),
-        }
-        _write_item_record(json_path, record)
-        failed_path.unlink(missing_ok=True)
-        return ItemOutcome(job.item_id, True, time.perf_counter() - start)
-    except Exception as exc:  # one bad item must not end a two-hour build; it is recorded and retried
-        message = f"{type(exc).__name__}: {exc}"
-        detail = {"item_id": job.item_id, "error": message, "traceback": traceback.format_exc()}
-        atomic_write_bytes(failed_path, (json.dumps(detail, indent=2) + "\n").encode("utf-8"))
-        return ItemOutcome(job.item_id, False, time.perf_counter() - start, message)
 
 
 # --- the whole build --------------------------------------------------------------
@@ -385,7 +254,7 @@ def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[s
                 )
         runs = list(old.get("runs") or [])
     document = {**header, "labellers": labellers, "runs": runs}
-    _write_header_document(path, document)
+    write_header_document(path, document)
     return runs
 
 
@@ -396,32 +265,12 @@ def _record_run(out_dir: Path, index: int, run: Mapping[str, Any]) -> None:
     runs = list(document.get("runs") or [])
     runs[index:] = [dict(run)]
     document["runs"] = runs
-    _write_header_document(path, document)
+    write_header_document(path, document)
 
 
 def build_seconds(header: Mapping[str, Any]) -> float:
     """Total wall time of every recorded build run of a dataset (``dataset.json``), in seconds."""
     return float(sum(float(run.get("seconds", 0.0)) for run in header.get("runs") or []))
-
-
-def read_items(out_dir: str | Path) -> list[dict[str, Any]]:
-    """Every done item record under ``out_dir``, sorted by item id."""
-    records = []
-    for path in sorted((Path(out_dir) / "items").glob("*/*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        npz = Path(out_dir) / str(record.get("npz", ""))
-        if npz.is_file() and npz.stat().st_size == record.get("npz_bytes"):
-            records.append(record)
-    return sorted(records, key=lambda r: str(r["item_id"]))
-
-
-def rebuild_manifest(out_dir: str | Path) -> Path:
-    """Write ``manifest.jsonl`` (one item record per line) from the item files; returns its path."""
-    lines = [json.dumps(record, sort_keys=True) for record in read_items(out_dir)]
-    return atomic_write_bytes(Path(out_dir) / "manifest.jsonl", ("\n".join(lines) + ("\n" if lines else "")).encode())
 
 
 def build_dataset(
@@ -503,83 +352,25 @@ def build_dataset(
     return report
 
 
-@dataclass
-class RelabelReport:
-    out_dir: Path
-    items: int
-    changed_labels: int
-    machines: tuple[str, ...]
-    manifest: Path
-    min_applicable: int = 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "out_dir": str(self.out_dir),
-            "items": self.items,
-            "changed_labels": self.changed_labels,
-            "machines": ",".join(self.machines),
-            "min_applicable": self.min_applicable,
-            "manifest": str(self.manifest),
-        }
-
-
-def relabel_smr(
-    out_dir: str | Path, machines: Iterable[str] | None = None, min_applicable: int | None = None
-) -> RelabelReport:
-    """Recompute every item's SMR proxy over the machine subset ``machines`` (no machine runs again).
-
-    ``machines``: default the dataset's own jury (its recipe's machines, or
-    every machine with stored verdicts when the recipe named none).
-
-    ``min_applicable`` (K): crops with fewer applicable jurors get no SMR
-    label (None); default: the recipe's ``min_applicable_machines`` (1 for
-    datasets built before K existed, which is what their labels used).
-
-    Verdicts of the machines left out move to ``labels.machine_verdicts_excluded``;
-    the recipe in ``dataset.json`` records the new jury, so a later build with
-    the same recipe resumes this dataset. Each item file is rewritten
-    atomically; a machine missing from an item's verdicts is an
-    :class:`InputError` raised before any file changes (rebuild those items).
-    """
-    from training.labels.smr import smr_over_levels
-
-    root = Path(out_dir)
-    header_path = root / "dataset.json"
-    if not header_path.is_file():
-        raise InputError(f"{header_path} not found; build the dataset first (sursmr-train build)")
-    header = json.loads(header_path.read_text(encoding="utf-8"))
-    if machines is None:
-        machines = header["recipe"].get("machines") or [
-            name for record in read_items(root)[:1] for name in record["labels"]["machine_verdicts"]
-        ]
-    jury = tuple(sorted(set(machines)))
-    if not jury:
-        raise InputError("relabel needs at least one machine")
-    k = int(header["recipe"].get("min_applicable_machines", 1)) if min_applicable is None else min_applicable
-    paths = sorted((root / "items").glob("*/*.json"))
-    records = []
-    for path in paths:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        labels = record["labels"]
-        known = {**labels.get("machine_verdicts_excluded", {}), **labels["machine_verdicts"]}
-        missing = [name for name in jury if name not in known]
-        if missing:
-            raise InputError(
-                f"{path}: no verdicts of machine(s) {', '.join(missing)}; these items were built without them"
-            )
-        records.append((path, record, known))
-    changed = 0
-    for path, record, known in records:
-        labels = record["labels"]
-        levels = len(record["levels"])
-        smr = smr_over_levels(known, levels, jury, k)
-        changed += sum(1 for old, new in zip(labels["smr"], smr, strict=True) if old != new)
-        labels["smr"] = smr
-        labels["machine_verdicts"] = {name: known[name] for name in jury}
-        labels["machine_verdicts_excluded"] = {name: v for name, v in sorted(known.items()) if name not in jury}
-        record["smr_machines"] = list(jury)
-        _write_item_record(path, record)
-    header["recipe"]["machines"] = list(jury)
-    header["recipe"]["min_applicable_machines"] = k
-    _write_header_document(header_path, header)
-    return RelabelReport(root, len(records), changed, jury, rebuild_manifest(root), k)
+__all__ = [
+    "DATASET_FORMAT",
+    "SPLITS",
+    "BuildReport",
+    "ItemJob",
+    "ItemOutcome",
+    "RelabelReport",
+    "assign_splits",
+    "build_dataset",
+    "build_seconds",
+    "choose_sources",
+    "decode_png",
+    "item_is_done",
+    "plan_jobs",
+    "png_bytes",
+    "read_items",
+    "rebuild_manifest",
+    "relabel_smr",
+    "run_item",
+    "write_header_document",
+    "write_item_record",
+]
