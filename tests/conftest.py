@@ -67,3 +67,13 @@ def photo_png(tmp_path: Path, small_photo: np.ndarray) -> Path:
 def json_lines(text: str) -> list[dict[str, object]]:
     """The JSON objects of a ``--json`` CLI output, one per non-empty line."""
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def photo_dir(tmp_path: Path) -> Path:
+    """Two small real-photo sources (different crops of the bundled sample)."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(photo_crop(96, 128, top=0, left=0)).save(folder / "a.png")
+    Image.fromarray(photo_crop(96, 128, top=200, left=250)).save(folder / "b.png")
+    return folder
