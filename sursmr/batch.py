@@ -26,16 +26,16 @@ What happens, in order (the CLI's ``sursmr compress PATH...`` is this):
    :data:`POOL_RESTARTS` times), each image is reported once.
 
 Outcomes are yielded in completion order, one per input, errors included.
+Inputs are planned in :mod:`sursmr.batch_inputs`, images run in
+:mod:`sursmr.batch_workers`, manifest lines are made in :mod:`sursmr.batch_records`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from sursmr.batch_inputs import (
     output_problem,
     plan_inputs,
 )
+from sursmr.batch_records import manifest_record, model_identity, record_matches
 from sursmr.batch_workers import (
     AnySettings,
     ImageAnswer,
@@ -95,72 +96,6 @@ class BatchOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None
-
-
-def _finite(value: Any) -> Any:
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
-def _record(
-    item: BatchInput,
-    settings: AnySettings,
-    answer: ImageAnswer,
-    model: tuple[str | None, str | None],
-    output_sha256: str | None,
-) -> dict[str, Any]:
-    result = answer.result
-    record: dict[str, Any] = {
-        "input": item.label,
-        "input_sha256": answer.input_sha256,
-        "input_bytes": answer.input_bytes,
-        "output": None if result is None or item.output is None else str(item.output),
-        "output_sha256": output_sha256,
-        **settings.identity(),
-        "codec": settings.codec if result is None else result.codec,
-        "model": result.model if result is not None else model[0],
-        "model_sha256": result.model_sha256 if result is not None else model[1],
-        "seconds": round(answer.seconds, 3),
-        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    if result is not None:
-        record.update(
-            level=result.level,
-            bytes=result.nbytes,
-            bpp=round(result.bpp, 5),
-            sur=_finite(round(result.sur, 4)),
-            smr=_finite(round(result.smr, 4)),
-            probes=len(result.probes),
-            encodes=result.encodes,
-            width=result.width,
-            height=result.height,
-        )
-        if answer.codecs is not None:
-            record["per_codec"] = dict(answer.codecs)
-    else:
-        record.update(error=answer.error, exit_code=answer.exit_code)
-        if answer.closest is not None:
-            record["closest"] = {k: _finite(v) for k, v in answer.closest.items()}
-    return record
-
-
-def _matches(record: Mapping[str, Any], settings: AnySettings, model: tuple[str | None, str | None]) -> bool:
-    identity = settings.identity()
-    return (
-        all(record.get(key) == value for key, value in identity.items())
-        and (
-            record.get("model"),
-            record.get("model_sha256"),
-        )
-        == model
-    )
-
-
-def _model_identity(predictor: PredictorSpec) -> tuple[str | None, str | None]:
-    if predictor is None or isinstance(predictor, str | os.PathLike):
-        import sursmr.predictor
-
-        return sursmr.predictor.identify(predictor)
-    return str(getattr(predictor, "name", type(predictor).__name__)), getattr(predictor, "weights_sha256", None)
 
 
 # --- the batch ---------------------------------------------------------------------------------------------------
@@ -321,7 +256,7 @@ def _batch(
     for record in book.finished() if book is not None else ():
         written_by_us.setdefault(str(record["output"]), set()).add(str(record.get("output_sha256")))
         latest[str(record["output"])] = record
-    model = _model_identity(predictor) if resume else (None, None)
+    model = model_identity(predictor) if resume else (None, None)
 
     todo: list[tuple[int, BatchInput]] = []
     claimed: dict[Path, str] = {}
@@ -354,7 +289,7 @@ def _batch(
                 done = latest.get(str(variant))
                 if (
                     done is not None
-                    and _matches(done, settings, model)
+                    and record_matches(done, settings, model)
                     and output_is_complete(BatchInput(item.source, variant, item.label), done)
                 ):
                     finished = BatchOutcome(index, item.label, variant, skipped=True, record=done)
@@ -420,7 +355,7 @@ def _finish(
     """Write the output (temporary file, manifest line, final name) and describe the outcome."""
     result = answer.result
     if result is None or item.output is None:
-        record = _record(item, settings, answer, model, None)
+        record = manifest_record(item, settings, answer, model, None)
         if book is not None:
             book.append(record)
         return BatchOutcome(
@@ -438,7 +373,7 @@ def _finish(
     except OSError as exc:
         return _write_failed(item, answer, settings, book, model, exc)
     try:
-        record = _record(item, settings, answer, model, hashlib.sha256(result.data).hexdigest())
+        record = manifest_record(item, settings, answer, model, hashlib.sha256(result.data).hexdigest())
         if book is not None:
             book.append(record)
         os.replace(temp, item.output)
