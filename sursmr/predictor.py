@@ -16,7 +16,11 @@ the reference's backbone features are computed once per call and kept for
 the last reference seen (keyed by a digest of its pixels) when they fit in
 ``REFERENCE_CACHE_BYTES``; candidates are scored in batches of
 ``batch_size`` network inputs. Tiles are streamed ``TILE_CHUNK`` at a time,
-so memory stays bounded whatever the image size. Predictions are
+so memory stays bounded whatever the image size. An image with more than
+``max_tiles`` tiles (:data:`DEFAULT_MAX_TILES`; a 12 MP photo has 192) is
+scored on a deterministic, content-aware sample of that many
+(:func:`sample_tiles`), so the cost per candidate is bounded too; the score
+is then an estimate of the mean over every tile. Predictions are
 deterministic: eval mode, ``torch.inference_mode``, no dropout.
 """
 
@@ -50,6 +54,9 @@ DEFAULT_MODEL = "sursmr-effnet-lite0"
 DEFAULT_BATCH_SIZE = 8
 TILE_CHUNK = 32
 """Reference tiles whose features are held at once while scoring (``native`` mode); bounds memory."""
+DEFAULT_MAX_TILES = 16
+"""Most tiles scored per image (``native`` mode): a larger image is scored on a sample of this many
+(:func:`sample_tiles`); a 768×512 photo has 6 tiles of 256², a 4000×3000 one 192."""
 REFERENCE_CACHE_BYTES = 400 * 2**20
 """The last reference's features are kept between calls when they fit here (~230 tiles of 256² for
 EfficientNet-Lite0 stages 0-4, a 12 MP photo); a larger image's are recomputed per call."""
@@ -82,12 +89,41 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return chosen
 
 
+def tile_activity(image: RGBImage, origins: Sequence[tuple[int, int]], side: int) -> list[float]:
+    """Standard deviation of the luma (every 4th pixel each way) of each ``side``² tile at ``origins``."""
+    luma = image[::4, ::4].astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    step = max(1, side // 4)
+    return [float(luma[top // 4 : top // 4 + step, left // 4 : left // 4 + step].std()) for top, left in origins]
+
+
+def sample_tiles(image: RGBImage, origins: Sequence[tuple[int, int]], side: int, count: int) -> list[tuple[int, int]]:
+    """A deterministic, content-aware sample of ``count`` tile origins (all of them when there are no more).
+
+    The rule: rank the tiles by :func:`tile_activity` (ties by position, row-major),
+    cut the ranking into ``count`` strata of equal size and take the middle tile of
+    each; return them in row-major order. Flat and busy regions are therefore
+    represented in proportion to their area, so the mean over the sample estimates
+    the mean over every tile (the ``mean`` aggregate) from flat sky to fine texture.
+    """
+    if count < 1:
+        raise InputError(f"count must be at least 1, got {count}")
+    if len(origins) <= count:
+        return list(origins)
+    activity = tile_activity(image, origins, side)
+    ranked = sorted(range(len(origins)), key=lambda i: (activity[i], i))
+    picked = sorted(ranked[int((j + 0.5) * len(origins) / count)] for j in range(count))
+    return [origins[i] for i in picked]
+
+
 class Predictor:
     """Scores compressed candidates of a reference image with a :class:`SurSmrNet`.
 
     Build with :func:`load` (files) or :meth:`from_model` (a network in
     memory, e.g. during training; it is put in eval mode and moved to ``device``).
     ``weights_sha256`` identifies the weights (None when unknown, e.g. in memory).
+    ``max_tiles`` (``native`` mode): an image with more tiles is scored on the
+    :func:`sample_tiles` sample of that many, the same for the reference and
+    every candidate (None: every tile, whatever the cost).
     """
 
     def __init__(
@@ -99,9 +135,13 @@ class Predictor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         weights_sha256: str | None = None,
         channels_last: bool = False,
+        max_tiles: int | None = DEFAULT_MAX_TILES,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size must be at least 1, got {batch_size}")
+        if max_tiles is not None and max_tiles < 1:
+            raise InputError(f"max_tiles must be at least 1 (or None: every tile), got {max_tiles}")
+        self.max_tiles = max_tiles
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         if channels_last:
@@ -114,6 +154,7 @@ class Predictor:
         self.weights_sha256 = weights_sha256 or card.weights_sha256
         self._reference_key: str | None = None
         self._reference_features: list[Tensor] | None = None
+        self._origins: tuple[tuple[str, int | None], list[tuple[int, int]]] | None = None
 
     @property
     def config(self) -> NetConfig:
@@ -128,6 +169,7 @@ class Predictor:
         device: str | torch.device = "cpu",
         batch_size: int = DEFAULT_BATCH_SIZE,
         channels_last: bool = False,
+        max_tiles: int | None = DEFAULT_MAX_TILES,
     ) -> Predictor:
         """Wrap an in-memory network; the card defaults to one named after its config with no provenance.
 
@@ -140,6 +182,7 @@ class Predictor:
             device=device,
             batch_size=batch_size,
             channels_last=channels_last,
+            max_tiles=max_tiles,
         )
 
     def save(self, path: str | os.PathLike[str], *, fp16: bool = False) -> ModelCard:
@@ -166,6 +209,16 @@ class Predictor:
             return [(0, 0)]
         side = self.config.input_size
         return [(top, left) for top in tile_origins(height, side) for left in tile_origins(width, side)]
+
+    def scored_tiles(self, reference: RGBImage, key: str | None = None) -> list[tuple[int, int]]:
+        """(top, left) of the tiles scored for ``reference``: every tile, or its sample beyond ``max_tiles``."""
+        origins = self._tile_origins(reference.shape[0], reference.shape[1])
+        if self.max_tiles is None or len(origins) <= self.max_tiles:
+            return origins
+        wanted = (key or image_digest(reference), self.max_tiles)
+        if self._origins is None or self._origins[0] != wanted:
+            self._origins = (wanted, sample_tiles(reference, origins, self.config.input_size, self.max_tiles))
+        return self._origins[1]
 
     def _inputs(self, image: RGBImage, origins: Sequence[tuple[int, int]]) -> Tensor:
         """(n, 3, S, S) network inputs for the tiles at ``origins``, cut from the uint8 pixels.
@@ -196,7 +249,7 @@ class Predictor:
         return out
 
     def _reference_chunks(
-        self, reference: RGBImage, origins: Sequence[tuple[int, int]]
+        self, reference: RGBImage, origins: Sequence[tuple[int, int]], digest: str
     ) -> Iterator[tuple[int, int, list[Tensor]]]:
         """(first tile, end tile, reference features of those tiles), ``TILE_CHUNK`` tiles at a time.
 
@@ -208,7 +261,7 @@ class Predictor:
         """
         count = len(origins)
         chunk = max(TILE_CHUNK, self.batch_size)
-        key = image_digest(reference)
+        key = f"{digest}:{count}:{hash(tuple(origins))}"
         cached = self._reference_features if self._reference_key == key else None
         if cached is not None:
             for start in range(0, count, chunk):
@@ -251,10 +304,11 @@ class Predictor:
                 )
         if not candidates:
             return []
-        origins = self._tile_origins(reference.shape[0], reference.shape[1])
+        digest = image_digest(reference)
+        origins = self.scored_tiles(reference, digest)
         with torch.inference_mode():
             scores = torch.empty((len(candidates), len(origins), 2), dtype=torch.float32, device=self.device)
-            for start, stop, ref_features in self._reference_chunks(reference, origins):
+            for start, stop, ref_features in self._reference_chunks(reference, origins, digest):
                 # candidate × tile pairs of this chunk, flattened and scored batch_size at a time
                 rows: list[Tensor] = []
                 scored = 0
@@ -332,6 +386,7 @@ def load(
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     weights_dir: Path | None = None,
+    max_tiles: int | None = DEFAULT_MAX_TILES,
     **overrides: Any,
 ) -> Predictor:
     """The predictor in ``spec``: a weights name (in ``sursmr/weights/`` or ``weights_dir``), a ``.safetensors``
@@ -340,7 +395,8 @@ def load(
 
     ``overrides`` change the input pipeline the network scores with (``input_mode``,
     ``input_size``, ``patch_aggregate``; see :meth:`NetConfig.for_inference`)
-    before the network is built. Raises :class:`~sursmr_core.errors.WeightsNotFoundError`
+    before the network is built. ``max_tiles``: tiles scored per image beyond which a sample is
+    scored (:func:`sample_tiles`; None: every tile). Raises :class:`~sursmr_core.errors.WeightsNotFoundError`
     (exit code 6) when the file or its card is missing, :class:`~sursmr_core.errors.ModelError`
     when they do not fit each other, :class:`~sursmr_core.errors.InputError` on an unknown
     override or device.
@@ -359,7 +415,13 @@ def load(
         raise ModelError(f"{text}: cannot build the network its card describes ({exc})") from None
     opened.fill(network)
     return Predictor(
-        network, opened.card, device=target, batch_size=batch_size, weights_sha256=opened.sha256, channels_last=True
+        network,
+        opened.card,
+        device=target,
+        batch_size=batch_size,
+        weights_sha256=opened.sha256,
+        channels_last=True,
+        max_tiles=max_tiles,
     )
 
 

@@ -275,3 +275,58 @@ def test_cli_models_lists_every_registered_config() -> None:
     paper = next(r for r in rows if r["name"] == "sursmr_caformer_s18")
     assert paper["backbone"] == "caformer_s18" and paper["params_m"] > 40
     assert all(isinstance(r["weights_present"], bool) for r in rows)
+
+
+# --- large images: a bounded, content-aware sample of tiles ---------------------------------------------------------
+
+
+def half_flat_half_busy(tiles_high: int, tiles_wide: int, side: int) -> np.ndarray:
+    """Flat grey on the left half of the tile columns, strong noise on the right half."""
+    rng = np.random.default_rng(3)
+    image = np.full((tiles_high * side, tiles_wide * side, 3), 128, dtype=np.uint8)
+    right = tiles_wide // 2 * side
+    image[:, right:] = rng.integers(0, 256, image[:, right:].shape, dtype=np.uint8)
+    return image
+
+
+def test_sample_tiles_keeps_every_tile_up_to_the_bound_and_spans_flat_to_busy() -> None:
+    from sursmr.predictor import sample_tiles
+
+    side = 64
+    image = half_flat_half_busy(2, 4, side)
+    origins = [(top, left) for top in (0, 64) for left in (0, 64, 128, 192)]
+    assert sample_tiles(image, origins, side, 8) == origins
+    picked = sample_tiles(image, origins, side, 4)
+    assert picked == sample_tiles(image.copy(), origins, side, 4)  # deterministic
+    assert picked == sorted(picked) and len(set(picked)) == 4
+    # one stratum per quarter of the activity ranking: two flat tiles and two busy ones, not the 4 busiest
+    assert sum(left >= 128 for _, left in picked) == 2
+    with pytest.raises(InputError):
+        sample_tiles(image, origins, side, 0)
+
+
+def test_a_large_image_is_scored_on_max_tiles_tiles_only() -> None:
+    from sursmr.models.inputs import aggregate_tiles
+
+    predictor = Predictor.from_model(create_model("sursmr_tiny", input_mode="native", input_size=64), max_tiles=4)
+    reference = half_flat_half_busy(4, 4, 64)  # 16 tiles of 64²
+    candidate = degraded(reference, 30)
+    seen: list[int] = []
+    predictor.model.backbone.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[0]))
+    (score,) = predictor.predict(reference, [candidate])
+    assert sum(seen) == 8  # 4 reference tiles + 4 candidate tiles, not 32
+    origins = predictor.scored_tiles(reference)
+    assert len(origins) == 4 and sum(left >= 128 for _, left in origins) == 2
+
+    def tiles(image: np.ndarray) -> torch.Tensor:
+        cut = np.stack([image[t : t + 64, le : le + 64] for t, le in origins])
+        return torch.from_numpy(cut).permute(0, 3, 1, 2).float() / 255
+
+    with torch.inference_mode():
+        expected = aggregate_tiles(predictor.model(tiles(reference), tiles(candidate)), "mean").clamp(0, 1)
+    np.testing.assert_allclose([score.sur, score.smr], expected.numpy(), atol=1e-5)
+    # every tile when asked for: more network inputs, and in general another score
+    every = Predictor.from_model(predictor.model, max_tiles=None)
+    seen.clear()
+    every.predict(reference, [candidate])
+    assert sum(seen) == 32
