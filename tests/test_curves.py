@@ -113,3 +113,30 @@ def test_compress_predicted_uses_the_scorers_prior_and_keeps_the_bisect_answer()
     assert len(guided.probes) <= 3 < len(bisect.probes)
     unguided = compress_to_target(image, predictor=ErrorScorer(), strategy="predicted", cache=EncodeCache(), **kwargs)
     assert unguided.level == bisect.level and len(unguided.probes) == len(bisect.probes)  # no prior: bisection
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "bpg"])
+@pytest.mark.parametrize("shift", [10, -10])
+def test_compress_with_a_curve_off_by_ten_levels_falls_back_to_bisection(codec: str, shift: int) -> None:
+    """A fake predictor whose curve is 10 levels off: the real search still returns bisection's passing answer."""
+    import codec_adapters
+
+    if not codec_adapters.get(codec).availability().available:
+        pytest.skip(f"{codec}: {codec_adapters.get(codec).availability().reason}")
+    rng = np.random.default_rng(0)
+    image = np.clip(np.linspace(0, 255, 64)[None, :, None] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    # a target that puts the true boundary mid-axis for this fake scorer, so a curve 10 levels off misleads
+    kwargs = {"codec": codec, "target_sur": {"jpeg": 0.72, "bpg": 0.75}[codec], "target_smr": None, "jobs": 1}
+    bisect = compress_to_target(image, predictor=ErrorScorer(), strategy="bisect", cache=EncodeCache(), **kwargs)
+    order = codec_adapters.get(codec).levels.worst_to_best()
+    assert 10 <= order.index(bisect.level) < len(order) - 10, bisect.level
+    wrong_boundary = order.index(bisect.level) + shift  # the curve crosses the target 10 levels away from the truth
+    wrong = {level: (0.9 if i >= wrong_boundary else 0.1, 1.0) for i, level in enumerate(order)}
+    guided = compress_to_target(
+        image, predictor=ErrorScorer(wrong), strategy="predicted", cache=EncodeCache(), **kwargs
+    )
+    assert guided.level == bisect.level and guided.nbytes == bisect.nbytes
+    assert guided.sur >= kwargs["target_sur"]  # never a failing probe
+    levels = [p.level for p in guided.probes]
+    assert len(levels) == len(set(levels)) == guided.encodes  # every probe kept, each encoded once
+    assert len(levels) > 3  # the guess failed to settle it: it galloped away, then bisected
