@@ -12,7 +12,18 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- results:begin (written by benchmarks/update_readme.py) -->"
 END = "<!-- results:end -->"
-ORDER = ["accuracy", "rate_savings", "speed", "codec_speed", "model_complexity", "batch", "pcmp", "related_features"]
+ORDER = [
+    "accuracy",
+    "rate_savings",
+    "speed",
+    "speed_phone",
+    "codec_auto",
+    "codec_speed",
+    "model_complexity",
+    "batch",
+    "pcmp",
+    "related_features",
+]
 HEADLINE_BEGIN = "<!-- headline:begin (written by benchmarks/update_readme.py) -->"
 HEADLINE_END = "<!-- headline:end -->"
 
