@@ -32,9 +32,11 @@ Inputs are planned in :mod:`sursmr.batch_inputs`, images run in
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ from sursmr.batch_inputs import (
 )
 from sursmr.batch_records import manifest_record, model_identity, record_matches
 from sursmr.batch_workers import (
+    DEFAULT_RAY_START_TIMEOUT_S,
     AnySettings,
     ImageAnswer,
     PredictorSpec,
@@ -68,7 +71,7 @@ from sursmr.compress import (
     CompressSettings,
 )
 from sursmr.manifest import MANIFEST_NAME, Manifest, remove_stale_temps, write_temp
-from sursmr_core.errors import ExitCode, InputError, ModelError, SursmrError
+from sursmr_core.errors import ExitCode, InputError, ModelError, OutputError, SursmrError
 from sursmr_core.imaging import RGBImage
 
 EXECUTORS = ("local", "ray")
@@ -96,6 +99,15 @@ class BatchOutcome:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class RaySetup:
+    """Where Ray runs (``address``; None: a local one, started within ``start_timeout`` s) and who hears of it."""
+
+    address: str | None = None
+    start_timeout: float = DEFAULT_RAY_START_TIMEOUT_S
+    notify: Callable[[str], None] | None = None
 
 
 # --- the batch ---------------------------------------------------------------------------------------------------
@@ -156,6 +168,8 @@ def compress_many(
     image_jobs: int | None = None,
     executor: str = "local",
     ray_address: str | None = None,
+    ray_start_timeout: float = DEFAULT_RAY_START_TIMEOUT_S,
+    notify: Callable[[str], None] | None = None,
 ) -> Iterator[BatchOutcome]:
     """Compress every input (paths, folders, uint8 RGB arrays or :class:`BatchInput`) and yield one
     :class:`BatchOutcome` per image in completion order; see the module docstring.
@@ -174,7 +188,9 @@ def compress_many(
     ``workers``: image worker processes (1: in this process); ``image_jobs``:
     encoder processes per image (default 1 when ``workers`` > 1, else the
     cores). ``executor``: ``local`` or ``ray`` (``ray_address``: an existing
-    cluster; default: a local Ray with ``workers`` CPUs).
+    cluster; default: a local Ray with ``workers`` CPUs, given
+    ``ray_start_timeout`` seconds to start). ``notify`` receives one-line
+    messages about the run (how long Ray took to start), e.g. for stderr.
 
     Bad arguments raise :class:`InputError` before any work; failures of one
     image are yielded as outcomes; a model that cannot load stops the batch
@@ -184,6 +200,8 @@ def compress_many(
         raise InputError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     if not isinstance(workers, int) or workers < 1:
         raise InputError(f"workers must be at least 1, got {workers!r}")
+    if not (isinstance(ray_start_timeout, int | float) and math.isfinite(ray_start_timeout) and ray_start_timeout > 0):
+        raise InputError(f"the Ray start timeout must be a positive number of seconds, got {ray_start_timeout!r}")
     common: dict[str, Any] = {
         "target_sur": target_sur,
         "target_smr": target_smr,
@@ -213,7 +231,8 @@ def compress_many(
     )
     if resume and manifest_path is None:
         raise InputError("resume needs a manifest: give an output folder (-o) or a manifest path")
-    return _run(planned, settings, predictor, device, manifest_path, resume, force, workers, executor, ray_address)
+    ray = RaySetup(ray_address, float(ray_start_timeout), notify)
+    return _run(planned, settings, predictor, device, manifest_path, resume, force, workers, executor, ray)
 
 
 def _run(
@@ -226,11 +245,11 @@ def _run(
     force: bool,
     workers: int,
     executor: str,
-    ray_address: str | None,
+    ray: RaySetup,
 ) -> Iterator[BatchOutcome]:
     book = None if manifest_path is None else Manifest.open(manifest_path)
     try:
-        yield from _batch(planned, settings, predictor, device, book, resume, force, workers, executor, ray_address)
+        yield from _batch(planned, settings, predictor, device, book, resume, force, workers, executor, ray)
     finally:
         if book is not None:
             book.close()
@@ -246,7 +265,7 @@ def _batch(
     force: bool,
     workers: int,
     executor: str,
-    ray_address: str | None,
+    ray: RaySetup,
 ) -> Iterator[BatchOutcome]:
     outputs = [item.output for item in planned if item.output is not None]
     if book is not None:
@@ -320,7 +339,7 @@ def _batch(
         return
     tasks = [(index, item.source) for index, item in todo]
     if executor == "ray":
-        answers = run_ray(tasks, settings, predictor, device, workers, ray_address)
+        answers = run_ray(tasks, settings, predictor, device, workers, ray.address, ray.start_timeout, ray.notify)
     elif workers > 1 and len(todo) > 1:
         answers = run_local_pool(tasks, settings, predictor, device, min(workers, len(todo)))
     else:
@@ -371,19 +390,34 @@ def _finish(
     try:
         temp = write_temp(item.output, result.data)
     except OSError as exc:
+        _stop_if_no_output_can_be_written(item, exc)
         return _write_failed(item, answer, settings, book, model, exc)
     try:
         record = manifest_record(item, settings, answer, model, hashlib.sha256(result.data).hexdigest())
         if book is not None:
-            book.append(record)
+            book.append(record)  # a full disk here raises OutputError: the manifest is cut back, the batch stops
         os.replace(temp, item.output)
     except OSError as exc:  # e.g. a name too long for the file system; --resume repairs the line above
         temp.unlink(missing_ok=True)
+        _stop_if_no_output_can_be_written(item, exc)
         return _write_failed(item, answer, settings, book, model, exc)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
     return BatchOutcome(answer.index, item.label, item.output, result=result, record=record)
+
+
+STOPPING_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+"""Write failures no later image can escape (full disk, quota, read-only or failing file system): they stop the
+batch with :class:`OutputError` instead of failing every remaining image after its search."""
+
+
+def _stop_if_no_output_can_be_written(item: BatchInput, exc: OSError) -> None:
+    if exc.errno in STOPPING_ERRNOS:
+        raise OutputError(
+            f"{item.output}: cannot be written ({exc.strerror or exc}); the batch stops here. Outputs written so far "
+            "are complete and in the manifest: make room or fix the folder, then run again with --resume"
+        ) from exc
 
 
 def _write_failed(

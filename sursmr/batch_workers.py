@@ -8,11 +8,12 @@ manifest). Each worker loads the model once (on its first image) and keeps it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -212,27 +213,68 @@ def run_local_pool(
                 return
 
 
-def _start_ray(ray: Any, workers: int, address: str | None) -> None:
-    """Connect to ``address``, or start a local Ray with ``workers`` CPUs (tried twice: a busy machine can make
-    Ray's own 30 s start-up limit run out once)."""
-    if ray.is_initialized():
+DEFAULT_RAY_START_TIMEOUT_S = 300.0
+"""How long a local Ray may take to start. Ray itself gives a new node a fixed 30 s to register, which a
+loaded machine overruns (measured: 16 s on 2 idle-ish cores, past 30 s with a dataset build running)."""
+
+_RAY_NODE_WAIT_S = 30.0
+"""The fixed wait of ``ray._private.node.Node`` for its raylet to register (Ray 2.x; not configurable there)."""
+
+
+class _StretchedClock:
+    """``time`` with a ``monotonic`` that runs ``factor`` times as fast: Ray's fixed 30 s waits last 30/factor s."""
+
+    def __init__(self, factor: float) -> None:
+        self._factor = factor
+
+    def monotonic(self) -> float:
+        return time.monotonic() * self._factor
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+@contextlib.contextmanager
+def _ray_start_wait(ray: Any, seconds: float) -> Iterator[None]:
+    """Give a local Ray ``seconds`` instead of 30 s to start: Ray's node module waits on a stretched clock.
+
+    Ray has no setting for this wait; a failed start cannot simply be retried
+    either (the half-started processes of the first try stay alive until this
+    process ends). Left alone when Ray's layout is not the one we know.
+    """
+    node = getattr(getattr(ray, "_private", None), "node", None)
+    if node is None or getattr(node, "time", None) is not time or seconds <= _RAY_NODE_WAIT_S:
+        yield
         return
+    node.time = _StretchedClock(_RAY_NODE_WAIT_S / seconds)
+    try:
+        yield
+    finally:
+        node.time = time
+
+
+def _start_ray(ray: Any, workers: int, address: str | None, start_timeout: float) -> float | None:
+    """Connect to ``address``, or start a local Ray with ``workers`` CPUs, allowing it ``start_timeout`` seconds;
+    returns the seconds it took (None when Ray was already running in this process)."""
+    if ray.is_initialized():
+        return None
     options: dict[str, Any] = {"log_to_driver": False, "configure_logging": False}
     if address is None:
         options.update(num_cpus=workers, include_dashboard=False)
     else:
         options.update(address=address)
-    for attempt in (1, 2):
-        try:
+    start = time.perf_counter()
+    try:
+        with _ray_start_wait(ray, start_timeout):
             ray.init(**options)
-            return
-        except Exception as exc:  # Ray raises bare Exception and ConnectionError on start-up problems
-            ray.shutdown()
-            if attempt == 2:
-                where = f"the Ray cluster at {address}" if address else "a local Ray"
-                raise InputError(
-                    f"cannot start or reach {where}: {exc}; check --ray-address or use --executor local"
-                ) from None
+    except Exception as exc:  # Ray raises bare Exception and ConnectionError on start-up problems
+        ray.shutdown()
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        hint = "check --ray-address or use --executor local"
+        if address is None:
+            hint = f"a busy machine may need a longer --ray-start-timeout (it was {start_timeout:g} s), or {hint}"
+        raise InputError(f"cannot start or reach {where}: {exc}; {hint}") from None
+    return time.perf_counter() - start
 
 
 def run_ray(
@@ -242,12 +284,18 @@ def run_ray(
     device: str,
     workers: int,
     address: str | None,
+    start_timeout: float = DEFAULT_RAY_START_TIMEOUT_S,
+    notify: Callable[[str], None] | None = None,
 ) -> Iterator[ImageAnswer]:
+    """Images on Ray workers; ``notify`` hears how long Ray took to start or connect."""
     try:
         import ray
     except ImportError:
         raise InputError("--executor ray needs Ray: pip install 'ray[default]'") from None
-    _start_ray(ray, workers, address)
+    seconds = _start_ray(ray, workers, address, start_timeout)
+    if seconds is not None and notify is not None:
+        where = f"connected to the Ray cluster at {address}" if address else f"started a local Ray with {workers} CPUs"
+        notify(f"{where} in {seconds:.1f} s")
     # a task whose worker dies is run again on another (max_retries): nothing lost; the driver keeps one answer
     task = ray.remote(num_cpus=1, max_retries=3)(_ray_task)
     settings_ref, predictor_ref = ray.put(settings), ray.put(predictor)

@@ -20,6 +20,8 @@ failure ``error`` and ``exit_code``.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -28,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sursmr_core.errors import InputError
+from sursmr_core.errors import InputError, OutputError
 
 MANIFEST_NAME = "sursmr-manifest.jsonl"
 MANIFEST_FORMAT = "sursmr-manifest/1"
@@ -105,14 +107,29 @@ class Manifest:
         return cls(target, fd, read_manifest(target))
 
     def append(self, record: Mapping[str, Any]) -> None:
-        """Add one line (``format`` is filled in) with one write, then sync it to disk."""
+        """Add one line (``format`` is filled in) with one write, then sync it to disk.
+
+        When the write or the sync fails (a full disk, a file system gone
+        read-only), the file is cut back to where it was, so no torn line
+        stays, and :class:`OutputError` says why.
+        """
         line = json.dumps({"format": MANIFEST_FORMAT, **record}, separators=(",", ":"), allow_nan=False)
         data = line.encode("utf-8") + b"\n"
         size = os.fstat(self._fd).st_size
         if size and os.pread(self._fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # a torn line from a crash stays on its own line
-        os.write(self._fd, data)
-        os.fsync(self._fd)
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):  # a full disk takes what fits
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            os.fsync(self._fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+            raise OutputError(
+                f"{self.path}: cannot add to the manifest ({exc.strerror or exc}); "
+                "make room or fix the folder, then run again with --resume"
+            ) from exc
         self.records.append(json.loads(line))
 
     def finished(self) -> Iterator[dict[str, Any]]:

@@ -115,7 +115,7 @@ def strict_option(fn: F) -> F:
     )
 
 
-def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+def positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
     # FloatRange lets nan through (every comparison with nan is false) and inf would mean no limit
     if not math.isfinite(value) or value <= 0:
         raise click.BadParameter(f"{value} is not a finite number of seconds > 0")
@@ -127,7 +127,7 @@ def timeout_option(fn: F) -> F:
     return click.option(
         "--timeout",
         type=float,
-        callback=_positive_seconds,
+        callback=positive_seconds,
         default=120.0,
         show_default=True,
         help="Seconds allowed per encode or decode.",

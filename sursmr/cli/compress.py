@@ -14,6 +14,7 @@ from sursmr.cli.app import (
     jobs_option,
     json_option,
     main,
+    positive_seconds,
     progress,
     quiet_option,
     strict_option,
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 
 SHIPPED_MODEL = "sursmr-effnet-lite0"
 """``sursmr.predictor.DEFAULT_MODEL``, repeated so that ``--help`` imports no torch (a test keeps them equal)."""
+
+RAY_START_TIMEOUT_S = 300.0
+"""``sursmr.batch_workers.DEFAULT_RAY_START_TIMEOUT_S``, repeated so that ``--help`` imports no torch."""
 
 COLUMNS = ["input", "output", "codec", "level", "bytes", "bpp", "sur", "smr", "probes", "seconds"]
 
@@ -137,6 +141,14 @@ def _default_text() -> str:
     help="Run images in local worker processes or on Ray workers.",
 )
 @click.option("--ray-address", default=None, help="Address of an existing Ray cluster [default: start a local one].")
+@click.option(
+    "--ray-start-timeout",
+    type=float,
+    callback=positive_seconds,
+    default=RAY_START_TIMEOUT_S,
+    show_default=True,
+    help="Seconds a local Ray may take to start (Ray's own limit, 30 s, is too short on a busy machine).",
+)
 @jobs_option
 @timeout_option
 @strict_option
@@ -161,6 +173,7 @@ def compress(
     manifest_path: Path | None,
     executor: str,
     ray_address: str | None,
+    ray_start_timeout: float,
     jobs: int | None,
     timeout: float,
     strict: bool,
@@ -230,6 +243,8 @@ def compress(
         image_jobs=None if several else jobs,
         executor=executor,
         ray_address=ray_address,
+        ray_start_timeout=ray_start_timeout,
+        notify=None if quiet else lambda message: click.echo(f"sursmr compress: {message}", err=True),
     )
     tally = BatchTally()
     rows: list[dict[str, Any]] = []
