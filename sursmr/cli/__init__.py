@@ -20,7 +20,10 @@ _load_commands()
 
 def run() -> None:
     """Console-script entry point."""
+    from sursmr.run_dir import use_run_dir
+
     show_warnings_on_stderr()
+    use_run_dir()  # worker pools' scratch files go to a folder that the next run removes if this one is killed
     main(prog_name="sursmr")
 
 
