@@ -1,7 +1,7 @@
 """Copy the latest generated result tables (``results/*.md``) into ``benchmarks/README.md``.
 
-Also copies ``results/rate_savings_headline.md`` between the headline markers
-of the main ``README.md``. The tables between the markers are never typed by
+Also copies ``results/rate_savings_headline.md`` and ``results/batch_headline.md``
+between their markers in the main ``README.md``. The tables between the markers are never typed by
 hand: run the benchmarks, then this script.
 """
 
@@ -26,6 +26,8 @@ ORDER = [
 ]
 HEADLINE_BEGIN = "<!-- headline:begin (written by benchmarks/update_readme.py) -->"
 HEADLINE_END = "<!-- headline:end -->"
+BATCH_BEGIN = "<!-- batch:begin (written by benchmarks/update_readme.py) -->"
+BATCH_END = "<!-- batch:end -->"
 
 
 def replace_between(text: str, begin: str, end: str, body: str) -> str:
@@ -47,13 +49,17 @@ def main() -> int:
             body = path.read_text(encoding="utf-8").strip()
             parts.append(body.replace("\n# ", "\n### ").replace("# ", "### ", 1))
     readme.write_text(replace_between(text, BEGIN, END, "\n\n".join(parts)), encoding="utf-8")
-    headline = HERE / "results" / "rate_savings_headline.md"
     main_readme = HERE.parent / "README.md"
-    if headline.is_file() and main_readme.is_file():
-        text = main_readme.read_text(encoding="utf-8")
-        main_readme.write_text(
-            replace_between(text, HEADLINE_BEGIN, HEADLINE_END, headline.read_text(encoding="utf-8")), encoding="utf-8"
-        )
+    for name, begin, end in (
+        ("rate_savings_headline", HEADLINE_BEGIN, HEADLINE_END),
+        ("batch_headline", BATCH_BEGIN, BATCH_END),
+    ):
+        headline = HERE / "results" / f"{name}.md"
+        if headline.is_file() and main_readme.is_file():
+            text = main_readme.read_text(encoding="utf-8")
+            main_readme.write_text(
+                replace_between(text, begin, end, headline.read_text(encoding="utf-8")), encoding="utf-8"
+            )
     return 0
 
 
