@@ -90,8 +90,9 @@ def plan_folder(count: int) -> list[dict[str, Any]]:
     """``count`` crops: photos round-robin over collections, crop k of each photo at zoom ``ZOOMS[k]``."""
     import numpy as np
 
+    from training.datasets.crops import stable_seed
     from training.datasets.sources import COLLECTIONS as REGISTERED
-    from training.datasets.sources import gather_sources, stable_seed
+    from training.datasets.sources import gather_sources
 
     names = [name for name in COLLECTIONS if name in REGISTERED.names()]
     photos = gather_sources(names)
@@ -150,7 +151,7 @@ def make_folder(work: Path, count: int) -> list[str]:
     import numpy as np
     from PIL import Image
 
-    from training.datasets.sources import CropSpec, render_crop
+    from training.datasets.crops import CropSpec, render_crop
 
     plan = plan_folder(count)
     folder.mkdir(parents=True, exist_ok=True)
