@@ -30,6 +30,7 @@ from sursmr.manifest import file_sha256
 from sursmr.scoring import QualityPredictor
 from sursmr_core.errors import ExitCode, InputError, ModelError, SursmrError
 from sursmr_core.imaging import RGBImage, load_image
+from sursmr_core.toolrun import die_with_parent
 
 POOL_RESTARTS = 2
 """How often a local pool whose worker died is restarted (its unfinished images run again) before giving up."""
@@ -121,6 +122,7 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(settings: AnySettings, predictor: PredictorSpec, device: str, threads: int) -> None:
     os.environ["OMP_NUM_THREADS"] = str(threads)  # before torch loads: workers share the cores
+    die_with_parent()  # a batch killed with SIGKILL must not leave its image workers (and their models) behind
     _WORKER.update(settings=settings, predictor=predictor, device=device)
 
 

@@ -252,6 +252,7 @@ def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
+@needs_proc
 def test_a_killed_batch_leaves_its_pool_files_in_a_run_folder_the_next_run_removes(
     tmp_path: Path, tiny_weights: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -271,10 +272,27 @@ def test_a_killed_batch_leaves_its_pool_files_in_a_run_folder_the_next_run_remov
     process.wait(timeout=30)
     assert pool_files(), f"the worker pool never started: {process.stderr.read() if process.stderr else b''!r}"
     assert not list(scratch.glob("pymp-*"))  # nothing outside the run folder
+    wait_for(lambda: not processes_of(scratch), 60)
+    assert not processes_of(scratch), "image workers or their fork server outlived the killed batch"
     subprocess.run(
         [sys.executable, "-c", "from sursmr.cli import run; run()", "codecs"], env=env, capture_output=True, check=True
     )
     assert not list(scratch.iterdir())  # the killed run's folder and the new run's own are gone
+
+
+def processes_of(scratch: Path) -> list[int]:
+    """Processes whose TMPDIR is ``scratch`` or a run folder in it (the batch's workers and fork server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if f"TMPDIR={scratch}".encode() in environ:
+            found.append(int(entry.name))
+    return found
 
 
 def wait_for(condition: Callable[[], bool], seconds: float) -> None:
