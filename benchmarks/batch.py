@@ -313,6 +313,7 @@ def run_piece(piece: Piece, args: argparse.Namespace, journal: Journal, bar: Any
         "seconds_to_last_image": 0.0,
         "ray_start_s": None,
         "load_before": load_average(),
+        "nice": os.nice(0),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     bar.set_postfix_str(f"{piece.codec} {piece.mode} {piece.names[0]}…")
@@ -431,6 +432,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "workers": r.get("workers"),
                 "runs": 0,
                 "interrupted_runs": 0,
+                "ray_start_failures": 0,
                 "images": 0,
                 "failed": 0,
                 "seconds": 0.0,
@@ -438,6 +440,9 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "loads": [],
             },
         )
+        if r.get("mode") == "ray" and not r["images"] and "cannot start or reach" in str(r.get("stderr_tail", "")):
+            row["ray_start_failures"] += 1  # no throughput to measure: its time is not counted
+            continue
         row["runs"] += 1
         row["interrupted_runs"] += 1 if r.get("interrupted") else 0
         row["images"] += r["images"]
@@ -484,10 +489,11 @@ def write_report(args: argparse.Namespace, names: list[str] | None = None) -> di
         "meta": {
             "model": args.model or "sursmr-effnet-lite0 (default)",
             "cpus": len(os.sched_getaffinity(0)),
-            "nice": os.nice(0),
+            "nice": next(
+                (r["nice"] for r in records if "nice" in r), args.nice if args.nice is not None else os.nice(0)
+            ),
             "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
-            "piece": args.piece,
-            "baseline_images": args.baseline_images,
+            "piece": max((r["planned"] for r in records if r["mode"] != "per-image"), default=args.piece),
             "first_run": min((r["started"] for r in records), default=None),
             "last_run": max((r["started"] for r in records), default=None),
         },
@@ -527,13 +533,14 @@ def markdown(payload: dict[str, Any]) -> str:
         "(one CLI process each, model loading included); `images` were compressed, `failed` found no level meeting "
         "the targets (a full search all the same: `images/s` counts both); `images/s` leaves out the Ray start, "
         "which has its own "
-        f"columns; the per-image baseline ran on the first {meta['baseline_images']} photos only. "
+        "columns; the per-image baseline runs on the first photos of the folder only (its `images` column). "
         "Targets: SUR ≥ 0.75, SMR ≥ 0.9 (defaults).",
         "",
         "| codec | run | workers | images | failed | CLI runs | seconds | Ray start s (total / median) "
         "| images/s | images/s with start | s/image | load avg (mean / max) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    failures = [row for row in payload["rows"] if row.get("ray_start_failures")]
     for row in payload["rows"]:
         ray = "–" if row["ray_start_s_total"] is None else f"{row['ray_start_s_total']} / {row['ray_start_s_median']}"
         lines.append(
@@ -542,6 +549,20 @@ def markdown(payload: dict[str, Any]) -> str:
             f"| {_cell(row['images_per_s_with_start'])} | {_cell(row['seconds_per_image'])} "
             f"| {_cell(row['load_mean'])} / {_cell(row['load_max'])} |"
         )
+    covered = [row["images"] + row["failed"] for row in payload["rows"] if row["mode"] != "per-image"]
+    photos = folder.get("photos")
+    if photos and covered and max(covered) < photos:
+        lines += [
+            "",
+            f"Partial run: each batch row covers the first {min(covered)} to {max(covered)} of the {photos} photos; "
+            "`python -m benchmarks.batch --work DIR` goes on from there.",
+        ]
+    for row in failures:
+        lines += [
+            "",
+            f"{row['codec']}, local Ray: {row['ray_start_failures']} CLI run(s) ended before any image because the "
+            "local Ray did not start (their time is not in the table); see `stderr_tail` in the runs file.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -553,12 +574,18 @@ def headline(payload: dict[str, Any]) -> str:
             continue
         parts.append(f"{row['codec']} {MODE_TEXT.get(row['mode'], row['mode'])}: {row['images_per_s']} images/s")
     folder = payload["folder"]
+    counts = ", ".join(
+        f"{row['codec']} {row['mode']} {row['images'] + row['failed']}"
+        for row in payload["rows"]
+        if row["images_per_s"]
+    )
     if not parts:
         return "`benchmarks/batch.py` has no finished measurement yet.\n"
     return (
         f"Measured by `benchmarks/batch.py` ({payload['meta']['cpus']} shared CPU cores, 768×512 photos from a "
         f"{folder.get('photos', '?')}-photo folder, model loading included, Ray start left out): "
         + "; ".join(parts)
+        + f" (images measured: {counts}; a shared machine under heavy load, so absolute rates are low)"
         + ". Details in [benchmarks/README.md](benchmarks/README.md).\n"
     )
 
@@ -579,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the tables go [benchmarks/results]")
     parser.add_argument("--runs", type=Path, default=None, help="the runs file [WORK/runs.jsonl]")
+    parser.add_argument("--nice", type=int, default=None, help="niceness the runs had (runs files without it)")
     parser.add_argument("--report-only", action="store_true", help="only write the tables from the runs file")
     parser.add_argument("--keep-runs", action="store_true", help="copy the runs file to OUT/batch-runs.jsonl")
     args = parser.parse_args(argv)
