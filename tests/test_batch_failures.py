@@ -309,3 +309,31 @@ def test_no_run_folder_where_pool_sockets_would_not_fit(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code, str(deep)], env=cli_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[0] == str(deep) and not list(deep.iterdir())  # left as it was
+
+
+# --- a slow local Ray start ---------------------------------------------------------------------------------------
+
+
+def test_a_local_ray_gets_the_start_timeout_instead_of_rays_fixed_30_s() -> None:
+    import types
+
+    from sursmr import batch_workers
+
+    node = types.SimpleNamespace(time=time)
+    ray = types.SimpleNamespace(_private=types.SimpleNamespace(node=node))
+    with batch_workers._ray_start_wait(ray, 300.0):
+        clock = node.time
+        assert clock is not time and clock.sleep is time.sleep  # only monotonic changes
+        start_real, start_seen = time.monotonic(), clock.monotonic()
+        time.sleep(0.2)
+        seen = clock.monotonic() - start_seen
+        assert 0 < seen < (time.monotonic() - start_real) / 5  # 300 s of waiting look like 30 s to Ray
+    assert node.time is time
+    with batch_workers._ray_start_wait(ray, 10.0):  # shorter than Ray's own wait: left alone
+        assert node.time is time
+
+
+@pytest.mark.parametrize("value", ["nan", "0", "-5", "inf"])
+def test_a_bad_ray_start_timeout_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    code, rows, stderr = run_cli(str(tmp_path), "--codec", "jpeg", "--executor", "ray", "--ray-start-timeout", value)
+    assert code == ExitCode.USAGE and not rows and "ray-start-timeout" in stderr
