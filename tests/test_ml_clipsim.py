@@ -14,6 +14,7 @@ from training.metrics import METRICS
 from training.metrics.ml_clipsim import (
     CLIP_ARCH_ENV,
     CLIP_WEIGHTS_ENV,
+    EFFNET_ENCODER,
     _evenly_spaced_blocks,
     aggregate,
     similarity_parts,
@@ -45,22 +46,55 @@ def test_evenly_spaced_blocks() -> None:
     assert _evenly_spaced_blocks(2) == [0, 1]
 
 
-def test_both_encoders_are_listed() -> None:
+def test_both_encoders_are_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CLIP_WEIGHTS_ENV, raising=False)
     assert {"ml_clipsim", "ml_clipsim_effnet"} <= set(METRICS.names())
     assert METRICS.get("ml_clipsim_effnet").availability().available
     assert not METRICS.get("ml_clipsim").lower_is_better
 
 
-def test_clip_metric_names_the_file_it_needs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_labellers_list_ml_clipsim_with_its_substitute_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh machine (no CLIP file): ml_clipsim runs on EfficientNet-Lite0 and the listing says so."""
+    from training.cli.labellers import labeller_rows
+
     monkeypatch.delenv(CLIP_WEIGHTS_ENV, raising=False)
+    rows = {row["name"]: row for row in labeller_rows()}
+    for name in ("ml_clipsim", "ml_clipsim_effnet", "re_iqa"):
+        assert rows[name]["available"], rows[name]
+    assert rows["ml_clipsim"]["encoder"] == EFFNET_ENCODER and "SUBSTITUTE" in EFFNET_ENCODER
+    assert rows["ml_clipsim_effnet"]["encoder"] == EFFNET_ENCODER
+    assert rows["psnr"]["encoder"] is None
+
+
+def test_clip_file_switches_the_encoder_and_a_missing_one_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cls = METRICS.get("ml_clipsim")
+    missing = tmp_path / "clip.bin"
+    monkeypatch.setenv(CLIP_WEIGHTS_ENV, str(missing))
     status = cls.availability()
-    assert not status.available and CLIP_WEIGHTS_ENV in (status.reason or "")
+    assert not status.available and str(missing) in (status.reason or "") and CLIP_WEIGHTS_ENV in (status.reason or "")
+    assert cls.encoder_name().startswith("clip:")
     image = photo_crop(64, 64)
     with pytest.raises(LabellerUnavailableError, match=CLIP_WEIGHTS_ENV):
         cls().score(image, image)
     with pytest.raises(WeightsNotFoundError, match=CLIP_WEIGHTS_ENV):
         cls()._build()
+
+
+@pytest.mark.slow
+def test_default_ml_clipsim_shapes_and_identity_scores_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CLIP_WEIGHTS_ENV, raising=False)
+    metric = METRICS.get("ml_clipsim")()
+    layers, embedding = metric.encoder().encode(torch.rand(2, 3, 64, 96))
+    assert len(layers) == 4 and all(t.shape[0] == 2 and t.ndim == 4 for t in layers)
+    assert embedding.shape == (2, 1280)
+    image = photo_crop(64, 96)
+    noisy = np.clip(image + np.random.default_rng(1).normal(0, 20, image.shape), 0, 255).astype(np.uint8)
+    same = metric.score(image, image)
+    assert same == pytest.approx(1.0, abs=1e-5)
+    assert metric.score(image, noisy) < same
+    assert metric.score(image, noisy) == pytest.approx(METRICS.get("ml_clipsim_effnet")().score(image, noisy))
 
 
 @pytest.mark.slow

@@ -14,7 +14,21 @@ from torch import nn
 from sursmr.fidelity import psnr
 from sursmr_core.errors import InputError, ModelError
 from training.related.distortions import apply, match_psnr
-from training.related.reiqa import DistortionClass, Moco, MocoConfig, MocoQuality, build_pool, info_nce, sample_views
+from training.related.reiqa import (
+    DistortionClass,
+    Moco,
+    MocoConfig,
+    MocoQuality,
+    build_pool,
+    class_retrieval,
+    grouped_forward,
+    info_nce,
+    load_pool,
+    sample_labelled_views,
+    sample_views,
+    save_pool,
+    spread,
+)
 from training.related.ridge import Ridge
 
 
@@ -46,6 +60,73 @@ def test_contrastive_loss_decreases_on_a_toy_batch() -> None:
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     moco.after_step(keys)
     assert moco.pointer == 8
+
+
+def test_same_class_queue_keys_are_not_negatives() -> None:
+    torch.manual_seed(0)
+    q = nn.functional.normalize(torch.randn(1, 8), dim=1)
+    queue = torch.cat([q, nn.functional.normalize(torch.randn(6, 8), dim=1)])  # row 0: a same-class copy
+    excluded = torch.zeros(1, 7, dtype=torch.bool)
+    excluded[0, 0] = True
+    masked = info_nce(q, q, queue, 0.2, excluded)
+    assert float(masked) < float(info_nce(q, q, queue, 0.2))
+    assert float(masked) == pytest.approx(float(info_nce(q, q, queue[1:], 0.2)), abs=1e-6)
+
+
+def test_masked_batch_negative_loss_decreases_and_does_not_collapse() -> None:
+    """The training recipe (batch keys as negatives, same-class keys masked, shuffled BN groups) on toy classes."""
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(12, 16), nn.BatchNorm1d(16), nn.ReLU())
+    moco = Moco.create(
+        MocoQuality(encoder, 16, 8), queue_size=0, momentum=0.9, temperature=0.2, bn_groups=2, batch_negatives=True
+    )
+    optimiser = torch.optim.SGD(moco.query.parameters(), lr=0.05, momentum=0.9)
+    prototypes = torch.randn(6, 12)  # 6 "distortion classes"; views: a prototype plus content noise
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        labels = torch.randint(0, 6, (16,))
+        return (
+            prototypes[labels] + 0.5 * torch.randn(16, 12),
+            prototypes[labels] + 0.5 * torch.randn(16, 12),
+            labels,
+        )
+
+    losses, spreads = [], []
+    for _ in range(60):
+        views_q, views_k, labels = batch()
+        loss, keys = moco.loss(views_q, views_k, labels)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        moco.after_step(keys, labels=labels)
+        losses.append(float(loss.detach()))
+        spreads.append(spread(keys))
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.2
+    assert np.mean(spreads[-10:]) > 0.3  # not collapsed
+    assert np.isfinite(moco.last_unmasked) and moco.last_unmasked >= np.mean(losses[-1:]) - 1e-6
+    with pytest.raises(InputError):
+        Moco.create(MocoQuality(encoder, 16, 8), 0, 0.9, 0.2).loss(views_q, views_k)
+
+
+def test_grouped_forward_keeps_row_order_and_spread_sees_collapse() -> None:
+    x = torch.arange(12, dtype=torch.float32).view(6, 2)
+    order = torch.tensor([3, 0, 5, 1, 4, 2])
+    assert torch.equal(grouped_forward(nn.Identity(), x, 3, order), x)
+    collapsed = nn.functional.normalize(torch.ones(8, 4), dim=1)
+    spread_out = nn.functional.normalize(torch.randn(64, 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    assert spread(collapsed) == pytest.approx(0.0, abs=1e-6) and spread(spread_out) > 0.5
+
+
+def test_pool_cache_round_trips_and_class_retrieval_is_a_share(tmp_path: Path) -> None:
+    photos = [photo_crop(48, 48), photo_crop(48, 48)[::-1].copy()]
+    classes = (DistortionClass("none", 0), DistortionClass("noise", 30))
+    pool = build_pool(photos, classes, max_side=48)
+    save_pool(pool, ["a", "b"], tmp_path / "pool.npz")
+    assert load_pool(tmp_path / "pool.npz", ["a", "b"]) is None  # other classes than the default set
+    _, _, labels = sample_labelled_views(pool, np.random.default_rng(0), MocoConfig(crop=32, batch=5))
+    assert labels.shape == (5,) and set(labels.tolist()) <= {0, 1}
+    encoder = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    assert 0.0 <= class_retrieval(encoder, pool, 32, per_class=3) <= 1.0
 
 
 def test_views_share_their_distortion_class() -> None:

@@ -1,7 +1,7 @@
 """The Re-IQA-style quality encoder as a backbone: ``reiqa_quality`` (weights ship in ``sursmr/weights``).
 
 A timm ``mobilenetv3_small_050`` trained here without labels by
-``python -m training.related.reiqa`` (MoCo contrastive learning where
+``python -m training.related.reiqa`` (MoCo contrastive learning, batch keys as negatives, where
 positive views share a distortion and differ in crop/content; see that
 module). Its weights (float16 safetensors, full-model timm key names) and a
 JSON card with the training command, data recipe, time and hardware lie in

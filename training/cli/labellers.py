@@ -22,6 +22,7 @@ def labeller_rows() -> list[dict[str, Any]]:
                 "name": name,
                 "available": status.available,
                 "reason": status.reason,
+                "encoder": metric.encoder_name(),
                 "direction": "lower is better" if metric.lower_is_better else "higher is better",
                 "task": None,
                 "version": metric.version,
@@ -38,6 +39,7 @@ def labeller_rows() -> list[dict[str, Any]]:
                 "name": name,
                 "available": status.available,
                 "reason": status.reason,
+                "encoder": None,
                 "direction": None,
                 "task": machine.task,
                 "version": machine.version,
@@ -60,4 +62,4 @@ def labellers(as_json: bool) -> None:
       sursmr-train labellers --json | jq -r 'select(.available|not) | "\\(.name): \\(.reason)"'
     """
     rows = labeller_rows()
-    emit_rows(rows, ["kind", "name", "available", "direction", "task", "version", "reason"], as_json)
+    emit_rows(rows, ["kind", "name", "available", "encoder", "direction", "task", "version", "reason"], as_json)

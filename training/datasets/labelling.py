@@ -231,7 +231,13 @@ class RegistryLabellers:
         return {
             "proxy_labels": True,
             "metrics": [
-                {"name": c.name, "version": c.version, "lower_is_better": c.lower_is_better, "jnd_unit": c.jnd_unit}
+                {
+                    "name": c.name,
+                    "version": c.version,
+                    "lower_is_better": c.lower_is_better,
+                    "jnd_unit": c.jnd_unit,
+                    **({"encoder": c.encoder_name()} if c.encoder_name() else {}),
+                }
                 for c in metrics
             ],
             "machines": [

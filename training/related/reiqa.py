@@ -8,17 +8,43 @@ linear regressor. Here:
   weights; 1280-d pooled head feature);
 * quality encoder: timm ``mobilenetv3_small_050`` (0.57 M parameters,
   1024-d pooled feature), trained from random initialisation with
-  MoCo-style contrastive learning (He et al. 2020; v2 projection MLP): a
-  query encoder trained by SGD, a key encoder that follows it as an
-  exponential moving average (momentum ``m``), a queue of past keys as
-  negatives, and the InfoNCE loss at temperature ``τ``;
+  MoCo-style contrastive learning (He et al. 2020; v2 projection MLP; v3's
+  use of the batch's own keys as negatives, Chen et al. 2021): a query
+  encoder trained by SGD, a key encoder that follows it as an exponential
+  moving average (momentum ``m``) and the InfoNCE loss at temperature ``τ``;
 * quality-aware augmentation (Re-IQA's idea, our recipe): every photo is
   distorted by each of a fixed set of distortion classes (codec + level,
   Gaussian blur σ, Gaussian noise σ, or none); the positive of a query crop
   is a crop that shares its distortion class and differs in position and,
   with probability ``other_photo``, in content (another photo). Negatives
-  (the queue) are mostly other distortion classes; same-class keys in the
-  queue act as false negatives, as in any MoCo queue.
+  are the other keys of the batch; keys of the query's own class are not
+  negatives (we made every view, so we know its class).
+
+Why the first version's loss went UP (5.23 → 5.80), and what changed
+(diagnosed on the real pool and on toy batches, see the tests):
+
+* it was a collapse: the keys' spread (:func:`spread`) fell while the loss
+  rose, and a toy run showed every class mapped to one vector. With a queue
+  of PAST keys as the only negatives, a representation that outputs one
+  vector drifting over time beats the stale queue; the loss first falls,
+  then climbs to log(queue) once the drift slows (lower learning rate). The
+  negatives are now the current batch's keys (``queue = 0``; a queue can
+  still be switched on), which a drifting constant cannot beat;
+* lr 0.03 (MoCo v2's value for batch 256) collapsed the embeddings within
+  ~20 steps at batch 32; now 0.003 with a cosine decay over the time budget;
+* momentum 0.99 left the key model mostly at its random start over the
+  ~150 steps a CPU budget allows (0.99^150 ≈ 0.22); now 0.9;
+* with a queue, the random initial queue made the first logged losses low
+  for no reason: :meth:`Moco.fill_queue` fills it with real keys first;
+* same-distortion-class keys are false negatives: masked
+  (``mask_same_class``; the unmasked loss is logged too);
+* batch normalisation leaks within a batch (MoCo's shuffling BN): query and
+  key batches go through the network in ``bn_groups`` sub-batches, the keys
+  shuffled first;
+* the card records the loss curve, the keys' spread, a loss of the network
+  against itself on fresh views before and after training
+  (:func:`stationary_loss`, comparable across training unlike the running
+  loss) and a distortion-class 1-NN accuracy of the pooled features.
 
 Run ``python -m training.related.reiqa --help``. The trained encoder is
 saved as half-precision safetensors with a JSON card beside it (command,
@@ -85,13 +111,17 @@ DEFAULT_CLASSES: tuple[DistortionClass, ...] = (
 class MocoConfig:
     crop: int = 96
     batch: int = 32
-    queue: int = 1024
-    momentum: float = 0.99
+    queue: int = 0  # MoCo v3: the batch's keys only; a queue of past keys let a drifting constant beat it (collapse)
+    momentum: float = 0.9  # 0.99 left the key model mostly at its random start over our ~150 CPU steps
     temperature: float = 0.2
-    lr: float = 0.03
+    lr: float = 0.003  # 0.03 (MoCo v2 at batch 256) collapsed the embeddings at batch 32 here
     weight_decay: float = 1e-4
     embed_dim: int = 64
     other_photo: float = 0.5
+    mask_same_class: bool = True
+    bn_groups: int = 4
+    batch_negatives: bool = True
+    optimizer: str = "sgd"  # "sgd" (momentum 0.9) or "adamw"
     seed: int = 0
 
 
@@ -124,12 +154,35 @@ class MocoQuality(nn.Module):
         return F.normalize(self.head(self.encoder(x)), dim=1)
 
 
-def info_nce(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor, temperature: float) -> torch.Tensor:
-    """MoCo's InfoNCE: each query's positive is its key (row), its negatives the queue (K, D); all L2-normalised."""
+def info_nce(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    queue: torch.Tensor,
+    temperature: float,
+    excluded: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """MoCo's InfoNCE: each query's positive is its key (row), its negatives the queue (K, D); all L2-normalised.
+
+    ``excluded`` (B, K) bool marks queue keys that are not negatives of that query (same distortion class).
+    """
     positive = (query * key).sum(dim=1, keepdim=True)
     negative = query @ queue.t()
+    if excluded is not None:
+        negative = negative.masked_fill(excluded, float("-inf"))
     logits = torch.cat([positive, negative], dim=1) / temperature
     return F.cross_entropy(logits, torch.zeros(query.shape[0], dtype=torch.long))
+
+
+def grouped_forward(model: nn.Module, x: torch.Tensor, groups: int, order: torch.Tensor | None = None) -> torch.Tensor:
+    """``model`` over ``x`` in ``groups`` sub-batches (each with its own BN statistics), optionally in a shuffled
+    ``order``; rows come back in ``x``'s order (MoCo's shuffling BN on one device)."""
+    if order is None:
+        order = torch.arange(x.shape[0])
+    chunks = [model(part) for part in x[order].chunk(max(1, min(groups, x.shape[0])))]
+    out = torch.cat(chunks)
+    restored = torch.empty_like(out)
+    restored[order] = out
+    return restored
 
 
 @dataclass
@@ -142,33 +195,101 @@ class Moco:
     momentum: float
     temperature: float
     pointer: int = 0
+    queue_labels: torch.Tensor | None = None
+    """Distortion class of every queue key (−1: unknown, e.g. the random initial queue)."""
+    bn_groups: int = 1
+    batch_negatives: bool = False
+    """Also use the batch's other keys as negatives (MoCo v3)."""
+    last_unmasked: float = float("nan")
+    """The previous step's loss with every queue key as a negative (what an unmasked MoCo would report)."""
 
     @classmethod
-    def create(cls, model: MocoQuality, queue_size: int, momentum: float, temperature: float) -> Moco:
+    def create(
+        cls,
+        model: MocoQuality,
+        queue_size: int,
+        momentum: float,
+        temperature: float,
+        bn_groups: int = 1,
+        batch_negatives: bool = False,
+    ) -> Moco:
         key = copy.deepcopy(model).requires_grad_(False)
         dim = int(model.head[-1].out_features)  # type: ignore[union-attr]
         queue = F.normalize(torch.randn(queue_size, dim), dim=1)
-        return cls(model, key, queue, momentum, temperature)
+        labels = torch.full((queue_size,), -1, dtype=torch.long)
+        return cls(
+            model,
+            key,
+            queue,
+            momentum,
+            temperature,
+            queue_labels=labels,
+            bn_groups=bn_groups,
+            batch_negatives=batch_negatives,
+        )
 
-    def loss(self, views_q: torch.Tensor, views_k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        q = self.query(views_q)
+    def loss(
+        self, views_q: torch.Tensor, views_k: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """InfoNCE of a batch of pairs and the keys; with ``labels`` (B,), same-class keys are no negatives.
+
+        Negatives: the queue (when it has rows) and, with ``batch_negatives``, the batch's other keys (from the
+        current key model, so a representation that only drifts over time cannot beat them)."""
+        q = grouped_forward(self.query, views_q, self.bn_groups)
         with torch.no_grad():
-            k = self.key(views_k)
-        return info_nce(q, k, self.queue, self.temperature), k
+            order = torch.randperm(views_k.shape[0]) if self.bn_groups > 1 else None
+            k = grouped_forward(self.key, views_k, self.bn_groups, order)
+        negatives: list[torch.Tensor] = []
+        excluded: list[torch.Tensor] = []  # same-class keys (and, in the batch, the query's own positive)
+        only_own: list[torch.Tensor] = []  # the query's own positive only: the loss an unmasked MoCo reports
+        if self.queue.shape[0]:
+            negatives.append(self.queue)
+            none = torch.zeros(q.shape[0], self.queue.shape[0], dtype=torch.bool)
+            only_own.append(none)
+            same_class = labels is not None and self.queue_labels is not None
+            excluded.append(self.queue_labels[None, :] == labels[:, None] if same_class else none)  # type: ignore[index]
+        if self.batch_negatives:
+            negatives.append(k)
+            own = torch.eye(q.shape[0], dtype=torch.bool)
+            only_own.append(own)
+            excluded.append(own | (labels[None, :] == labels[:, None]) if labels is not None else own)
+        if not negatives:
+            raise InputError("MoCo needs negatives: a queue with rows or batch_negatives")
+        bank = torch.cat(negatives)
+        mask = torch.cat(excluded, dim=1)
+        with torch.no_grad():
+            self.last_unmasked = float(info_nce(q.detach(), k, bank, self.temperature, torch.cat(only_own, dim=1)))
+        return info_nce(q, k, bank, self.temperature, mask), k
 
     @torch.no_grad()
-    def after_step(self, keys: torch.Tensor, enqueue: bool = True) -> None:
+    def fill_queue(self, keys: torch.Tensor, labels: torch.Tensor | None = None) -> None:
+        """Put real keys (of the key model) in the queue before training, replacing the random start."""
+        self._enqueue(keys, labels)
+
+    def _enqueue(self, keys: torch.Tensor, labels: torch.Tensor | None) -> None:
+        if not self.queue.shape[0]:
+            return
+        n = keys.shape[0]
+        idx = (self.pointer + torch.arange(n)) % self.queue.shape[0]
+        self.queue[idx] = keys
+        if self.queue_labels is not None:
+            self.queue_labels[idx] = -1 if labels is None else labels
+        self.pointer = int((self.pointer + n) % self.queue.shape[0])
+
+    @torch.no_grad()
+    def after_step(self, keys: torch.Tensor, enqueue: bool = True, labels: torch.Tensor | None = None) -> None:
         """Momentum update of the key model, then (``enqueue``) the batch's keys replace the queue's oldest."""
         for p_k, p_q in zip(self.key.parameters(), self.query.parameters(), strict=True):
             p_k.mul_(self.momentum).add_(p_q.detach(), alpha=1.0 - self.momentum)
         for b_k, b_q in zip(self.key.buffers(), self.query.buffers(), strict=True):
             b_k.copy_(b_q)
-        if not enqueue:
-            return
-        n = keys.shape[0]
-        idx = (self.pointer + torch.arange(n)) % self.queue.shape[0]
-        self.queue[idx] = keys
-        self.pointer = int((self.pointer + n) % self.queue.shape[0])
+        if enqueue:
+            self._enqueue(keys, labels)
+
+
+def spread(embeddings: torch.Tensor) -> float:
+    """Collapse check: mean per-dimension std of unit embeddings (B, D) × √D; ~1 when spread, 0 when collapsed."""
+    return float(embeddings.std(dim=0).mean() * embeddings.shape[1] ** 0.5)
 
 
 def to_batch(crops: Sequence[RGBImage]) -> torch.Tensor:
@@ -213,9 +334,12 @@ def _crop(rng: np.random.Generator, image: RGBImage, side: int) -> RGBImage:
     return np.ascontiguousarray(crop[:, ::-1] if rng.random() < 0.5 else crop)
 
 
-def sample_views(pool: Pool, rng: np.random.Generator, config: MocoConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of (query, key) views: each pair shares a distortion class and differs in crop (and maybe photo)."""
-    queries, keys = [], []
+def sample_labelled_views(
+    pool: Pool, rng: np.random.Generator, config: MocoConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A batch of (query, key) views and their distortion class (B,): each pair shares the class and differs in
+    crop (and maybe photo)."""
+    queries, keys, labels = [], [], []
     photos = len(pool.images[0])
     for _ in range(config.batch):
         c = int(rng.integers(len(pool.classes)))
@@ -223,7 +347,67 @@ def sample_views(pool: Pool, rng: np.random.Generator, config: MocoConfig) -> tu
         other = int(rng.integers(photos)) if rng.random() < config.other_photo else p
         queries.append(_crop(rng, pool.images[c][p], config.crop))
         keys.append(_crop(rng, pool.images[c][other], config.crop))
-    return to_batch(queries), to_batch(keys)
+        labels.append(c)
+    return to_batch(queries), to_batch(keys), torch.tensor(labels, dtype=torch.long)
+
+
+def sample_views(pool: Pool, rng: np.random.Generator, config: MocoConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of (query, key) views: each pair shares a distortion class and differs in crop (and maybe photo)."""
+    queries, keys, _ = sample_labelled_views(pool, rng, config)
+    return queries, keys
+
+
+def stationary_loss(model: MocoQuality, pool: Pool, config: MocoConfig, batches: int = 6, seed: int = 777) -> float:
+    """InfoNCE of one network against itself (query = key model, queue filled with its own keys of fresh views,
+    same-class keys masked as in training): comparable between the start and the end of training, unlike the
+    running loss, whose key model lags the query model."""
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.train()  # batch statistics, as in training
+    probe = Moco.create(
+        model,
+        config.queue,
+        1.0,
+        config.temperature,
+        bn_groups=config.bn_groups,
+        batch_negatives=config.batch_negatives,
+    )
+    probe.key = model
+    losses = []
+    with torch.no_grad():
+        for _ in range(-(-config.queue // config.batch)):
+            _, views_k, labels = sample_labelled_views(pool, rng, config)
+            probe.fill_queue(grouped_forward(model, views_k, config.bn_groups), labels)
+        for _ in range(batches):
+            views_q, views_k, labels = sample_labelled_views(pool, rng, config)
+            loss, _ = probe.loss(views_q, views_k, labels if config.mask_same_class else None)
+            losses.append(float(loss))
+    model.train(was_training)
+    return float(np.mean(losses))
+
+
+def class_retrieval(encoder: nn.Module, pool: Pool, crop: int, per_class: int = 8, seed: int = 12345) -> float:
+    """Leave-one-out 1-NN accuracy (cosine) of the distortion class from pooled features of fresh crops.
+
+    Crops come from different photos where the pool has enough; chance is 1 / classes.
+    """
+    rng = np.random.default_rng(seed)
+    photos = len(pool.images[0])
+    crops, labels = [], []
+    for c, images in enumerate(pool.images):
+        for i in range(per_class):
+            crops.append(_crop(rng, images[(i * 7 + c) % photos], crop))
+            labels.append(c)
+    was_training = encoder.training
+    encoder.eval()
+    with torch.no_grad():
+        features = F.normalize(encoder(to_batch(crops)), dim=1)
+    encoder.train(was_training)
+    similarity = features @ features.t()
+    similarity.fill_diagonal_(float("-inf"))
+    nearest = similarity.argmax(dim=1)
+    truth = torch.tensor(labels)
+    return float((truth[nearest] == truth).float().mean())
 
 
 def train(pool: Pool, config: MocoConfig, seconds: float, log_every: int = 20) -> tuple[nn.Module, dict[str, object]]:
@@ -233,30 +417,82 @@ def train(pool: Pool, config: MocoConfig, seconds: float, log_every: int = 20) -
     encoder = quality_network()
     feature_dim = output_dim(encoder)
     moco = Moco.create(
-        MocoQuality(encoder, feature_dim, config.embed_dim), config.queue, config.momentum, config.temperature
+        MocoQuality(encoder, feature_dim, config.embed_dim),
+        config.queue,
+        config.momentum,
+        config.temperature,
+        bn_groups=config.bn_groups,
+        batch_negatives=config.batch_negatives,
     )
-    optimiser = torch.optim.SGD(moco.query.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    optimiser: torch.optim.Optimizer
+    if config.optimizer == "adamw":
+        optimiser = torch.optim.AdamW(moco.query.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    elif config.optimizer == "sgd":
+        optimiser = torch.optim.SGD(
+            moco.query.parameters(), lr=config.lr, momentum=0.9, weight_decay=config.weight_decay
+        )
+    else:
+        raise InputError(f"optimizer must be 'sgd' or 'adamw', got {config.optimizer!r}")
     moco.query.train()
     moco.key.train()
     start = time.perf_counter()
-    curve: list[tuple[int, float]] = []
-    running: list[float] = []
+    retrieval_before = class_retrieval(encoder, pool, config.crop)
+    loss_before = stationary_loss(moco.query, pool, config)
+    with torch.no_grad():  # real keys in the queue before the first step
+        for _ in range(-(-config.queue // config.batch)):
+            _, views_k, labels = sample_labelled_views(pool, rng, config)
+            moco.fill_queue(grouped_forward(moco.key, views_k, config.bn_groups), labels)
+    fill_seconds = time.perf_counter() - start
+    curve: list[dict[str, float]] = []
+    running: list[tuple[float, float, float]] = []
     step = 0
-    while time.perf_counter() - start < seconds:
-        views_q, views_k = sample_views(pool, rng, config)
-        loss, keys = moco.loss(views_q, views_k)
+    budget = max(seconds - fill_seconds, 1.0)
+    while (elapsed := time.perf_counter() - start - fill_seconds) < budget:
+        lr = config.lr * 0.5 * (1.0 + float(np.cos(np.pi * min(elapsed / budget, 1.0))))
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        views_q, views_k, labels = sample_labelled_views(pool, rng, config)
+        loss, keys = moco.loss(views_q, views_k, labels if config.mask_same_class else None)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        moco.after_step(keys)
-        running.append(float(loss.item()))
+        moco.after_step(keys, labels=labels)
+        running.append((float(loss.item()), moco.last_unmasked, spread(keys)))
         step += 1
         if step % log_every == 0:
-            curve.append((step, float(np.mean(running))))
-            print(f"step {step} loss {np.mean(running):.4f} {time.perf_counter() - start:.0f}s", file=sys.stderr)
+            mean = np.mean(running, axis=0)
+            curve.append(
+                {
+                    "step": step,
+                    "loss": round(float(mean[0]), 4),
+                    "loss_unmasked": round(float(mean[1]), 4),
+                    "key_spread": round(float(mean[2]), 3),
+                    "lr": round(lr, 5),
+                }
+            )
+            print(f"step {step} {curve[-1]} {time.perf_counter() - start:.0f}s", file=sys.stderr)
             running = []
-    summary: dict[str, object] = {"steps": step, "seconds": round(time.perf_counter() - start, 1), "loss_curve": curve}
-    return moco.query.encoder.eval(), summary
+    loss_after = stationary_loss(moco.query, pool, config)
+    trained = moco.query.encoder.eval()
+    summary: dict[str, object] = {
+        "stationary_loss": {
+            "before": round(loss_before, 4),
+            "after": round(loss_after, 4),
+            "what": "InfoNCE of the query network against itself (its own keys in the queue, same-class keys "
+            "masked), on fresh views, before and after training",
+        },
+        "steps": step,
+        "seconds": round(time.perf_counter() - start, 1),
+        "queue_fill_seconds": round(fill_seconds, 1),
+        "loss_curve": curve,
+        "class_retrieval_1nn": {
+            "before": round(retrieval_before, 4),
+            "after": round(class_retrieval(trained, pool, config.crop), 4),
+            "chance": round(1 / len(pool.classes), 4),
+            "what": "leave-one-out 1-NN distortion-class accuracy of pooled features, 8 fresh crops per class",
+        },
+    }
+    return trained, summary
 
 
 def load_photos(collections: Sequence[str], min_side: int) -> tuple[list[str], list[RGBImage]]:
@@ -274,6 +510,24 @@ def load_photos(collections: Sequence[str], min_side: int) -> tuple[list[str], l
             ids.append(photo.source_id)
             images.append(rgb)
     return ids, images
+
+
+def save_pool(pool: Pool, ids: Sequence[str], path: Path) -> None:
+    """Keep a built pool (its codec encodes take minutes) for later runs on the same photos and classes."""
+    arrays = {f"c{c}_p{p}": image for c, images in enumerate(pool.images) for p, image in enumerate(images)}
+    meta = json.dumps({"ids": list(ids), "classes": [asdict(c) for c in pool.classes]})
+    np.savez(path, meta=np.array(meta), **arrays)
+
+
+def load_pool(path: Path, ids: Sequence[str]) -> Pool | None:
+    """The pool saved by :func:`save_pool`, or None when it was built from other photos or classes."""
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+        classes = tuple(DistortionClass(**c) for c in meta["classes"])
+        if meta["ids"] != list(ids) or classes != DEFAULT_CLASSES:
+            return None
+        images = [[data[f"c{c}_p{p}"] for p in range(len(ids))] for c in range(len(classes))]
+    return Pool(classes, images)
 
 
 def save_encoder(encoder: nn.Module, path: Path, card: dict[str, object]) -> None:
@@ -301,12 +555,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--collections", default="skimage,opencv-doc")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=MocoConfig.lr, help="peak SGD learning rate (cosine to 0)")
+    parser.add_argument("--no-mask", action="store_true", help="keep same-class queue keys as negatives")
+    parser.add_argument("--momentum", type=float, default=MocoConfig.momentum, help="key model's EMA momentum")
+    parser.add_argument("--queue", type=int, default=MocoConfig.queue, help="queue of past keys (0: batch keys only)")
+    parser.add_argument(
+        "--pool-cache", type=Path, default=None, help="an .npz of the distorted pool: read if present, else written"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    config = MocoConfig(seed=args.seed)
+    config = MocoConfig(
+        seed=args.seed, lr=args.lr, mask_same_class=not args.no_mask, momentum=args.momentum, queue=args.queue
+    )
     t0 = time.perf_counter()
     ids, photos = load_photos(args.collections.split(","), min_side=config.crop)
-    pool = build_pool(photos)
+    pool = load_pool(args.pool_cache, ids) if args.pool_cache is not None and args.pool_cache.is_file() else None
+    if pool is None:
+        pool = build_pool(photos)
+        if args.pool_cache is not None:
+            save_pool(pool, ids, args.pool_cache)
     pool_seconds = time.perf_counter() - t0
     print(f"{len(ids)} photos x {len(pool.classes)} classes in {pool_seconds:.0f}s", file=sys.stderr)
     encoder, summary = train(pool, config, args.minutes * 60.0)
