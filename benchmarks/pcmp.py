@@ -84,7 +84,8 @@ def scorers(with_predictor: bool) -> dict[str, tuple[Callable[[RGBImage, Sequenc
         def run(r: RGBImage, vs: Sequence[RGBImage], m: Any = metric, s: float = sign) -> list[float]:
             return [s * m.score(r, v) for v in vs]
 
-        out[name] = (run, cls.description or name)
+        encoder = cls.encoder_name()
+        out[name] = (run, (cls.description or name) + (f" [encoder here: {encoder}]" if encoder else ""))
     out["sur_proxy"] = (
         lambda r, vs: [jnd_sur_for_images(r, v) for v in vs],
         "SUR proxy (sur_jnd_proxy, konjnd calibration)",
@@ -137,6 +138,26 @@ def process_crop(
     for i, row in enumerate(rows):
         row["scores"] = {name: float(values[i]) for name, values in scores.items() if values}
     return {"crop_id": crop.crop_id, "source_id": crop.source_id, "target_psnr": target, "versions": rows}
+
+
+def rescore(crop: Any, record: dict[str, Any], names: Sequence[str], score_fns: dict[str, Any]) -> None:
+    """Recompute ``names``' scores of a cached record in place (the versions are rebuilt from kind, param and
+    the seed ``process_crop`` used; the jury's verdicts, the expensive part, are kept)."""
+    from training.datasets.sources import render_crop, stable_seed
+    from training.related.distortions import apply
+
+    if not record["versions"]:
+        return
+    rgb = render_crop(crop)
+    images = [
+        apply(rgb, v["kind"], v["param"], seed=stable_seed(crop.crop_id, v["kind"]) % 2**32) for v in record["versions"]
+    ]
+    for name in names:
+        values = score_fns[name][0](rgb, images)
+        for version, value in zip(record["versions"], values, strict=True):
+            version["scores"].pop(name, None)
+            if values:
+                version["scores"][name] = float(value)
 
 
 def pairs_of(record: dict[str, Any]) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
@@ -218,6 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/sursmr-pcmp"))
     parser.add_argument("--shard", default=None, help="i/n: only fill the cache for crops i, i+n, ... (no results)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--rescore",
+        default="",
+        help="comma-separated metrics to recompute on cached crops (after their weights or encoder changed)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from training.labels.smr import zoo, zoo_status
@@ -231,6 +257,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     records = []
     shard, shards = (int(v) for v in args.shard.split("/")) if args.shard else (0, 1)
+    rescored = [n for n in args.rescore.split(",") if n]
+    unknown = sorted(set(rescored) - set(score_fns))
+    if unknown:
+        parser.error(f"--rescore: unknown metrics {', '.join(unknown)}; known: {', '.join(score_fns)}")
     for i, crop in enumerate(plan(args.crops, args.size, args.seed)):
         if i % shards != shard:
             continue
@@ -239,6 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         cache = args.work / f"{crop.crop_id}-{target:g}-{jury_key}.json"
         if cache.is_file():
             record = json.loads(cache.read_text())
+            if rescored:
+                rescore(crop, record, rescored, score_fns)
+                cache.write_text(json.dumps(record, default=lambda o: bool(o) if isinstance(o, np.bool_) else str(o)))
         else:
             record = process_crop(crop, target, args.tolerance, machines, score_fns)
             cache.write_text(json.dumps(record, default=lambda o: bool(o) if isinstance(o, np.bool_) else str(o)))

@@ -120,6 +120,146 @@ def build(crops: int, seed: int, work: Path) -> dict[str, Any]:
     return {"samples": samples, "jury": jury}
 
 
+def _png(data: np.ndarray) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data.tobytes())) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.uint8)
+
+
+def _spread_levels(count: int, most: int) -> list[int]:
+    """Up to ``most`` level indices spread evenly over ``count`` (all of them when ``count <= most``)."""
+    if count <= most:
+        return list(range(count))
+    return sorted({round(i * (count - 1) / (most - 1)) for i in range(most)})
+
+
+def dataset_items(root: Path, crops_per_source: int | None = None) -> list[Path]:
+    """Finished items of a dataset build (their JSON is written last, after the arrays); with
+    ``crops_per_source``, only the items of each source photo's first (sorted) finished crops."""
+    items = sorted(p for p in (root / "items").glob("*/*.json") if p.with_suffix(".npz").is_file())
+    if crops_per_source is None:
+        return items
+    header = json.loads((root / "dataset.json").read_text())
+    source_of = {c["crop_id"]: c["source_id"] for c in header["crops"]}
+    kept: dict[str, list[str]] = {}
+    for path in items:
+        crop_id = path.parent.name
+        crops = kept.setdefault(source_of.get(crop_id, crop_id), [])
+        if crop_id not in crops and len(crops) < crops_per_source:
+            crops.append(crop_id)
+    allowed = {c for crops in kept.values() for c in crops}
+    return [p for p in items if p.parent.name in allowed]
+
+
+def build_from_dataset(root: Path, work: Path, max_levels: int, crops_per_source: int | None = None) -> dict[str, Any]:
+    """Samples from a dataset build's finished items (read only): labels as stored, SMR recomputed at K = 2 from
+    the stored per-machine verdicts (and at the recipe's K), features of the decoded versions.
+
+    Two caches per item under ``work``: encoder-independent parts (labels, PSNR/SSIM, content, ML-CLIPSim parts,
+    the shipped predictor's output) and the quality encoder's features, keyed by its weights' hash."""
+    import hashlib
+
+    from sursmr.fidelity import psnr, ssim
+    from sursmr.models.reiqa import QUALITY_WEIGHTS, quality_encoder
+    from sursmr.predictor import load
+    from training.labels.smr import smr_from_verdicts
+    from training.metrics.ml_clipsim import EffnetEncoder, aggregate, similarity_parts
+    from training.metrics.piq_metrics import to_tensor
+
+    header = json.loads((root / "dataset.json").read_text())
+    recipe_k = int(header["recipe"].get("min_applicable_machines", 4))
+    weights_key = hashlib.sha256(QUALITY_WEIGHTS.read_bytes()).hexdigest()[:12]
+    quality = quality_encoder()  # now, so that the features match the hash even if the file is replaced later
+    encoder: EffnetEncoder | None = None  # built with the predictor, on the first uncached item
+    predictor = None
+    work.mkdir(parents=True, exist_ok=True)
+    samples: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    items = dataset_items(root, crops_per_source)
+    for n, path in enumerate(items):
+        item = json.loads(path.read_text())
+        base_cache = work / f"{item['item_id']}-base-{max_levels}.json"
+        quality_cache = work / f"{item['item_id']}-quality-{max_levels}-{weights_key}.json"
+        if base_cache.is_file() and quality_cache.is_file():
+            rows = json.loads(base_cache.read_text())
+            for row, extra in zip(rows, json.loads(quality_cache.read_text()), strict=True):
+                row.update(extra)
+            samples.extend(rows)
+            continue
+        with np.load(path.with_suffix(".npz")) as arrays:
+            reference = _png(arrays["reference_png"])
+            picked = _spread_levels(len(item["levels"]), max_levels)
+            versions = [_png(arrays[f"decoded_png_{i}"]) for i in picked]
+        if not base_cache.is_file():
+            if predictor is None or encoder is None:
+                predictor = load("sursmr-effnet-lite0", device="cpu")
+                encoder = EffnetEncoder()
+            labels = item["labels"]
+            verdicts = labels.get("machine_verdicts", {})
+            predictions = predictor.predict(reference, versions)
+            # one EfficientNet-Lite0 pass per image gives both the content feature (its pooled embedding) and
+            # the ML-CLIPSim-on-EfficientNet parts (same encoder and aggregation as ml_clipsim_effnet)
+            with torch.inference_mode():
+                ref_layers, ref_embedding = encoder.encode(to_tensor(reference))
+                layers, embeddings = encoder.encode(torch.cat([to_tensor(v) for v in versions]))
+                count = len(versions)
+                parts = similarity_parts(
+                    ([t.expand(count, -1, -1, -1) for t in ref_layers], ref_embedding.expand(count, -1)),
+                    (list(layers), embeddings),
+                )
+                parts["score"] = aggregate(parts)
+            ref_content = ref_embedding[0].numpy().astype(np.float64)
+            rows = [
+                {
+                    "crop_id": item["crop_id"],
+                    "source_id": item["source_id"],
+                    "split": item["split"],
+                    "codec": "none",
+                    "level": None,
+                    "sur": 1.0,
+                    "smr": None,
+                    "smr_recipe_k": None,
+                    "content": ref_content.tolist(),
+                }
+            ]
+            for j, (i, version, prediction) in enumerate(zip(picked, versions, predictions, strict=True)):
+                at_level = {m: v[i] for m, v in verdicts.items()}
+                content = embeddings[j].numpy().astype(np.float64)
+                rows.append(
+                    {
+                        "crop_id": item["crop_id"],
+                        "source_id": item["source_id"],
+                        "split": item["split"],
+                        "codec": item["codec"],
+                        "level": item["levels"][i],
+                        "sur": labels["sur_jnd_proxy"][i],
+                        "smr": smr_from_verdicts(at_level, min_applicable=2),
+                        "smr_recipe_k": smr_from_verdicts(at_level, min_applicable=recipe_k),
+                        "pred_sur": prediction.sur,
+                        "pred_smr": prediction.smr,
+                        "psnr": psnr(reference, version),
+                        "ssim": ssim(reference, version),
+                        "clipsim": [float(v[j]) for _, v in sorted(parts.items())],
+                        "content": content.tolist(),
+                        "content_diff": (ref_content - content).tolist(),
+                    }
+                )
+            base_cache.write_text(json.dumps(rows))
+        rows = json.loads(base_cache.read_text())
+        with torch.inference_mode():
+            feats = [quality(to_tensor(image))[0].numpy().astype(np.float64) for image in [reference, *versions]]
+        extras = [{"quality": feat.tolist(), "quality_diff": (feats[0] - feat).tolist()} for feat in feats]
+        quality_cache.write_text(json.dumps(extras))
+        for row, extra in zip(rows, extras, strict=True):
+            row.update(extra)
+        samples.extend(rows)
+        print(f"[{n + 1}/{len(items)}] {item['item_id']} {time.perf_counter() - start:.0f}s", file=sys.stderr)
+    return {"samples": samples, "recipe_k": recipe_k, "items": len(items)}
+
+
 def grouped_folds(groups: Sequence[str], folds: int) -> list[np.ndarray]:
     """Fold index per sample: sources dealt round robin in sorted order."""
     names = sorted(set(groups))
@@ -212,6 +352,179 @@ def evaluate(samples: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], d
     return rows, reiqa
 
 
+STREAMS = {
+    "quality": (
+        "Re-IQA quality encoder (ours, MoCo): features + difference from the reference's",
+        ["quality", "quality_diff"],
+    ),
+    "clipsim": ("ML-CLIPSim on EfficientNet-Lite0 (substitute for CLIP): 4 layers, local, global, score", ["clipsim"]),
+}
+HELD_OUT = ("val", "test")
+
+
+def _matrix(subset: Sequence[dict[str, Any]], keys: Sequence[str]) -> np.ndarray:
+    parts = []
+    for key in keys:
+        column = np.array([s[key] for s in subset], dtype=np.float64)
+        parts.append(column[:, None] if column.ndim == 1 else column)
+    return np.concatenate(parts, axis=1)
+
+
+def _paired_ci(
+    with_err: np.ndarray, without_err: np.ndarray, groups: Sequence[str], seed: int = 0
+) -> tuple[float, float]:
+    """95 % bootstrap CI (resampling held-out source photos) of MAE(with) − MAE(without)."""
+    names = sorted(set(groups))
+    index = {g: i for i, g in enumerate(names)}
+    g = np.array([index[x] for x in groups])
+    diff_sum = np.bincount(g, weights=with_err - without_err, minlength=len(names))
+    count = np.bincount(g, minlength=len(names)).astype(np.float64)
+    draws = np.random.default_rng(seed).integers(0, len(names), size=(BOOTSTRAP, len(names)))
+    boot = diff_sum[draws].sum(axis=1) / count[draws].sum(axis=1)
+    return float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
+BOOTSTRAP = 2000
+
+
+def evaluate_split(samples: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Fit on the dataset's train split, measure on its held-out photos (val + test splits): MAE without/with each
+    stream, for a ridge on base features and for the shipped predictor plus a ridge correction of its residual."""
+    from training.related.ridge import Ridge
+
+    base_keys = ["psnr", "ssim", "content", "content_diff"]
+    distorted = [s for s in samples if s["codec"] != "none"]
+    rows: list[dict[str, Any]] = []
+    for target in ("sur", "smr"):
+        train = [s for s in distorted if s["split"] == "train" and s[target] is not None]
+        held = [s for s in distorted if s["split"] in HELD_OUT and s[target] is not None]
+        for stream, (what, keys) in STREAMS.items():
+            row: dict[str, Any] = {
+                "target": target,
+                "stream": stream,
+                "what": what,
+                "train_samples": len(train),
+                "train_sources": len({s["source_id"] for s in train}),
+                "held_samples": len(held),
+                "held_sources": len({s["source_id"] for s in held}),
+            }
+            if len(train) < 10 or len({s["source_id"] for s in held}) < 2:
+                rows.append({**row, "models": []})
+                continue
+            y_train = np.array([s[target] for s in train])
+            y_held = np.array([s[target] for s in held])
+            groups = [s["source_id"] for s in held]
+            models = []
+            predicted_train = np.array([s[f"pred_{target}"] for s in train])
+            predicted_held = np.array([s[f"pred_{target}"] for s in held])
+            extra_train, extra_held = _matrix(train, keys), _matrix(held, keys)
+            alpha_extra = ALPHA["wide"] if extra_train.shape[1] > 50 else ALPHA["small"]
+            for model, without, with_ in (
+                (
+                    "ridge on base features",
+                    Ridge.fit(_matrix(train, base_keys), y_train, ALPHA["wide"]).predict(_matrix(held, base_keys)),
+                    Ridge.fit(_matrix(train, base_keys + keys), y_train, ALPHA["wide"]).predict(
+                        _matrix(held, base_keys + keys)
+                    ),
+                ),
+                (
+                    "shipped predictor (+ ridge on its residual)",
+                    predicted_held,
+                    predicted_held + Ridge.fit(extra_train, y_train - predicted_train, alpha_extra).predict(extra_held),
+                ),
+            ):
+                err_without = np.abs(np.clip(without, 0, 1) - y_held)
+                err_with = np.abs(np.clip(with_, 0, 1) - y_held)
+                lo, hi = _paired_ci(err_with, err_without, groups)
+                models.append(
+                    {
+                        "model": model,
+                        "mae_without": round(float(err_without.mean()), 4),
+                        "mae_with": round(float(err_with.mean()), 4),
+                        "delta_ci95": [round(lo, 4), round(hi, 4)],
+                        "helps": bool(hi < 0),
+                    }
+                )
+            rows.append({**row, "models": models})
+
+    # the re_iqa regressor: no-reference [quality, content] of the image (originals: SUR 1)
+    def reiqa_x(subset: Sequence[dict[str, Any]]) -> np.ndarray:
+        return _matrix(subset, ["quality", "content"])
+
+    train_all = [s for s in samples if s["split"] == "train"]
+    held_all = [s for s in samples if s["split"] in HELD_OUT]
+    y_train = np.array([s["sur"] for s in train_all])
+    y_held = np.array([s["sur"] for s in held_all])
+    x_train, x_held = reiqa_x(train_all), reiqa_x(held_all)
+    width = len(train_all[0]["quality"])
+
+    def held_mae(columns: slice) -> float:
+        ridge = Ridge.fit(x_train[:, columns], y_train, ALPHA["wide"])
+        return float(np.mean(np.abs(np.clip(ridge.predict(x_held[:, columns]), 0, 1) - y_held)))
+
+    ridge = Ridge.fit(x_train, y_train, alpha=ALPHA["wide"])
+    reiqa = {
+        "train_samples": len(train_all),
+        "train_sources": len({s["source_id"] for s in train_all}),
+        "held_samples": len(held_all),
+        "held_sources": len({s["source_id"] for s in held_all}),
+        "alpha": ALPHA["wide"],
+        "held_mae": round(held_mae(slice(None)), 4),
+        "held_mae_content_only": round(held_mae(slice(width, None)), 4),
+        "held_mae_quality_only": round(held_mae(slice(0, width)), 4),
+        "held_mae_train_mean": round(float(np.mean(np.abs(y_held - y_train.mean()))), 4),
+        "ridge": ridge,
+    }
+    return rows, reiqa
+
+
+def markdown_split(result: dict[str, Any]) -> str:
+    per_source = result["crops_per_source"]
+    crops = "all crops" if per_source is None else f"the first {per_source} finished crop(s) per photo, for CPU time"
+    lines = [
+        "# Related systems as extra features (dataset v2 items, proxy labels)",
+        "",
+        f"Finished items of `{result['dataset']}` at the time of the run: {result['items']} items "
+        f"(crop × codec; {crops}; "
+        f"up to {result['max_levels']} levels each, spread over the item's grid). Fit on the "
+        f"dataset's train split, measured on its held-out photos (splits {' + '.join(HELD_OUT)}; by photo as "
+        "dataset.json says). SUR = SUR proxy (`sur_jnd_proxy`). SMR = SMR proxy of the stored per-machine "
+        f"verdicts **recomputed at K = 2** applicable machines (the recipe's K = {result['recipe_k']} leaves "
+        f"{result['smr_recipe_k_labelled']} labelled samples). MAE with 95 % bootstrap CI of the change "
+        "(resampling held-out photos); 'helps' only when the whole CI is below 0. A stream that does not help "
+        "stays out of the default model (registered and tested).",
+        "",
+        "| target | new stream | model | train samples (photos) | held-out samples (photos) | MAE without | "
+        "MAE with | change, 95 % CI | helps |",
+        "|---|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for row in result["rows"]:
+        counts = f"{row['train_samples']} ({row['train_sources']}) | {row['held_samples']} ({row['held_sources']})"
+        if not row["models"]:
+            lines.append(f"| {row['target'].upper()} | {row['what']} | n/a (too few samples) | {counts} | | | | n/a |")
+        for m in row["models"]:
+            lo, hi = m["delta_ci95"]
+            lines.append(
+                f"| {row['target'].upper()} | {row['what']} | {m['model']} | {counts} | {m['mae_without']:.4f} | "
+                f"{m['mae_with']:.4f} | {lo:+.4f} … {hi:+.4f} | {'yes' if m['helps'] else 'no'} |"
+            )
+    r = result["re_iqa"]
+    lines += [
+        "",
+        f"`re_iqa` (no-reference, ridge α={r['alpha']:g} on [quality, content] features; originals included with "
+        f"SUR 1), fitted on {r['train_samples']} train images ({r['train_sources']} photos): held-out MAE "
+        f"{r['held_mae']:.4f} on {r['held_samples']} images ({r['held_sources']} photos); content features only "
+        f"{r['held_mae_content_only']:.4f}, quality features only {r['held_mae_quality_only']:.4f}, predicting the "
+        f"train mean {r['held_mae_train_mean']:.4f}.",
+        "",
+        f"Quality encoder: {result['encoder']}.",
+        "",
+        f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']} for this run (items already "
+        "in the --work cache are not recomputed).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Related systems as extra features (proxy labels, grouped CV over source photos)",
@@ -252,13 +565,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("/tmp/sursmr-related-features"))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--ridge-out", type=Path, default=None, help="write the re_iqa regressor here")
+    parser.add_argument(
+        "--dataset", type=Path, default=None, help="use a dataset build's finished items (read only) instead of crops"
+    )
+    parser.add_argument("--max-levels", type=int, default=12, help="with --dataset: levels per item, spread")
+    parser.add_argument(
+        "--crops-per-source", type=int, default=None, help="with --dataset: only each photo's first N finished crops"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     start = time.perf_counter()
+    from sursmr.models.reiqa import QUALITY_WEIGHTS
+
+    if args.dataset is not None:
+        return _main_dataset(args, argv, start)
     data = build(args.crops, args.seed, args.work)
     rows, reiqa = evaluate(data["samples"])
     ridge = reiqa.pop("ridge")
-    from sursmr.models.reiqa import QUALITY_WEIGHTS
 
     card = json.loads(QUALITY_WEIGHTS.with_suffix(".json").read_text())
     encoder = (
@@ -292,6 +615,63 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / "related_features.json").write_text(json.dumps(result, indent=1) + "\n")
     (args.out / "related_features.md").write_text(markdown(result))
     print(markdown(result))
+    return 0
+
+
+def _encoder_line() -> str:
+    from sursmr.models.reiqa import QUALITY_WEIGHTS
+
+    card = json.loads(QUALITY_WEIGHTS.with_suffix(".json").read_text())
+    retrieval = card.get("class_retrieval_1nn")
+    line = (
+        f"`{card['command']}`: {card['steps']} MoCo steps in {card['seconds']:.0f} s "
+        f"({card['hardware']['torch_threads']} torch thread, {card['hardware']['note']}), "
+        f"{card['data']['photos']} photos × {len(card['data']['classes'])} distortion classes, "
+        f"{card['bytes'] / 1e6:.2f} MB float16"
+    )
+    if retrieval:
+        line += (
+            f"; distortion-class 1-NN accuracy of its features {retrieval['before']:.3f} before → "
+            f"{retrieval['after']:.3f} after training (chance {retrieval['chance']:.3f})"
+        )
+    return line
+
+
+def _main_dataset(args: argparse.Namespace, argv: Sequence[str] | None, start: float) -> int:
+    data = build_from_dataset(args.dataset, args.work, args.max_levels, args.crops_per_source)
+    rows, reiqa = evaluate_split(data["samples"])
+    ridge = reiqa.pop("ridge")
+    command = "python benchmarks/related_features.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    result = {
+        "what": "held-out MAE with vs without the related systems' feature streams (dataset items, proxy labels)",
+        "dataset": str(args.dataset),
+        "items": data["items"],
+        "max_levels": args.max_levels,
+        "crops_per_source": args.crops_per_source,
+        "recipe_k": data["recipe_k"],
+        "smr_recipe_k_labelled": sum(
+            1 for s in data["samples"] if s["codec"] != "none" and s["smr_recipe_k"] is not None
+        ),
+        "rows": rows,
+        "re_iqa": reiqa,
+        "encoder": _encoder_line(),
+        "command": command,
+        "wall_s": round(time.perf_counter() - start, 1),
+        "host": f"{platform.machine()} ({platform.python_version()}), shared 2-core machine, 1 torch thread",
+    }
+    if args.ridge_out is not None:
+        ridge.save(
+            args.ridge_out,
+            what="re_iqa regressor: ridge on [reiqa_quality 1024-d, EfficientNet-Lite0 1280-d] of the image "
+            "-> SUR proxy (sur_jnd_proxy)",
+            fitted_on=f"{reiqa['train_samples']} images of the train split of {args.dataset} "
+            f"({data['items']} finished items), {command}",
+            held_out=reiqa,
+        )
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "related_features.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / "related_features.md").write_text(markdown_split(result))
+    print(markdown_split(result))
     return 0
 
 
