@@ -492,7 +492,9 @@ def markdown_split(result: dict[str, Any]) -> str:
         f"verdicts **recomputed at K = 2** applicable machines (the recipe's K = {result['recipe_k']} leaves "
         f"{result['smr_recipe_k_labelled']} labelled samples). MAE with 95 % bootstrap CI of the change "
         "(resampling held-out photos); 'helps' only when the whole CI is below 0. A stream that does not help "
-        "stays out of the default model (registered and tested).",
+        "stays out of the default model (registered and tested); a 'yes' is a candidate feature for the predictor, "
+        "not wired into the default model by this benchmark. The shipped predictor's own training photos may "
+        "overlap these items' photos.",
         "",
         "| target | new stream | model | train samples (photos) | held-out samples (photos) | MAE without | "
         "MAE with | change, 95 % CI | helps |",
@@ -629,6 +631,18 @@ def _encoder_line() -> str:
         f"{card['data']['photos']} photos × {len(card['data']['classes'])} distortion classes, "
         f"{card['bytes'] / 1e6:.2f} MB float16"
     )
+    stationary = card.get("stationary_loss")
+    curve = card.get("loss_curve") or []
+    if stationary:
+        line += (
+            f"; InfoNCE of the network against itself on fresh views {stationary['before']:.4f} before → "
+            f"{stationary['after']:.4f} after training"
+        )
+    if curve and isinstance(curve[0], dict):
+        line += (
+            f"; running loss (mean of {curve[0]['step']} steps) {curve[0]['loss']:.4f} at the start → "
+            f"{curve[-1]['loss']:.4f} up to step {curve[-1]['step']}"
+        )
     if retrieval:
         line += (
             f"; distortion-class 1-NN accuracy of its features {retrieval['before']:.3f} before → "

