@@ -521,8 +521,7 @@ def markdown_split(result: dict[str, Any]) -> str:
         "",
         f"Quality encoder: {result['encoder']}.",
         "",
-        f"Run: `{result['command']}`; {result['wall_s']:.0f} s on {result['host']} for this run (items already "
-        "in the --work cache are not recomputed).",
+        run_footer(result, note="items already in the --work cache are not recomputed"),
     ]
     return "\n".join(lines) + "\n"
 
@@ -671,7 +670,7 @@ def _main_dataset(args: argparse.Namespace, argv: Sequence[str] | None, start: f
         "encoder": _encoder_line(),
         "command": command,
         "wall_s": round(time.perf_counter() - start, 1),
-        "host": f"{platform.machine()} ({platform.python_version()}), shared 2-core machine, 1 torch thread",
+        "host": host_text(torch_threads=1),
     }
     if args.ridge_out is not None:
         ridge.save(
