@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
                 spent += count
                 if index is not None:
                     chosen[codec] = (int(record["bytes"][index]), label_passes(record, index, sur, smr))
+            if args.cache is not None and scores.candidates:  # kept after every crop: a killed run loses little
+                args.cache.parent.mkdir(parents=True, exist_ok=True)
+                args.cache.write_text(json.dumps(cached, sort_keys=True) + "\n")
             best_oracle = min(oracle_bytes, key=lambda c: (oracle_bytes[c], c))
             totals["oracle best codec"].append(oracle_bytes[best_oracle])
             probes.append(spent)
@@ -227,9 +230,6 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
     print(file=sys.stderr)
-    if args.cache is not None and scores.candidates:
-        args.cache.parent.mkdir(parents=True, exist_ok=True)
-        args.cache.write_text(json.dumps(cached, sort_keys=True) + "\n")
     report = {
         "data": str(args.data),
         "split": args.split,
