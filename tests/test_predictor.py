@@ -164,6 +164,12 @@ def test_save_and_load_round_trip_gives_identical_predictions(
     predictor.save(tmp_path / "half.safetensors", fp16=True)
     half = load(tmp_path / "half.safetensors", "cpu")
     assert half.card.weights_dtype == "float16"
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "half.safetensors"))
+    buffers = {name for name, _ in predictor.model.named_buffers()}
+    assert buffers and all(stored[k].dtype == torch.float32 for k in buffers if k in stored)
+    assert all(stored[k].dtype == torch.float16 for k, _ in predictor.model.named_parameters())
     np.testing.assert_allclose(
         [(p.sur, p.smr) for p in half.predict(reference, candidates)], [(p.sur, p.smr) for p in before], atol=5e-3
     )

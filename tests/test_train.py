@@ -369,3 +369,27 @@ def test_missing_smr_labels_are_left_out_of_the_loss_and_the_mae(tiny_data: Path
     numbers = mae_report(torch.tensor([[0.5, 0.5], [0.5, 0.0], [0.5, 0.5]]), toy)["overall"]
     assert numbers["samples"] == 3 and numbers["smr_samples"] == 2
     assert numbers["mae_smr"] == pytest.approx(0.3) and numbers["mae_sur"] == 0.0
+
+
+@pytest.mark.slow
+def test_frozen_stats_run_learns_caches_vectors_and_exports(tiny_data: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    config = TrainConfig(
+        data=str(tiny_data), out=str(run), model="sursmr_tiny_stats", epochs=30, batch_size=4, lr=3e-3
+    )
+    result = train(config)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    losses = [json.loads(line)["train_loss"] for line in lines]
+    assert losses[-1] < losses[0]
+    # the cache holds vectors, not difference maps
+    caches = list((tiny_data / ".feature-cache").glob("*.pt"))
+    payloads = [torch.load(c, weights_only=False) for c in caches]
+    assert any(p.get("pooled") is not None and p.get("diffs") is None for p in payloads)
+    assert result.val["overall"]["samples"] > 0
+    weights = export_run(run, "tiny-stats", weights_dir=tmp_path / "weights")
+    predictor = sursmr.predictor.load(weights, "cpu")
+    assert predictor.model.config.head == "stats"
+    # the exported network reproduces the standardisation it was trained with
+    head = predictor.model.head
+    assert type(head).__name__ == "StatsHead" and float(head.feature_std.min()) > 0
+    assert not torch.equal(head.feature_mean, torch.zeros_like(head.feature_mean))

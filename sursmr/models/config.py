@@ -27,9 +27,11 @@ images smaller than a tile padded by edge replication), every tile pair is
 scored and the tile scores are aggregated with ``patch_aggregate``.
 """
 
-Head = Literal["mixer", "pretrain"]
+Head = Literal["mixer", "pretrain", "stats"]
 """``mixer``: DFRL → MHAAP → MLP-Mixer → MLP (the fine-tuned network).
-``pretrain``: pooled difference features → 3-layer MLP (the pre-training network)."""
+``pretrain``: pooled difference features → 3-layer MLP (the pre-training network).
+``stats``: pooled backbone and opponent-colour pixel statistics → ensemble of 3-layer MLPs
+(predictor v2, :mod:`sursmr.models.stats_head`)."""
 
 PatchAggregate = Literal["mean", "worst_quarter"]
 """How ``native`` mode turns tile scores into one image score.
@@ -86,6 +88,8 @@ class NetConfig:
         mixer_channel_hidden: hidden width of the channel-mixing MLPs.
         head_hidden: the two hidden widths of the final 3-layer MLP (both heads).
         dropout: dropout before each layer of that MLP while training (0: none, the paper).
+        pixel_scales: dyadic scales of the ``stats`` head's opponent-colour pixel stream.
+        members: MLPs in the ``stats`` head's ensemble (their outputs are averaged).
         description: one line for ``sursmr models``.
     """
 
@@ -111,6 +115,8 @@ class NetConfig:
     mixer_channel_hidden: int = 2048
     head_hidden: tuple[int, int] = (512, 256)
     dropout: float = 0.0
+    pixel_scales: int = 5
+    members: int = 1
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -126,6 +132,8 @@ class NetConfig:
             "embed_dim": self.embed_dim,
             "mixer_token_hidden": self.mixer_token_hidden,
             "mixer_channel_hidden": self.mixer_channel_hidden,
+            "pixel_scales": self.pixel_scales,
+            "members": self.members,
         }
         for key, value in positive.items():
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -12,7 +12,10 @@
   a training crop is one or two tiles and nothing is resampled between the
   pixels the labels were computed on and the pixels the network sees).
 * ``*_pretrain``: the pre-training network (pooled differences → 3-layer MLP).
-* ``sursmr_tiny``: an 82k-parameter backbone and small head for tests.
+* ``sursmr_v2_lite0``: predictor v2, the ``stats`` head (pooled backbone and
+  opponent-colour pixel statistics → a small MLP ensemble) on EfficientNet-Lite0,
+  256×256 native tiles; trainable on a CPU from cached vectors.
+* ``sursmr_tiny`` / ``sursmr_tiny_stats``: an 82k-parameter backbone and small heads for tests.
 """
 
 from __future__ import annotations
@@ -65,7 +68,24 @@ register_model(
     )
 )
 
-register_model(
+V2 = register_model(
+    NetConfig(
+        name="sursmr_v2_lite0",
+        backbone="efficientnet_lite0",
+        stages=(0, 1, 2, 3, 4),
+        head="stats",
+        input_mode="native",
+        input_size=256,
+        head_hidden=(256, 128),
+        dropout=0.1,
+        pixel_scales=5,
+        members=4,
+        description="predictor v2: EfficientNet-Lite0 and opponent-colour pixel statistics → 4-MLP ensemble, "
+        "256×256 native tiles",
+    )
+)
+
+TINY = register_model(
     NetConfig(
         name="sursmr_tiny",
         backbone="tiny_effnet",
@@ -79,5 +99,14 @@ register_model(
         mixer_channel_hidden=64,
         head_hidden=(32, 16),
         description="tiny random network for tests (not meaningful predictions)",
+    )
+)
+register_model(
+    TINY.with_overrides(
+        name="sursmr_tiny_stats",
+        head="stats",
+        pixel_scales=2,
+        members=2,
+        description="tiny random network with the v2 stats head, for tests (not meaningful predictions)",
     )
 )

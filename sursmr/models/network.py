@@ -203,9 +203,17 @@ class SurSmrNet(nn.Module):
         spec = BACKBONES.get(config.backbone)
         self.backbone = build_backbone(spec, config.stages)
         self.channels = feature_channels(self.backbone)
-        self.head: nn.Module = (
-            MixerHead(self.channels, config) if config.head == "mixer" else PretrainHead(self.channels, config)
-        )
+        self.head: nn.Module
+        if config.head == "stats":
+            from sursmr.models.stats_head import StatsHead
+
+            self.head = StatsHead(self.channels, config.pixel_scales, config.head_hidden, config.dropout, config.members)
+        elif config.head == "mixer":
+            self.head = MixerHead(self.channels, config)
+        else:
+            self.head = PretrainHead(self.channels, config)
+        # the stats head also reads the input pixels: feature lists then end with the image itself
+        self.pixel_stream = config.head == "stats"
         self.mean: Tensor
         self.std: Tensor
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
@@ -219,10 +227,15 @@ class SurSmrNet(nn.Module):
             features = [
                 f * (f.shape[1] ** 0.5) / f.norm(dim=1, keepdim=True).clamp_min(FEATURE_NORM_EPS) for f in features
             ]
+        if self.pixel_stream:
+            features = [*features, images]
         return features
 
     def reference_features(self, reference: Tensor) -> list[Tensor]:
-        """Backbone features of references in [0, 1], (R, 3, S, S) → per stage (R, C_i, h_i, w_i)."""
+        """Backbone features of references in [0, 1], (R, 3, S, S) → per stage (R, C_i, h_i, w_i).
+
+        With the ``stats`` head the list ends with the input images themselves (its pixel stream).
+        """
         return self._features(reference)
 
     def forward_from_features(self, reference_features: list[Tensor], distorted: Tensor) -> Tensor:
@@ -231,6 +244,10 @@ class SurSmrNet(nn.Module):
         ``reference_features`` have batch B, or 1 to share one reference across the batch.
         """
         dist = self._features(distorted)
+        if self.pixel_stream:
+            shared = [r.expand(d.shape[0], *r.shape[1:]) for r, d in zip(reference_features, dist, strict=True)]
+            stats_out: Tensor = self.head(shared, dist)
+            return stats_out
         diffs = [ref - d for ref, d in zip(reference_features, dist, strict=True)]
         out: Tensor = self.head(diffs)
         return out
@@ -242,6 +259,9 @@ class SurSmrNet(nn.Module):
         # one backbone pass over both halves: half the kernel launches when training on a GPU
         both = self._features(torch.cat([reference, distorted], dim=0))
         batch = reference.shape[0]
+        if self.pixel_stream:
+            stats_out: Tensor = self.head([f[:batch] for f in both], [f[batch:] for f in both])
+            return stats_out
         diffs = [f[:batch] - f[batch:] for f in both]
         out: Tensor = self.head(diffs)
         return out

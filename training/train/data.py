@@ -47,6 +47,8 @@ class SplitData:
     owner: Tensor  # (T,)
     diffs: list[Tensor] | None = None
     pairs: tuple[Tensor, Tensor] | None = None
+    pooled: Tensor | None = None  # (T, D) stats-head vectors (frozen path of the ``stats`` head)
+    identity: Tensor | None = None  # (R, D) stats-head vectors of each reference against itself
 
     @property
     def tiles(self) -> int:
@@ -71,6 +73,8 @@ def prepare_split(
     if count == 0:
         raise InputError(f"split {dataset!r} of {dataset.root} has no labelled samples")
     config = model.config
+    if frozen and config.head == "stats":
+        return _prepare_stats_split(dataset, model, device, count, progress)
     sur, smr, meta, owner = [], [], [], []
     stage_chunks: list[list[Tensor]] = []
     refs: list[Tensor] = []
@@ -111,6 +115,69 @@ def prepare_split(
     return data
 
 
+STATS_BATCH = 16
+"""Candidates per backbone pass when caching stats-head vectors (the levels of one item share a reference)."""
+
+
+def _prepare_stats_split(
+    dataset: SurSmrDataset,
+    model: SurSmrNet,
+    device: torch.device,
+    count: int,
+    progress: Callable[[int, int], None] | None,
+) -> SplitData:
+    """The frozen path of the ``stats`` head: one vector per tile, plus each reference against itself.
+
+    Nothing before the head's MLPs has parameters, so the vectors are exactly
+    what the network computes at prediction time. Samples of one item are
+    scored in batches of :data:`STATS_BATCH` against one reference pass.
+    """
+    config = model.config
+    sur, smr, meta, owner = [], [], [], []
+    pooled: list[Tensor] = []
+    identity: list[Tensor] = []
+    pending: list[tuple[int, Tensor]] = []  # (sample, tiles) of the current item
+    ref_features: list[Tensor] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        tiles = torch.cat([t for _, t in pending]).to(device)
+        per_tile = tiles.shape[0] // len(pending)
+        shared = [f.repeat(len(pending), *([1] * (f.ndim - 1))) for f in ref_features]
+        pooled.append(model.head.pool(shared, model.reference_features(tiles)).cpu())
+        for sample, _ in pending:
+            owner.extend([sample] * per_tile)
+        pending.clear()
+
+    last_item: str | None = None
+    model.eval()
+    with torch.inference_mode():
+        for i in range(count):
+            reference, distorted, sur_label, smr_label, info = dataset[i]
+            if info["item_id"] != last_item or len(pending) == STATS_BATCH:
+                flush()
+            if info["item_id"] != last_item:
+                ref_features = model.reference_features(tensor_to_input(reference, config).to(device))
+                identity.append(model.head.pool(ref_features, ref_features).cpu())
+                last_item = info["item_id"]
+            pending.append((i, tensor_to_input(distorted, config)))
+            sur.append(float(sur_label))
+            smr.append(float(smr_label))
+            meta.append(info)
+            if progress is not None:
+                progress(i + 1, count)
+        flush()
+    return SplitData(
+        sur=torch.tensor(sur, dtype=torch.float32),
+        smr=torch.tensor(smr, dtype=torch.float32),
+        meta=meta,
+        owner=torch.tensor(owner, dtype=torch.long),
+        pooled=torch.cat(pooled),
+        identity=torch.cat(identity),
+    )
+
+
 def with_identity(data: SplitData, share: float) -> SplitData:
     """``data`` plus ``share`` × N samples of an image against itself (zero difference, SUR = SMR = 1).
 
@@ -131,6 +198,9 @@ def with_identity(data: SplitData, share: float) -> SplitData:
     )
     if data.diffs is not None:
         extra.diffs = [torch.cat([d, torch.zeros_like(d[donors])]) for d in data.diffs]
+    if data.pooled is not None and data.identity is not None:
+        extra.pooled = torch.cat([data.pooled, data.identity[torch.arange(count) % data.identity.shape[0]]])
+        extra.identity = data.identity
     if data.pairs is not None:
         ref = data.pairs[0][donors]
         extra.pairs = (torch.cat([data.pairs[0], ref]), torch.cat([data.pairs[1], ref]))
@@ -160,6 +230,7 @@ def feature_cache_path(config: TrainConfig, model: SurSmrNet, split: str) -> Pat
             "stages": list(net.stages),
             "input": [net.input_mode, net.input_size, list(net.mean), list(net.std)],
             "feature_norm": net.feature_norm,
+            "stats_head": [net.pixel_scales, 1] if net.head == "stats" else None,
             "labels": config.labels,
             "limit": config.limit,
             "split": split,

@@ -68,6 +68,9 @@ def forward_tiles(
     model: SurSmrNet, data: SplitData, tiles: Tensor, device: torch.device, flip: torch.Generator | None
 ) -> Tensor:
     """Network outputs (len(tiles), 2) for the given tile indices."""
+    if data.pooled is not None:  # stats head: flips are not applied (its statistics are nearly flip-invariant)
+        pooled_out: Tensor = model.head.forward_pooled(data.pooled[tiles].to(device).float())
+        return pooled_out
     if data.diffs is not None:
         diffs = [d[tiles] for d in data.diffs]
         if flip is not None:
@@ -105,7 +108,9 @@ def build_model(config: TrainConfig) -> SurSmrNet:
     from sursmr.models.network import transfer_backbone
     from sursmr.models.registry import get_config
 
-    overrides = {"head": config.head, **dict(config.model_overrides)}
+    # a config whose head is ``stats`` keeps it in both stages (it has no pre-training network)
+    head = "stats" if get_config(config.model).head == "stats" else config.head
+    overrides = {"head": head, **dict(config.model_overrides)}
     spec = BACKBONES.get(get_config(config.model, **overrides).backbone)
     if config.backbone_weights == "shipped":
         model = create_model(config.model, pretrained_backbone=spec.shipped_weights is not None, **overrides)
@@ -146,10 +151,14 @@ def train_epoch(
     for step, start in enumerate(batches):
         tiles = order[start : start + config.batch_size]
         owners = data.owner[tiles]
-        with torch.autocast(device.type, enabled=state.scaler.is_enabled()):
-            pred = forward_tiles(model, data, tiles, device, state.generator if config.flip else None)
         sur, smr = data.sur[owners].to(device), data.smr[owners].to(device)
-        loss = masked_l1(pred.float(), sur, smr, config.alpha, config.beta)
+        if data.pooled is not None:  # stats head: every ensemble member learns from its own output
+            members = model.head.member_outputs(data.pooled[tiles].to(device).float())
+            loss = torch.stack([masked_l1(m, sur, smr, config.alpha, config.beta) for m in members]).mean()
+        else:
+            with torch.autocast(device.type, enabled=state.scaler.is_enabled()):
+                pred = forward_tiles(model, data, tiles, device, state.generator if config.flip else None)
+            loss = masked_l1(pred.float(), sur, smr, config.alpha, config.beta)
         state.optimizer.zero_grad(set_to_none=True)
         state.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         state.scaler.step(state.optimizer)
@@ -190,6 +199,8 @@ def train(
         model.backbone.requires_grad_(False)
     splits = load_splits(config, model, device, say=say, progress=progress)
     train_data, val_data = with_identity(splits["train"], config.identity_share), splits["val"]
+    if train_data.pooled is not None:  # a resumed run restores the same buffers from its checkpoint
+        model.head.set_standardisation(train_data.pooled)
     state = start_state(config, model, device)
     checkpoint_path, metrics_path = run / "checkpoint.pt", run / "metrics.jsonl"
     if resume and checkpoint_path.exists():

@@ -1,0 +1,179 @@
+"""The ``stats`` head of predictor v2: pooled difference statistics → standardised → small MLP ensemble.
+
+Why a second head: on a 2-core CPU the paper's DFRL/MHAAP/Mixer head can only
+learn from cached full-resolution difference maps, which do not fit in
+memory for a dense-grid dataset, and the proxy SUR it must learn is driven by
+chroma and fine-texture errors that ImageNet features barely encode. This
+head therefore summarises each (reference, candidate) pair into a fixed
+vector of statistics that cost one backbone pass and a few pooling
+operations, and learns only the map from that vector to (SUR, SMR):
+
+* **backbone stream**, per backbone stage with reference features F0 and
+  candidate features Fq (B, C, h, w): the channel-wise spatial mean of
+  F0 − Fq and of |F0 − Fq| (as the pre-training head), the channel-wise
+  mean |F0 − Fq| relative to the mean |F0| (texture masking), and the mean
+  and worst-decile regional mean of the squared difference of unit-length feature
+  vectors (an LPIPS-like distance map without learned weights);
+* **pixel stream**, in an opponent colour space (luma and two
+  colour-difference channels of the gamma-encoded RGB), at ``pixel_scales``
+  dyadic scales: log mean squared error, the mean and worst-decile regional mean of the
+  local error energy divided by the local contrast energy of the reference
+  (contrast masking), the SSIM structure/contrast term (mean and worst-decile
+  regional mean), and the
+  relative loss of local variance (blur: coding removes texture).
+
+Everything before the MLP has no trainable parameters, so a trainer can
+cache the vectors (:meth:`StatsHead.pool`) and train
+:meth:`StatsHead.forward_pooled` alone, which is exactly the network that
+runs at prediction time. The standardisation (``feature_mean`` /
+``feature_std``) is set from the training split and saved with the weights.
+The ensemble's members see the same batches from different initialisations;
+their outputs are averaged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+PIXEL_STATS = 6
+"""Statistics per colour channel and scale in the pixel stream."""
+
+_EPS = 1e-6
+_C2 = (0.03**2) / 2  # SSIM's C2 / 2 for signals in [0, 1] (C3 = C2 / 2 in the structure-contrast term)
+_MASK_C = 1e-4  # contrast-energy floor of the masking ratio (flat areas mask nothing)
+
+# gamma-domain opponent transform: luma (BT.601 weights) and two colour differences
+_OPPONENT = torch.tensor(
+    [
+        [0.299, 0.587, 0.114],
+        [-0.168736, -0.331264, 0.5],
+        [0.5, -0.418688, -0.081312],
+    ]
+)
+
+
+def backbone_stats_size(channels: list[int]) -> int:
+    """Length of the backbone stream's vector for stages of these channel counts."""
+    return sum(3 * c + 2 for c in channels)
+
+
+def pixel_stats_size(scales: int) -> int:
+    """Length of the pixel stream's vector with ``scales`` scales."""
+    return 3 * scales * PIXEL_STATS
+
+
+_REGIONS = 16
+"""Maps are averaged over a grid of at most this many regions per side before their worst regions are found."""
+
+
+def _worst_regions(values: Tensor, share: float) -> Tensor:
+    """(B, C, H, W) map → (B, C): mean of the largest ``share`` of its regional means (at least one region).
+
+    Regions: the map averaged over an up to 16×16 grid (16×16-pixel regions of
+    a 256×256 tile at full resolution), so one value is a local error level,
+    not a single pixel.
+    """
+    grid = F.adaptive_avg_pool2d(values, (min(values.shape[2], _REGIONS), min(values.shape[3], _REGIONS)))
+    flat = grid.flatten(2)
+    k = max(1, int(round(flat.shape[2] * share)))
+    return torch.topk(flat, k, dim=2).values.mean(dim=2)
+
+
+def backbone_stats(reference: Tensor, candidate: Tensor) -> Tensor:
+    """(B, C, h, w) features of one stage → (B, 3C + 2) statistics (see the module docstring)."""
+    diff = reference - candidate
+    mean_abs = diff.abs().mean(dim=(2, 3))
+    relative = mean_abs / (reference.abs().mean(dim=(2, 3)) + 1e-3)
+    unit_ref = reference / reference.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    unit_cand = candidate / candidate.norm(dim=1, keepdim=True).clamp_min(_EPS)
+    distance = (unit_ref - unit_cand).pow(2).sum(dim=1, keepdim=True)  # (B, 1, h, w), in [0, 4]
+    return torch.cat(
+        [diff.mean(dim=(2, 3)), mean_abs, relative, distance.mean(dim=(2, 3)), _worst_regions(distance, 0.1)], dim=1
+    )
+
+
+def _box(x: Tensor) -> Tensor:
+    """3×3 local mean with edge replication, shape-preserving on (B, C, H, W)."""
+    return F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+
+
+def pixel_stats(reference: Tensor, candidate: Tensor, scales: int) -> Tensor:
+    """RGB in [0, 1], (B, 3, H, W) each → (B, 3 · scales · 6) opponent-colour statistics."""
+    opponent = _OPPONENT.to(reference.device, reference.dtype)
+    ref = torch.einsum("oc,bchw->bohw", opponent, reference)
+    cand = torch.einsum("oc,bchw->bohw", opponent, candidate)
+    out: list[Tensor] = []
+    for scale in range(scales):
+        if scale:
+            if min(ref.shape[2:]) < 4:
+                ref = F.interpolate(ref, size=(2, 2), mode="area")  # tiny inputs: keep shapes defined
+                cand = F.interpolate(cand, size=(2, 2), mode="area")
+            else:
+                ref, cand = F.avg_pool2d(ref, 2), F.avg_pool2d(cand, 2)
+        err = cand - ref
+        mu_r, mu_c = _box(ref), _box(cand)
+        var_r = (_box(ref * ref) - mu_r * mu_r).clamp_min(0)
+        var_c = (_box(cand * cand) - mu_c * mu_c).clamp_min(0)
+        cov = _box(ref * cand) - mu_r * mu_c
+        log_masked = torch.log(_box(err * err) / (var_r + _MASK_C) + _EPS)
+        structure = (2 * cov + _C2) / (var_r + var_c + _C2)
+        blur = ((var_c - var_r) / (var_r + _MASK_C)).clamp(-1, 1)
+        stats = [
+            torch.log(err.pow(2).mean(dim=(2, 3)) + 1e-8),
+            log_masked.mean(dim=(2, 3)),
+            _worst_regions(log_masked, 0.1),
+            structure.mean(dim=(2, 3)),
+            _worst_regions(-structure, 0.1),
+            blur.mean(dim=(2, 3)),
+        ]
+        out.append(torch.stack(stats, dim=2).flatten(1))  # (B, 3·6)
+    return torch.cat(out, dim=1)
+
+
+class StatsHead(nn.Module):
+    """Pooled statistics → standardisation → mean of ``members`` 3-layer MLPs → (SUR, SMR) in [0, 1].
+
+    ``channels``: the backbone stages' channel counts. The feature lists given
+    to :meth:`pool` / :meth:`forward` hold the backbone stages followed by the
+    network's input image in [0, 1] (the pixel stream's input).
+    """
+
+    def __init__(
+        self, channels: list[int], pixel_scales: int, hidden: tuple[int, int], dropout: float, members: int
+    ) -> None:
+        super().__init__()
+        from sursmr.models.network import regression_mlp
+
+        self.pixel_scales = pixel_scales
+        self.size = backbone_stats_size(channels) + pixel_stats_size(pixel_scales)
+        self.feature_mean: Tensor
+        self.feature_std: Tensor
+        self.register_buffer("feature_mean", torch.zeros(self.size))
+        self.register_buffer("feature_std", torch.ones(self.size))
+        self.members = nn.ModuleList(regression_mlp(self.size, hidden, dropout) for _ in range(members))
+
+    def pool(self, reference: list[Tensor], candidate: list[Tensor]) -> Tensor:
+        """(B, size) raw statistics of feature lists ``[stage_0, …, stage_k, image]`` (no parameters)."""
+        parts = [backbone_stats(r.float(), c.float()) for r, c in zip(reference[:-1], candidate[:-1], strict=True)]
+        parts.append(pixel_stats(reference[-1].float(), candidate[-1].float(), self.pixel_scales))
+        return torch.cat(parts, dim=1)
+
+    @torch.no_grad()
+    def set_standardisation(self, pooled: Tensor) -> None:
+        """Standardise inputs with the mean and standard deviation of these (N, size) training vectors."""
+        self.feature_mean.copy_(pooled.float().mean(dim=0))
+        self.feature_std.copy_(pooled.float().std(dim=0).clamp_min(1e-4))
+
+    def member_outputs(self, pooled: Tensor) -> Tensor:
+        """(M, B, 2): every member's prediction from raw pooled vectors (B, size)."""
+        x = ((pooled - self.feature_mean) / self.feature_std).clamp(-8, 8)
+        return torch.stack([member(x) for member in self.members])
+
+    def forward_pooled(self, pooled: Tensor) -> Tensor:
+        """(B, 2) = the members' mean prediction from raw pooled vectors (B, size)."""
+        return self.member_outputs(pooled).mean(dim=0)
+
+    def forward(self, reference: list[Tensor], candidate: list[Tensor]) -> Tensor:
+        return self.forward_pooled(self.pool(reference, candidate))
