@@ -34,7 +34,9 @@ def test_holdout_view_links_items_and_runs_from_the_cli(tmp_path: Path) -> None:
     (data / "items").mkdir(parents=True)
     (data / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _records()))
     view = tmp_path / "view"
-    result = CliRunner().invoke(train_cli, ["holdout", "--data", str(data), "--collection", "a", "--out", str(view), "--json"])
+    result = CliRunner().invoke(
+        train_cli, ["holdout", "--data", str(data), "--collection", "a", "--out", str(view), "--json"]
+    )
     assert result.exit_code == 0, result.output
     row = json.loads(result.output.strip().splitlines()[-1])
     assert (row["train"], row["val"], row["test"], row["unused"]) == (1, 0, 3, 1)

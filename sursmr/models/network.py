@@ -207,7 +207,9 @@ class SurSmrNet(nn.Module):
         if config.head == "stats":
             from sursmr.models.stats_head import StatsHead
 
-            self.head = StatsHead(self.channels, config.pixel_scales, config.head_hidden, config.dropout, config.members)
+            self.head = StatsHead(
+                self.channels, config.pixel_scales, config.head_hidden, config.dropout, config.members
+            )
         elif config.head == "mixer":
             self.head = MixerHead(self.channels, config)
         else:

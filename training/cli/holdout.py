@@ -41,7 +41,13 @@ def holdout(data: Path, collection: str, out: Path, as_json: bool) -> None:
     for record in read_manifest(manifest.parent):
         counts[record["split"]] = counts.get(record["split"], 0) + 1
     emit_rows(
-        [{"out": str(out), "collection": collection, **{s: counts.get(s, 0) for s in ("train", "val", "test", "unused")}}],
+        [
+            {
+                "out": str(out),
+                "collection": collection,
+                **{s: counts.get(s, 0) for s in ("train", "val", "test", "unused")},
+            }
+        ],
         ["out", "collection", "train", "val", "test", "unused"],
         as_json,
     )
