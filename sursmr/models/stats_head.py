@@ -77,7 +77,7 @@ def _worst_regions(values: Tensor, share: float) -> Tensor:
     """
     grid = F.adaptive_avg_pool2d(values, (min(values.shape[2], _REGIONS), min(values.shape[3], _REGIONS)))
     flat = grid.flatten(2)
-    k = max(1, int(round(flat.shape[2] * share)))
+    k = max(1, round(flat.shape[2] * share))
     return torch.topk(flat, k, dim=2).values.mean(dim=2)
 
 
