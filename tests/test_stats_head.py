@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from sursmr.models import create_model
 from sursmr.models.stats_head import StatsHead, backbone_stats, pixel_stats, pixel_stats_size
+from sursmr_core.errors import InputError
 from training.train.data import SplitData, with_identity
 
 
@@ -83,3 +85,19 @@ def test_identity_samples_reuse_each_reference_against_itself() -> None:
     assert extra.pooled is not None and extra.pooled.shape == (4, 4)
     assert torch.equal(extra.pooled[2:], torch.full((2, 4), 7.0))
     assert extra.sur[2:].tolist() == [1.0, 1.0] and extra.smr[2:].tolist() == [1.0, 1.0]
+
+
+def test_a_pixels_only_stats_network_runs_no_backbone() -> None:
+    model = create_model("sursmr_tiny_stats", stats_streams=["pixel"]).eval()
+    assert not model.config.uses_backbone and model.channels == []
+    assert sum(p.numel() for p in model.backbone.parameters()) == 0
+    reference, candidate = _pair(0.05)
+    with torch.inference_mode():
+        features = model.reference_features(reference)
+        assert len(features) == 1 and features[0] is reference  # the pixel stream's input only
+        out = model(reference, candidate)
+    head = model.head
+    assert isinstance(head, StatsHead) and head.size == pixel_stats_size(model.config.pixel_scales)
+    assert out.shape == (1, 2)
+    with pytest.raises(InputError, match="stats_streams"):
+        create_model("sursmr_tiny_stats", stats_streams=["pixel", "colour"])

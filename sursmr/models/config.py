@@ -33,6 +33,16 @@ Head = Literal["mixer", "pretrain", "stats"]
 ``stats``: pooled backbone and opponent-colour pixel statistics → ensemble of 3-layer MLPs
 (predictor v2, :mod:`sursmr.models.stats_head`)."""
 
+StatsStream = Literal["channels", "distance", "pixel"]
+"""Parts of the ``stats`` head's input vector (:mod:`sursmr.models.stats_head`).
+
+``channels``: per backbone stage and channel, spatial means of F0 − Fq, |F0 − Fq| and
+|F0 − Fq| relative to |F0|. ``distance``: per stage, the mean and worst-decile regional
+mean of the unit-feature distance map (2 numbers). ``pixel``: opponent-colour pixel
+statistics at ``pixel_scales`` scales. A config with neither ``channels`` nor
+``distance`` runs no backbone at all.
+"""
+
 PatchAggregate = Literal["mean", "worst_quarter"]
 """How ``native`` mode turns tile scores into one image score.
 
@@ -90,6 +100,7 @@ class NetConfig:
         dropout: dropout before each layer of that MLP while training (0: none, the paper).
         pixel_scales: dyadic scales of the ``stats`` head's opponent-colour pixel stream.
         members: MLPs in the ``stats`` head's ensemble (their outputs are averaged).
+        stats_streams: the parts of the ``stats`` head's input (see :data:`StatsStream`).
         description: one line for ``sursmr models``.
     """
 
@@ -117,12 +128,17 @@ class NetConfig:
     dropout: float = 0.0
     pixel_scales: int = 5
     members: int = 1
+    stats_streams: tuple[StatsStream, ...] = ("channels", "distance", "pixel")
     description: str = ""
 
     def __post_init__(self) -> None:
         _check_choice("head", self.head, Head)
         _check_choice("input_mode", self.input_mode, InputMode)
         _check_choice("patch_aggregate", self.patch_aggregate, PatchAggregate)
+        streams = set(self.stats_streams)
+        if not streams or not streams <= set(get_args(StatsStream)) or len(streams) != len(self.stats_streams):
+            allowed = ", ".join(get_args(StatsStream))
+            raise InputError(f"{self.name}: stats_streams must be distinct names among {allowed}")
         if not self.stages or len(set(self.stages)) != len(self.stages) or min(self.stages) < 0:
             raise InputError(f"{self.name}: stages must be distinct non-negative indices, got {self.stages}")
         positive = {
@@ -152,6 +168,11 @@ class NetConfig:
             raise InputError(f"{self.name}: dropout must lie in [0, 1), got {self.dropout}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise InputError(f"{self.name}: mean and std need 3 values each, std > 0")
+
+    @property
+    def uses_backbone(self) -> bool:
+        """Whether the network runs its backbone (a ``stats`` head may read pixels only)."""
+        return self.head != "stats" or bool({"channels", "distance"} & set(self.stats_streams))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (tuples become lists)."""

@@ -189,6 +189,13 @@ class PretrainHead(nn.Module):
         return out
 
 
+class NoFeatures(nn.Module):
+    """The backbone of a ``stats`` network that reads pixels only: no parameters, no features."""
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        return []
+
+
 class SurSmrNet(nn.Module):
     """Full-reference SUR/SMR predictor: (reference, distorted) → (B, 2) = (SUR, SMR) in [0, 1].
 
@@ -201,8 +208,8 @@ class SurSmrNet(nn.Module):
         super().__init__()
         self.config = config
         spec = BACKBONES.get(config.backbone)
-        self.backbone = build_backbone(spec, config.stages)
-        self.channels = feature_channels(self.backbone)
+        self.backbone: nn.Module = build_backbone(spec, config.stages) if config.uses_backbone else NoFeatures()
+        self.channels = feature_channels(self.backbone) if config.uses_backbone else []
         self.head: nn.Module
         if config.head == "stats":
             from sursmr.models.stats_head import StatsHead
@@ -224,7 +231,7 @@ class SurSmrNet(nn.Module):
     def _features(self, images: Tensor) -> list[Tensor]:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ModelError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        features: list[Tensor] = self.backbone((images - self.mean) / self.std)
+        features: list[Tensor] = self.backbone((images - self.mean) / self.std) if self.config.uses_backbone else []
         if self.config.feature_norm:
             features = [
                 f * (f.shape[1] ** 0.5) / f.norm(dim=1, keepdim=True).clamp_min(FEATURE_NORM_EPS) for f in features

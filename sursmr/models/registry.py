@@ -66,6 +66,8 @@ def create_model(
     else:
         config = get_config(name_or_config, **overrides)
     net = SurSmrNet(config)
+    if not config.uses_backbone:  # a pixels-only stats network has no backbone weights to load
+        return net
     if pretrained_backbone:
         load_shipped_weights(BACKBONES.get(config.backbone), net.backbone)
     elif backbone_weights is not None:

@@ -33,6 +33,8 @@ their outputs are averaged.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -54,9 +56,10 @@ _OPPONENT = torch.tensor(
 )
 
 
-def backbone_stats_size(channels: list[int]) -> int:
-    """Length of the backbone stream's vector for stages of these channel counts."""
-    return sum(3 * c + 2 for c in channels)
+def backbone_stats_size(channels: list[int], streams: Sequence[str] = ("channels", "distance")) -> int:
+    """Length of the backbone part of the vector for stages of these channel counts."""
+    per_channel = 3 if "channels" in streams else 0
+    return sum(per_channel * c + (2 if "distance" in streams else 0) for c in channels)
 
 
 def pixel_stats_size(scales: int) -> int:
@@ -81,17 +84,23 @@ def _worst_regions(values: Tensor, share: float) -> Tensor:
     return torch.topk(flat, k, dim=2).values.mean(dim=2)
 
 
-def backbone_stats(reference: Tensor, candidate: Tensor) -> Tensor:
-    """(B, C, h, w) features of one stage → (B, 3C + 2) statistics (see the module docstring)."""
-    diff = reference - candidate
-    mean_abs = diff.abs().mean(dim=(2, 3))
-    relative = mean_abs / (reference.abs().mean(dim=(2, 3)) + 1e-3)
-    unit_ref = reference / reference.norm(dim=1, keepdim=True).clamp_min(_EPS)
-    unit_cand = candidate / candidate.norm(dim=1, keepdim=True).clamp_min(_EPS)
-    distance = (unit_ref - unit_cand).pow(2).sum(dim=1, keepdim=True)  # (B, 1, h, w), in [0, 4]
-    return torch.cat(
-        [diff.mean(dim=(2, 3)), mean_abs, relative, distance.mean(dim=(2, 3)), _worst_regions(distance, 0.1)], dim=1
-    )
+def backbone_stats(reference: Tensor, candidate: Tensor, streams: Sequence[str] = ("channels", "distance")) -> Tensor:
+    """(B, C, h, w) features of one stage → (B, 3C + 2) statistics (see the module docstring).
+
+    ``streams`` selects the parts: ``channels`` (3C numbers) and/or ``distance`` (2).
+    """
+    parts: list[Tensor] = []
+    if "channels" in streams:
+        diff = reference - candidate
+        mean_abs = diff.abs().mean(dim=(2, 3))
+        relative = mean_abs / (reference.abs().mean(dim=(2, 3)) + 1e-3)
+        parts += [diff.mean(dim=(2, 3)), mean_abs, relative]
+    if "distance" in streams:
+        unit_ref = reference / reference.norm(dim=1, keepdim=True).clamp_min(_EPS)
+        unit_cand = candidate / candidate.norm(dim=1, keepdim=True).clamp_min(_EPS)
+        distance = (unit_ref - unit_cand).pow(2).sum(dim=1, keepdim=True)  # (B, 1, h, w), in [0, 4]
+        parts += [distance.mean(dim=(2, 3)), _worst_regions(distance, 0.1)]
+    return torch.cat(parts, dim=1)
 
 
 def _box(x: Tensor) -> Tensor:
@@ -135,19 +144,30 @@ def pixel_stats(reference: Tensor, candidate: Tensor, scales: int) -> Tensor:
 class StatsHead(nn.Module):
     """Pooled statistics → standardisation → mean of ``members`` 3-layer MLPs → (SUR, SMR) in [0, 1].
 
-    ``channels``: the backbone stages' channel counts. The feature lists given
-    to :meth:`pool` / :meth:`forward` hold the backbone stages followed by the
-    network's input image in [0, 1] (the pixel stream's input).
+    ``channels``: the backbone stages' channel counts (empty when no backbone
+    runs). ``streams``: the parts of the vector (``NetConfig.stats_streams``).
+    The feature lists given to :meth:`pool` / :meth:`forward` hold the
+    backbone stages followed by the network's input image in [0, 1].
     """
 
     def __init__(
-        self, channels: list[int], pixel_scales: int, hidden: tuple[int, int], dropout: float, members: int
+        self,
+        channels: list[int],
+        pixel_scales: int,
+        hidden: tuple[int, int],
+        dropout: float,
+        members: int,
+        streams: Sequence[str] = ("channels", "distance", "pixel"),
     ) -> None:
         super().__init__()
         from sursmr.models.network import regression_mlp
 
         self.pixel_scales = pixel_scales
-        self.size = backbone_stats_size(channels) + pixel_stats_size(pixel_scales)
+        self.streams = tuple(streams)
+        self.backbone_streams = tuple(s for s in self.streams if s != "pixel")
+        self.size = (backbone_stats_size(channels, self.backbone_streams) if self.backbone_streams else 0) + (
+            pixel_stats_size(pixel_scales) if "pixel" in self.streams else 0
+        )
         self.feature_mean: Tensor
         self.feature_std: Tensor
         self.register_buffer("feature_mean", torch.zeros(self.size))
@@ -156,8 +176,14 @@ class StatsHead(nn.Module):
 
     def pool(self, reference: list[Tensor], candidate: list[Tensor]) -> Tensor:
         """(B, size) raw statistics of feature lists ``[stage_0, …, stage_k, image]`` (no parameters)."""
-        parts = [backbone_stats(r.float(), c.float()) for r, c in zip(reference[:-1], candidate[:-1], strict=True)]
-        parts.append(pixel_stats(reference[-1].float(), candidate[-1].float(), self.pixel_scales))
+        parts = []
+        if self.backbone_streams:
+            parts += [
+                backbone_stats(r.float(), c.float(), self.backbone_streams)
+                for r, c in zip(reference[:-1], candidate[:-1], strict=True)
+            ]
+        if "pixel" in self.streams:
+            parts.append(pixel_stats(reference[-1].float(), candidate[-1].float(), self.pixel_scales))
         return torch.cat(parts, dim=1)
 
     @torch.no_grad()
