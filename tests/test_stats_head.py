@@ -101,3 +101,23 @@ def test_a_pixels_only_stats_network_runs_no_backbone() -> None:
     assert out.shape == (1, 2)
     with pytest.raises(InputError, match="stats_streams"):
         create_model("sursmr_tiny_stats", stats_streams=["pixel", "colour"])
+
+
+def test_smr_can_read_other_streams_than_sur() -> None:
+    model = create_model("sursmr_tiny_stats", stats_streams=["pixel"], smr_streams=["channels", "pixel"]).eval()
+    head = model.head
+    assert isinstance(head, StatsHead) and head.split and model.config.uses_backbone
+    pixel_columns = set(range(head.size - pixel_stats_size(model.config.pixel_scales), head.size))
+    assert set(head.sur_columns.tolist()) == pixel_columns
+    assert set(head.smr_columns.tolist()) == set(range(head.size))
+    reference, candidate = _pair(0.05)
+    with torch.inference_mode():
+        pooled = head.pool(model.reference_features(reference), model.reference_features(candidate))
+        members = head.member_outputs(pooled)
+        # SUR depends only on the pixel columns: changing a backbone column moves SMR, never SUR
+        changed = pooled.clone()
+        changed[:, 0] += 100.0
+        moved = head.member_outputs(changed)
+    assert members.shape == (2, 1, 2)
+    assert torch.equal(members[..., 0], moved[..., 0])
+    assert not torch.equal(members[..., 1], moved[..., 1])

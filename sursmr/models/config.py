@@ -101,6 +101,9 @@ class NetConfig:
         pixel_scales: dyadic scales of the ``stats`` head's opponent-colour pixel stream.
         members: MLPs in the ``stats`` head's ensemble (their outputs are averaged).
         stats_streams: the parts of the ``stats`` head's input (see :data:`StatsStream`).
+        smr_streams: the parts SMR is predicted from, when they differ from
+            ``stats_streams`` (then SUR comes from ``stats_streams`` and SMR from a second
+            ensemble on these); ``None``: one ensemble predicts both.
         description: one line for ``sursmr models``.
     """
 
@@ -129,16 +132,21 @@ class NetConfig:
     pixel_scales: int = 5
     members: int = 1
     stats_streams: tuple[StatsStream, ...] = ("channels", "distance", "pixel")
+    smr_streams: tuple[StatsStream, ...] | None = None
     description: str = ""
 
     def __post_init__(self) -> None:
         _check_choice("head", self.head, Head)
         _check_choice("input_mode", self.input_mode, InputMode)
         _check_choice("patch_aggregate", self.patch_aggregate, PatchAggregate)
-        streams = set(self.stats_streams)
-        if not streams or not streams <= set(get_args(StatsStream)) or len(streams) != len(self.stats_streams):
-            allowed = ", ".join(get_args(StatsStream))
-            raise InputError(f"{self.name}: stats_streams must be distinct names among {allowed}")
+        for key in ("stats_streams", "smr_streams"):
+            value = getattr(self, key)
+            if value is None and key == "smr_streams":
+                continue
+            streams = set(value)
+            if not streams or not streams <= set(get_args(StatsStream)) or len(streams) != len(value):
+                allowed = ", ".join(get_args(StatsStream))
+                raise InputError(f"{self.name}: {key} must be distinct names among {allowed}")
         if not self.stages or len(set(self.stages)) != len(self.stages) or min(self.stages) < 0:
             raise InputError(f"{self.name}: stages must be distinct non-negative indices, got {self.stages}")
         positive = {
@@ -172,7 +180,8 @@ class NetConfig:
     @property
     def uses_backbone(self) -> bool:
         """Whether the network runs its backbone (a ``stats`` head may read pixels only)."""
-        return self.head != "stats" or bool({"channels", "distance"} & set(self.stats_streams))
+        streams = set(self.stats_streams) | set(self.smr_streams or ())
+        return self.head != "stats" or bool({"channels", "distance"} & streams)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (tuples become lists)."""

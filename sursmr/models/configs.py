@@ -80,8 +80,10 @@ V2 = register_model(
         dropout=0.1,
         pixel_scales=5,
         members=4,
-        description="predictor v2: EfficientNet-Lite0 and opponent-colour pixel statistics → 4-MLP ensemble, "
-        "256×256 native tiles",
+        stats_streams=("distance", "pixel"),
+        smr_streams=("channels", "distance", "pixel"),
+        description="predictor v2: SUR from opponent-colour pixel statistics and feature distances, SMR from "
+        "EfficientNet-Lite0 channel statistics too; 4-MLP ensembles, 256×256 native tiles",
     )
 )
 

@@ -215,7 +215,13 @@ class SurSmrNet(nn.Module):
             from sursmr.models.stats_head import StatsHead
 
             self.head = StatsHead(
-                self.channels, config.pixel_scales, config.head_hidden, config.dropout, config.members
+                self.channels,
+                config.pixel_scales,
+                config.head_hidden,
+                config.dropout,
+                config.members,
+                config.stats_streams,
+                config.smr_streams,
             )
         elif config.head == "mixer":
             self.head = MixerHead(self.channels, config)

@@ -141,11 +141,35 @@ def pixel_stats(reference: Tensor, candidate: Tensor, scales: int) -> Tensor:
     return torch.cat(out, dim=1)
 
 
+STREAM_ORDER = ("channels", "distance", "pixel")
+
+
+def stream_columns(channels: list[int], streams: Sequence[str], pixel_scales: int) -> dict[str, list[int]]:
+    """Column indices of each stream in the vector :meth:`StatsHead.pool` builds for ``streams``.
+
+    Layout: per backbone stage its ``channels`` part (3C) then its ``distance`` part (2); then ``pixel``.
+    """
+    columns: dict[str, list[int]] = {s: [] for s in streams}
+    at = 0
+    for c in channels if ({"channels", "distance"} & set(streams)) else []:
+        for stream, width in (("channels", 3 * c), ("distance", 2)):
+            if stream in streams:
+                columns[stream] += list(range(at, at + width))
+                at += width
+    if "pixel" in streams:
+        columns["pixel"] = list(range(at, at + pixel_stats_size(pixel_scales)))
+    return columns
+
+
 class StatsHead(nn.Module):
     """Pooled statistics → standardisation → mean of ``members`` 3-layer MLPs → (SUR, SMR) in [0, 1].
 
     ``channels``: the backbone stages' channel counts (empty when no backbone
-    runs). ``streams``: the parts of the vector (``NetConfig.stats_streams``).
+    runs). ``streams``: the parts of the vector the members read
+    (``NetConfig.stats_streams``). ``smr_streams``: when given and different,
+    SMR comes from a second ensemble reading these parts instead (machines
+    react to what ImageNet features encode, people to the colour and texture
+    errors the pixel stream measures), and SUR from the first.
     The feature lists given to :meth:`pool` / :meth:`forward` hold the
     backbone stages followed by the network's input image in [0, 1].
     """
@@ -157,22 +181,39 @@ class StatsHead(nn.Module):
         hidden: tuple[int, int],
         dropout: float,
         members: int,
-        streams: Sequence[str] = ("channels", "distance", "pixel"),
+        streams: Sequence[str] = STREAM_ORDER,
+        smr_streams: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
         from sursmr.models.network import regression_mlp
 
         self.pixel_scales = pixel_scales
-        self.streams = tuple(streams)
+        split = smr_streams is not None and set(smr_streams) != set(streams)
+        union = set(streams) | set(smr_streams or ())
+        self.streams = tuple(s for s in STREAM_ORDER if s in union)
         self.backbone_streams = tuple(s for s in self.streams if s != "pixel")
         self.size = (backbone_stats_size(channels, self.backbone_streams) if self.backbone_streams else 0) + (
             pixel_stats_size(pixel_scales) if "pixel" in self.streams else 0
         )
+        layout = stream_columns(channels, self.streams, pixel_scales)
+
+        def index(parts: Sequence[str]) -> Tensor:
+            return torch.tensor(sorted(c for p in parts for c in layout[p]), dtype=torch.long)
+
         self.feature_mean: Tensor
         self.feature_std: Tensor
+        self.sur_columns: Tensor
+        self.smr_columns: Tensor
         self.register_buffer("feature_mean", torch.zeros(self.size))
         self.register_buffer("feature_std", torch.ones(self.size))
-        self.members = nn.ModuleList(regression_mlp(self.size, hidden, dropout) for _ in range(members))
+        self.register_buffer("sur_columns", index(streams), persistent=False)
+        self.register_buffer("smr_columns", index(smr_streams or streams), persistent=False)
+        self.split = split
+        width = len(self.sur_columns)
+        self.members = nn.ModuleList(regression_mlp(width, hidden, dropout) for _ in range(members))
+        self.smr_members = nn.ModuleList(
+            regression_mlp(len(self.smr_columns), hidden, dropout) for _ in range(members if split else 0)
+        )
 
     def pool(self, reference: list[Tensor], candidate: list[Tensor]) -> Tensor:
         """(B, size) raw statistics of feature lists ``[stage_0, …, stage_k, image]`` (no parameters)."""
@@ -195,7 +236,16 @@ class StatsHead(nn.Module):
     def member_outputs(self, pooled: Tensor) -> Tensor:
         """(M, B, 2): every member's prediction from raw pooled vectors (B, size)."""
         x = ((pooled - self.feature_mean) / self.feature_std).clamp(-8, 8)
-        return torch.stack([member(x) for member in self.members])
+        sur_x = x[:, self.sur_columns]
+        if not self.split:
+            return torch.stack([member(sur_x) for member in self.members])
+        smr_x = x[:, self.smr_columns]
+        return torch.stack(
+            [
+                torch.stack([a(sur_x)[:, 0], b(smr_x)[:, 1]], dim=1)
+                for a, b in zip(self.members, self.smr_members, strict=True)
+            ]
+        )
 
     def forward_pooled(self, pooled: Tensor) -> Tensor:
         """(B, 2) = the members' mean prediction from raw pooled vectors (B, size)."""

@@ -230,7 +230,9 @@ def feature_cache_path(config: TrainConfig, model: SurSmrNet, split: str) -> Pat
             "stages": list(net.stages),
             "input": [net.input_mode, net.input_size, list(net.mean), list(net.std)],
             "feature_norm": net.feature_norm,
-            "stats_head": [net.pixel_scales, 1, list(net.stats_streams)] if net.head == "stats" else None,
+            "stats_head": [net.pixel_scales, 1, sorted(set(net.stats_streams) | set(net.smr_streams or ()))]
+            if net.head == "stats"
+            else None,
             "labels": config.labels,
             "limit": config.limit,
             "split": split,
