@@ -26,6 +26,8 @@ ORDER = [
 ]
 HEADLINE_BEGIN = "<!-- headline:begin (written by benchmarks/update_readme.py) -->"
 HEADLINE_END = "<!-- headline:end -->"
+DATASET_BEGIN = "<!-- dataset:begin (written by benchmarks/update_readme.py) -->"
+DATASET_END = "<!-- dataset:end -->"
 BATCH_BEGIN = "<!-- batch:begin (written by benchmarks/update_readme.py) -->"
 BATCH_END = "<!-- batch:end -->"
 
@@ -53,6 +55,7 @@ def main() -> int:
     for name, begin, end in (
         ("rate_savings_headline", HEADLINE_BEGIN, HEADLINE_END),
         ("batch_headline", BATCH_BEGIN, BATCH_END),
+        ("dataset_stats", DATASET_BEGIN, DATASET_END),
     ):
         headline = HERE / "results" / f"{name}.md"
         if headline.is_file() and main_readme.is_file():

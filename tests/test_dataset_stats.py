@@ -16,6 +16,7 @@ from training.datasets.stats import (
     levels_per_codec,
     machine_stats,
     oracle_hit_rates,
+    smr_coverage,
     split_counts,
 )
 
@@ -92,11 +93,17 @@ def test_machine_applicability_noise_floor_and_per_crop_counts() -> None:
     assert per_crop is not None  # crops a, b, c: 2, 3 and 0 machines vote
     assert per_crop["crops"] == 3 and per_crop["median"] == 2 and per_crop["below_k"] == 2
     assert per_crop["p10"] == pytest.approx(0.4)
+    # SMR coverage: crops a, b, c have 2, 3, 0 voters; the quiet jury drops ocr and cls (noise floors 1 and 1/3)
+    coverage = {row["jury"]: row for row in smr_coverage(records, machine_stats(records))}
+    assert coverage["all"]["K=1"] == pytest.approx(2 / 3) and coverage["all"]["K=3"] == pytest.approx(1 / 3)
+    assert coverage["quiet"]["machines"] == 1 and coverage["quiet"]["K=2"] == 0.0
+    assert coverage["quiet"]["K=1"] == pytest.approx(2 / 3)
 
 
 def test_missing_verdicts_give_empty_machine_sections() -> None:
     records = [record("a-0", "test")]
     assert machine_stats(records) == [] and applicable_per_crop(records) is None
+    assert smr_coverage(records, []) == []
 
 
 def test_split_and_level_counts_and_build_time() -> None:

@@ -167,6 +167,33 @@ def applicable_per_crop(records: Sequence[Mapping[str, Any]], min_applicable: in
     return applicable_summary(per_crop(with_verdicts).values(), min_applicable)
 
 
+NOISE_LIMIT = 0.05
+"""The issue's goal for a machine's best-level noise floor; :func:`smr_coverage` also reports a jury without noisier machines."""
+
+
+def smr_coverage(records: Sequence[Mapping[str, Any]], machines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Share of crops with an SMR label for K = 1…4, for the whole jury and for the quiet jury.
+
+    The quiet jury leaves out machines whose measured noise floor exceeds
+    :data:`NOISE_LIMIT` (machines never applicable, hence unmeasured, stay).
+    Empty without per-machine verdicts.
+    """
+    from training.labels.smr import applicable_per_crop as per_crop
+
+    with_verdicts = [r for r in records if (r.get("labels") or {}).get("machine_verdicts")]
+    if not with_verdicts:
+        return []
+    quiet = [m["machine"] for m in machines if m.get("noise_floor") is None or m["noise_floor"] <= NOISE_LIMIT]
+    rows = []
+    for name, jury in (("all", None), ("quiet", quiet)):
+        counts = list(per_crop(with_verdicts, jury).values())
+        row: dict[str, Any] = {"jury": name, "machines": len(machines) if jury is None else len(jury)}
+        for k in (1, 2, 3, 4):
+            row[f"K={k}"] = sum(c >= k for c in counts) / len(counts)
+        rows.append(row)
+    return rows
+
+
 def build_time(header: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Recorded wall time of the build runs (a resumed build has several) and the items' core-seconds.
 
@@ -190,6 +217,7 @@ def dataset_stats(
     records: Sequence[Mapping[str, Any]], header: Mapping[str, Any], label: str = "sur_jnd_proxy"
 ) -> dict[str, Any]:
     """Every statistic above, as one JSON-able dict."""
+    machines = machine_stats(records)
     return {
         "recipe": (header.get("recipe") or {}).get("name"),
         "labels_are_proxies": True,
@@ -197,7 +225,8 @@ def dataset_stats(
         "splits": split_counts(records, header),
         "levels": levels_per_codec(records, header.get("recipe")),
         "oracle": oracle_hit_rates(records, label=label),
-        "machines": machine_stats(records),
+        "machines": machines,
+        "smr_coverage": smr_coverage(records, machines),
         "applicable_per_crop": applicable_per_crop(
             records, int((header.get("recipe") or {}).get("min_applicable_machines", 4))
         ),
@@ -236,6 +265,14 @@ def stats_markdown(result: Mapping[str, Any]) -> str:
     if result["machines"]:
         lines += [
             *_table(result["machines"], ["machine", "applicability", "noise_floor", "worst_level_unsatisfied"]),
+            "",
+        ]
+    if result.get("smr_coverage"):
+        lines += [
+            f"Share of crops with an SMR label at K applicable machines, whole jury and quiet jury (machines whose "
+            f"noise floor is at most {NOISE_LIMIT:g}):",
+            "",
+            *_table(result["smr_coverage"], ["jury", "machines", "K=1", "K=2", "K=3", "K=4"]),
             "",
         ]
     per_crop = result["applicable_per_crop"]
