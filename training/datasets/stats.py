@@ -168,7 +168,7 @@ def applicable_per_crop(records: Sequence[Mapping[str, Any]], min_applicable: in
 
 
 NOISE_LIMIT = 0.05
-"""The issue's goal for a machine's best-level noise floor; :func:`smr_coverage` also reports a jury without noisier machines."""
+"""Goal for a machine's best-level noise floor; :func:`smr_coverage` also reports a jury without noisier ones."""
 
 
 def smr_coverage(records: Sequence[Mapping[str, Any]], machines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
