@@ -393,3 +393,28 @@ def test_frozen_stats_run_learns_caches_vectors_and_exports(tiny_data: Path, tmp
     head = predictor.model.head
     assert type(head).__name__ == "StatsHead" and float(head.feature_std.min()) > 0
     assert not torch.equal(head.feature_mean, torch.zeros_like(head.feature_mean))
+
+
+@pytest.mark.slow
+def test_split_stats_head_keeps_each_targets_best_epoch(tiny_data: Path, tmp_path: Path) -> None:
+    from training.train import load_checkpoint
+
+    run = tmp_path / "split"
+    config = TrainConfig(
+        data=str(tiny_data),
+        out=str(run),
+        model="sursmr_tiny_stats",
+        epochs=4,
+        batch_size=4,
+        lr=3e-3,
+        model_overrides={"stats_streams": ["pixel"], "smr_streams": ["channels", "pixel"]},
+    )
+    train(config)
+    history = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    sur_best = min(range(len(history)), key=lambda e: history[e]["val"]["overall"]["mae_sur"])
+    best, sur, smr = (load_checkpoint(run / name) for name in ("best.pt", "best_sur.pt", "best_smr.pt"))
+    assert sur["epoch"] == sur_best and best["target_epochs"]["sur"] == sur_best
+    assert best["target_epochs"]["smr"] == smr["epoch"]
+    for key, value in best["model"].items():
+        source = smr if key.startswith("head.smr_members.") else sur
+        assert torch.equal(value, source["model"][key]), key

@@ -171,6 +171,50 @@ def train_epoch(
     return float(np.mean(losses))
 
 
+def _split_head(model: SurSmrNet) -> bool:
+    return bool(getattr(model.head, "split", False))
+
+
+def save_target_bests(run: Path, state: TrainState, epoch: int) -> None:
+    """A split stats head (separate SUR and SMR ensembles): keep the best epoch of each target apart.
+
+    ``best_sur.pt`` / ``best_smr.pt`` hold the weights of the epoch with the
+    lowest validation MAE of that target so far (ties keep the earlier one);
+    the choice reads only the logged history, so a resumed run makes the same.
+    """
+    for target in ("sur", "smr"):
+        values = [entry["val"]["overall"][f"mae_{target}"] for entry in state.history]
+        if values[-1] is None or any(v is not None and v <= values[-1] for v in values[:-1]):
+            continue
+        save_best(run / f"best_{target}.pt", state, epoch)
+
+
+def compose_target_bests(run: Path) -> None:
+    """``best.pt`` = the SUR ensemble of ``best_sur.pt`` with the SMR ensemble of ``best_smr.pt``.
+
+    The two ensembles share no parameters (the standardisation buffers are
+    fixed before training), so each target keeps the weights of its own best
+    validation epoch; SMR overfits its few, noisy labels within a few epochs
+    while SUR keeps improving. Without a ``best_smr.pt`` (no SMR labels) the
+    SUR epoch is used whole.
+    """
+    from training.train.data import save_torch
+
+    sur_path, smr_path = run / "best_sur.pt", run / "best_smr.pt"
+    if not sur_path.is_file():
+        return
+    payload = load_checkpoint(sur_path)
+    epochs = {"sur": int(payload["epoch"]), "smr": int(payload["epoch"])}
+    if smr_path.is_file():
+        smr = load_checkpoint(smr_path)
+        for key, value in smr["model"].items():
+            if key.startswith("head.smr_members."):
+                payload["model"][key] = value
+        epochs["smr"] = int(smr["epoch"])
+    payload["target_epochs"] = epochs
+    save_torch(run / "best.pt", payload)
+
+
 @dataclass
 class TrainResult:
     run: Path
@@ -220,10 +264,14 @@ def train(
         if score < state.best:
             state.best, state.best_epoch = score, epoch
             save_best(run / "best.pt", state, epoch)
+        if _split_head(model):
+            save_target_bests(run, state, epoch)
         save_checkpoint(checkpoint_path, state)
         report.append_metrics(metrics_path, entry)  # after the checkpoint: a crash never logs an epoch twice
         say(report.epoch_line(entry))
 
+    if _split_head(model):
+        compose_target_bests(run)
     best_model = model_from_checkpoint(run / "best.pt").to(device)
     val_pred = predict_split(best_model, val_data, device)
     report.plot(run, state.history, val_pred, val_data)
