@@ -418,3 +418,13 @@ def test_split_stats_head_keeps_each_targets_best_epoch(tiny_data: Path, tmp_pat
     for key, value in best["model"].items():
         source = smr if key.startswith("head.smr_members.") else sur
         assert torch.equal(value, source["model"][key]), key
+
+
+def test_error_table_reports_signed_bias_beside_the_mae() -> None:
+    from training.evaluate import Sample, error_table
+
+    samples = [Sample("a", "jpeg", 50, 0.5, float("nan"), {}), Sample("b", "jpeg", 60, 0.8, 0.5, {})]
+    table = error_table(samples, [(0.6, 0.9), (0.6, 0.9)])["jpeg"]
+    # SUR errors +0.1 and −0.2: MAE 0.15, bias −0.05; SMR only the labelled sample: +0.4
+    assert table["mae_sur"] == pytest.approx(0.15) and table["bias_sur"] == pytest.approx(-0.05)
+    assert table["bias_smr"] == pytest.approx(0.4) and table["mae_smr"] == pytest.approx(0.4)

@@ -155,7 +155,7 @@ class MetricFitBaseline:
 
 
 def error_table(samples: Sequence[Sample], predictions: Sequence[tuple[float, float]]) -> dict[str, Any]:
-    """MAE and Spearman rank correlation of SUR and SMR, overall and per codec.
+    """MAE, mean signed error (``bias``: prediction − label) and Spearman rank correlation, overall and per codec.
 
     SMR is scored over the samples that have an SMR label (``smr_samples`` of ``samples``).
     """
@@ -170,9 +170,11 @@ def error_table(samples: Sequence[Sample], predictions: Sequence[tuple[float, fl
             known = ~np.isnan(truth)
             if not known.any():
                 out[f"mae_{target}"] = None
+                out[f"bias_{target}"] = None
                 out[f"srcc_{target}"] = None
                 continue
             out[f"mae_{target}"] = float(np.mean(np.abs(pred[known] - truth[known])))
+            out[f"bias_{target}"] = float(np.mean(pred[known] - truth[known]))
             # undefined (None) when either side is constant or too short to rank
             varied = known.sum() > 2 and np.ptp(pred[known]) > 0 and np.ptp(truth[known]) > 0
             rho = spearmanr(pred[known], truth[known]).statistic if varied else math.nan
