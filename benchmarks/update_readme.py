@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sursmr.predictor import DEFAULT_MODEL
+
 HERE = Path(__file__).resolve().parent
 BEGIN = "<!-- results:begin (written by benchmarks/update_readme.py) -->"
 END = "<!-- results:end -->"
@@ -28,6 +30,8 @@ HEADLINE_BEGIN = "<!-- headline:begin (written by benchmarks/update_readme.py) -
 HEADLINE_END = "<!-- headline:end -->"
 DATASET_BEGIN = "<!-- dataset:begin (written by benchmarks/update_readme.py) -->"
 DATASET_END = "<!-- dataset:end -->"
+MODEL_BEGIN = "<!-- model:begin (written by benchmarks/update_readme.py) -->"
+MODEL_END = "<!-- model:end -->"
 BATCH_BEGIN = "<!-- batch:begin (written by benchmarks/update_readme.py) -->"
 BATCH_END = "<!-- batch:end -->"
 
@@ -56,6 +60,7 @@ def main() -> int:
         ("rate_savings_headline", HEADLINE_BEGIN, HEADLINE_END),
         ("batch_headline", BATCH_BEGIN, BATCH_END),
         ("dataset_stats", DATASET_BEGIN, DATASET_END),
+        (f"model_{DEFAULT_MODEL}", MODEL_BEGIN, MODEL_END),
     ):
         headline = HERE / "results" / f"{name}.md"
         if headline.is_file() and main_readme.is_file():

@@ -48,7 +48,7 @@ from sursmr.scoring import Prediction
 from sursmr_core.errors import InputError, ModelError
 from sursmr_core.imaging import RGBImage, check_rgb, image_digest
 
-DEFAULT_MODEL = "sursmr-effnet-lite0"
+DEFAULT_MODEL = "sursmr-v2-lite0"
 """Name of the weights shipped in ``sursmr/weights/`` and used when no model is given."""
 
 DEFAULT_BATCH_SIZE = 8

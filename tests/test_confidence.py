@@ -285,14 +285,16 @@ def test_cli_models_lists_the_shipped_confidences() -> None:
     from sursmr.cli import main
     from sursmr.confidence import card_default_confidence
 
-    card = Path(__file__).resolve().parent.parent / "sursmr" / "weights" / "sursmr-effnet-lite0.json"
+    from sursmr.predictor import DEFAULT_MODEL
+
+    card = Path(__file__).resolve().parent.parent / "sursmr" / "weights" / f"{DEFAULT_MODEL}.json"
     default = card_default_confidence(card)
     if default is None:
         pytest.skip("the shipped card carries no confidence table")
     result = CliRunner().invoke(main, ["models", "--json"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    shipped = "sursmr-effnet-lite0.safetensors"
+    shipped = f"{DEFAULT_MODEL}.safetensors"
     found = [c for r in rows for path, c in r["confidences"].items() if path.endswith(shipped)]
     assert found and found[0]["default"] == default and default in found[0]["confidences"]
 

