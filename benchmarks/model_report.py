@@ -49,7 +49,7 @@ def report_markdown(card: dict[str, Any]) -> str:
         "| × level mean | SMR bias |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for codec in sorted(k for k in model if k != "overall") + ["overall"]:
+    for codec in [*sorted(k for k in model if k != "overall"), "overall"]:
         m, b, r = model[codec], mean[codec], ridge[codec]
         lines.append(
             f"| {codec} | {m['samples']} | {_num(m['mae_sur'])} | {_ratio(m['mae_sur'], b['mae_sur'])} "
