@@ -284,7 +284,6 @@ def test_cli_models_lists_the_shipped_confidences() -> None:
 
     from sursmr.cli import main
     from sursmr.confidence import card_default_confidence
-
     from sursmr.predictor import DEFAULT_MODEL
 
     card = Path(__file__).resolve().parent.parent / "sursmr" / "weights" / f"{DEFAULT_MODEL}.json"
