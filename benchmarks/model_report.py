@@ -49,7 +49,8 @@ def report_markdown(card: dict[str, Any]) -> str:
         "| × level mean | SMR bias |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for codec in [*sorted(k for k in model if k != "overall"), "overall"]:
+    codecs = sorted(k for k, v in model.items() if isinstance(v, dict) and k != "overall")
+    for codec in [*codecs, "overall"]:
         m, b, r = model[codec], mean[codec], ridge[codec]
         lines.append(
             f"| {codec} | {m['samples']} | {_num(m['mae_sur'])} | {_ratio(m['mae_sur'], b['mae_sur'])} "
