@@ -433,6 +433,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "runs": 0,
                 "interrupted_runs": 0,
                 "ray_start_failures": 0,
+                "nice": set(),
                 "images": 0,
                 "failed": 0,
                 "seconds": 0.0,
@@ -444,6 +445,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             row["ray_start_failures"] += 1  # no throughput to measure: its time is not counted
             continue
         row["runs"] += 1
+        row["nice"].add(r.get("nice"))
         row["interrupted_runs"] += 1 if r.get("interrupted") else 0
         row["images"] += r["images"]
         row["failed"] += r.get("failed", 0)
@@ -454,6 +456,7 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row["loads"] += [v for v in (r.get("load_before"), r.get("load_after")) if v is not None]
     out = []
     for row in rows.values():
+        row["nice"] = "/".join(str(n) for n in sorted(v for v in row["nice"] if v is not None)) or None
         ray = row.pop("ray_start_s")
         loads = row.pop("loads")
         working = row["seconds"] - sum(ray)
@@ -475,6 +478,8 @@ def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def write_report(args: argparse.Namespace, names: list[str] | None = None) -> dict[str, Any]:
     records = read_runs(args.runs)
+    if args.nice is not None:  # runs files from before pieces recorded their niceness
+        records = [{"nice": args.nice, **r} for r in records]
     listing = args.work / "photos.json" if args.work is not None else None
     folder: dict[str, Any] = {}
     if listing is not None and listing.is_file():
@@ -489,9 +494,6 @@ def write_report(args: argparse.Namespace, names: list[str] | None = None) -> di
         "meta": {
             "model": args.model or "sursmr-effnet-lite0 (default)",
             "cpus": len(os.sched_getaffinity(0)),
-            "nice": next(
-                (r["nice"] for r in records if "nice" in r), args.nice if args.nice is not None else os.nice(0)
-            ),
             "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
             "piece": max((r["planned"] for r in records if r["mode"] != "per-image"), default=args.piece),
             "first_run": min((r["started"] for r in records), default=None),
@@ -528,7 +530,7 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
         f"Folder of {folder.get('photos', '?')} photos from {folder.get('sources', '?')} source photos "
         f"({collections}); model `{meta['model']}` on cpu; {meta['cpus']} CPU cores ({meta['machine']}), shared with a "
-        f"dataset build at higher priority (this benchmark ran at nice {meta['nice']}; load average in the table); "
+        f"dataset build at higher priority (the benchmark's niceness and the load average are in the table); "
         f"runs from {meta['first_run']} to {meta['last_run']} UTC. Batches ran in pieces of {meta['piece']} photos "
         "(one CLI process each, model loading included); `images` were compressed, `failed` found no level meeting "
         "the targets (a full search all the same: `images/s` counts both); `images/s` leaves out the Ray start, "
@@ -537,8 +539,8 @@ def markdown(payload: dict[str, Any]) -> str:
         "Targets: SUR ≥ 0.75, SMR ≥ 0.9 (defaults).",
         "",
         "| codec | run | workers | images | failed | CLI runs | seconds | Ray start s (total / median) "
-        "| images/s | images/s with start | s/image | load avg (mean / max) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| images/s | images/s with start | s/image | nice | load avg (mean / max) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     failures = [row for row in payload["rows"] if row.get("ray_start_failures")]
     for row in payload["rows"]:
@@ -546,7 +548,7 @@ def markdown(payload: dict[str, Any]) -> str:
         lines.append(
             f"| {row['codec']} | {MODE_TEXT.get(row['mode'], row['mode'])} | {_cell(row['workers'])} | {row['images']} "
             f"| {row['failed']} | {row['runs']} | {row['seconds']} | {ray} | {_cell(row['images_per_s'])} "
-            f"| {_cell(row['images_per_s_with_start'])} | {_cell(row['seconds_per_image'])} "
+            f"| {_cell(row['images_per_s_with_start'])} | {_cell(row['seconds_per_image'])} | {_cell(row['nice'])} "
             f"| {_cell(row['load_mean'])} / {_cell(row['load_max'])} |"
         )
     covered = [row["images"] + row["failed"] for row in payload["rows"] if row["mode"] != "per-image"]
