@@ -8,54 +8,26 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _batch_helpers import PsnrPredictor, use_psnr_predictor
 from click.testing import CliRunner
 from conftest import json_lines, photo_crop
 from PIL import Image
 
-from sursmr import fidelity
 from sursmr.batch import compress_many, plan_inputs
 from sursmr.cli import main
 from sursmr.manifest import MANIFEST_NAME, REQUIRED_FIELDS, Manifest, read_manifest
-from sursmr.scoring import Prediction
 from sursmr_core.errors import ExitCode, InputError
-from sursmr_core.imaging import RGBImage
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class PsnrPredictor:
-    """SUR/SMR rising with PSNR (monotone in the level), remembering which images it scored."""
-
-    name = "fake-psnr"
-    weights_sha256 = "0" * 64
-
-    def __init__(self) -> None:
-        self.seen: set[bytes] = set()
-
-    def predict(self, reference: RGBImage, candidates: Sequence[RGBImage]) -> list[Prediction]:
-        self.seen.add(reference.tobytes())
-        out = []
-        for candidate in candidates:
-            psnr = fidelity.psnr(reference, candidate)
-            out.append(Prediction(float(np.clip((psnr - 24) / 16, 0, 0.99)), float(np.clip((psnr - 20) / 16, 0, 0.99))))
-        return out
-
-
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> PsnrPredictor:
-    import sursmr.compress
-    import sursmr.predictor
-
-    predictor = PsnrPredictor()
-    monkeypatch.setattr(sursmr.compress, "cached_predictor", lambda name=None, device="auto": predictor)
-    # what --resume compares manifest lines with, read from the weights without building the network
-    monkeypatch.setattr(sursmr.predictor, "identify", lambda spec=None, **_: (predictor.name, predictor.weights_sha256))
-    return predictor
+    return use_psnr_predictor(monkeypatch)
 
 
 def make_tree(root: Path, count: int = 5) -> Path:

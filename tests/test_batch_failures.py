@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_batch import PsnrPredictor, cli_env, make_tree, run_cli, tree_bytes
+from _batch_helpers import PsnrPredictor, use_psnr_predictor
+from test_batch import cli_env, make_tree, run_cli, tree_bytes
 
 from sursmr import run_dir
 from sursmr.manifest import MANIFEST_NAME, TEMP_PREFIX, read_manifest
@@ -34,13 +35,7 @@ from sursmr_core.errors import ExitCode
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> PsnrPredictor:
-    import sursmr.compress
-    import sursmr.predictor
-
-    predictor = PsnrPredictor()
-    monkeypatch.setattr(sursmr.compress, "cached_predictor", lambda name=None, device="auto": predictor)
-    monkeypatch.setattr(sursmr.predictor, "identify", lambda spec=None, **_: (predictor.name, predictor.weights_sha256))
-    return predictor
+    return use_psnr_predictor(monkeypatch)
 
 
 def fd_path(fd: int) -> str:

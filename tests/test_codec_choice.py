@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from _batch_helpers import PsnrPredictor, use_psnr_predictor
 
 import codec_adapters
 from sursmr.codec_choice import compress_any_codec, resolve_codecs
@@ -82,31 +83,9 @@ def jpeg_and_bpg() -> list[str]:
     return names
 
 
-class PsnrScorer:
-    """SUR and SMR rising with PSNR, like a model on these tiny crops (monotone in every codec's level)."""
-
-    name = "fake-psnr"
-    weights_sha256 = "0" * 64
-
-    def predict(self, reference: np.ndarray, candidates: Sequence[np.ndarray]) -> list[Prediction]:
-        from sursmr import fidelity
-
-        out = []
-        for c in candidates:
-            psnr = fidelity.psnr(reference, c)
-            out.append(Prediction(float(np.clip((psnr - 24) / 16, 0, 0.99)), float(np.clip((psnr - 20) / 16, 0, 0.99))))
-        return out
-
-
 @pytest.fixture
-def psnr_model(monkeypatch: pytest.MonkeyPatch) -> PsnrScorer:
-    import sursmr.compress
-    import sursmr.predictor
-
-    scorer = PsnrScorer()
-    monkeypatch.setattr(sursmr.compress, "cached_predictor", lambda name=None, device="auto": scorer)
-    monkeypatch.setattr(sursmr.predictor, "identify", lambda spec=None, **_: (scorer.name, scorer.weights_sha256))
-    return scorer
+def psnr_model(monkeypatch: pytest.MonkeyPatch) -> PsnrPredictor:
+    return use_psnr_predictor(monkeypatch)
 
 
 def photo_tree(root: Path) -> Path:
@@ -131,7 +110,7 @@ def cli(*args: str) -> tuple[int, list[dict[str, Any]], str]:
 
 @pytest.mark.slow
 def test_cli_codec_list_picks_the_smallest_and_names_the_output_after_it(
-    tmp_path: Path, psnr_model: PsnrScorer
+    tmp_path: Path, psnr_model: PsnrPredictor
 ) -> None:
     names = jpeg_and_bpg()
     src, out = photo_tree(tmp_path / "in"), tmp_path / "out"
@@ -160,7 +139,7 @@ def test_cli_codec_list_picks_the_smallest_and_names_the_output_after_it(
     assert code == 0 and not any(r.get("skipped") for r in rows)
 
 
-def test_cli_codec_auto_uses_every_available_codec(tmp_path: Path, psnr_model: PsnrScorer) -> None:
+def test_cli_codec_auto_uses_every_available_codec(tmp_path: Path, psnr_model: PsnrPredictor) -> None:
     from conftest import photo_crop
     from PIL import Image
 
@@ -172,7 +151,7 @@ def test_cli_codec_auto_uses_every_available_codec(tmp_path: Path, psnr_model: P
     assert list(row["per_codec"]) == resolve_codecs("auto")
 
 
-def test_cli_codec_list_errors(tmp_path: Path, psnr_model: PsnrScorer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_codec_list_errors(tmp_path: Path, psnr_model: PsnrPredictor, monkeypatch: pytest.MonkeyPatch) -> None:
     from conftest import photo_crop
     from PIL import Image
 
