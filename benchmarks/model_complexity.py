@@ -63,9 +63,9 @@ def measure(config: NetConfig) -> dict[str, Any]:
     reference = torch.rand(1, 3, side, side)
     distorted = torch.rand(1, 3, side, side)
     with torch.inference_mode():
-        ref_features = net.reference_features(reference)
+        ref_features = net.prepare_reference(net.reference_features(reference))
     pair = flops_of(lambda: net(reference, distorted))
-    candidate = flops_of(lambda: net.forward_from_features(ref_features, distorted))
+    candidate = flops_of(lambda: net.forward_from_prepared(ref_features, distorted))
     return {
         "name": config.name,
         "backbone": config.backbone,

@@ -161,8 +161,8 @@ def model_cost(predictor: Any, rgb: np.ndarray) -> tuple[float, float]:
     net = predictor.model
     inputs = image_to_input(rgb, net.config, predictor.device)
     with torch.inference_mode():
-        reference = net.reference_features(inputs)
-    flops = flops_of(lambda: net.forward_from_features(reference, inputs))
+        reference = net.prepare_reference(net.reference_features(inputs))
+    flops = flops_of(lambda: net.forward_from_prepared(reference, inputs))
     return count_parameters(net) / 1e6, flops / 1e9
 
 

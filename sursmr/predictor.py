@@ -12,7 +12,7 @@ or any path to such a pair, or any other kind of file a package registered in
 ever downloaded.
 
 Scoring many candidates of one reference is the controller's pattern, so
-the reference's backbone features are computed once per call and kept for
+the reference's features (and reference-only statistics) are computed once per call and kept for
 the last reference seen (keyed by a digest of its pixels) when they fit in
 ``REFERENCE_CACHE_BYTES``; candidates are scored in batches of
 ``batch_size`` network inputs. Tiles are streamed ``TILE_CHUNK`` at a time,
@@ -58,8 +58,9 @@ DEFAULT_MAX_TILES = 16
 """Most tiles scored per image (``native`` mode): a larger image is scored on a sample of this many
 (:func:`sample_tiles`); a 768×512 photo has 6 tiles of 256², a 4000×3000 one 192."""
 REFERENCE_CACHE_BYTES = 400 * 2**20
-"""The last reference's features are kept between calls when they fit here (~230 tiles of 256² for
-EfficientNet-Lite0 stages 0-4, a 12 MP photo); a larger image's are recomputed per call."""
+"""The last reference's prepared features (:meth:`SurSmrNet.prepare_reference`: for ``sursmr-v2-lite0`` its
+features and reference statistics, ~6.4 MB a 256² tile, so ~60 tiles; a ``max_tiles`` sample of 16 always
+fits) are kept between calls when they fit here; a larger image's are recomputed per call."""
 
 
 SUPPORTED_DEVICE_TYPES = ("cpu", "cuda")
@@ -238,10 +239,11 @@ class Predictor:
         return raw.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
 
     def _reference_features_of(self, reference: RGBImage, origins: Sequence[tuple[int, int]]) -> list[Tensor]:
-        """Backbone features of the reference tiles at ``origins``, computed ``batch_size`` tiles at a time."""
+        """:meth:`SurSmrNet.prepare_reference` of the tiles at ``origins``, ``batch_size`` tiles at a time."""
         out: list[Tensor] = []
         for start in range(0, len(origins), self.batch_size):
-            part = self.model.reference_features(self._inputs(reference, origins[start : start + self.batch_size]))
+            inputs = self._inputs(reference, origins[start : start + self.batch_size])
+            part = self.model.prepare_reference(self.model.reference_features(inputs))
             if not out:
                 out = [torch.empty((len(origins), *f.shape[1:]), dtype=f.dtype, device=f.device) for f in part]
             for whole, piece in zip(out, part, strict=True):
@@ -340,7 +342,7 @@ class Predictor:
         else:
             index = torch.arange(first_item, first_item + len(batch), device=self.device) % tiles
             matched = [f.index_select(0, index) for f in ref_features]
-        return self.model.forward_from_features(matched, distorted)
+        return self.model.forward_from_prepared(matched, distorted)
 
     def predict_tensors(self, reference: Tensor, distorted: Tensor) -> Tensor:
         """(N, 2) float (SUR, SMR) for prepared network inputs, in batches of ``batch_size``; no tile aggregation.
@@ -356,12 +358,14 @@ class Predictor:
         out: list[Tensor] = []
         with torch.inference_mode():
             shared = reference.shape[0] == 1
-            ref_features = self.model.reference_features(reference.to(self.device)) if shared else None
+            net = self.model
+            ref_features = net.prepare_reference(net.reference_features(reference.to(self.device))) if shared else None
             for start in range(0, distorted.shape[0], self.batch_size):
                 stop = start + self.batch_size
                 dist = distorted[start:stop].to(self.device)
-                feats = ref_features or self.model.reference_features(reference[start:stop].to(self.device))
-                out.append(self.model.forward_from_features(feats, dist).float().cpu())
+                refs = reference[start:stop].to(self.device)
+                feats = ref_features or net.prepare_reference(net.reference_features(refs))
+                out.append(net.forward_from_prepared(feats, dist).float().cpu())
         return torch.cat(out) if out else torch.empty(0, 2)
 
 

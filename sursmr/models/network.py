@@ -13,6 +13,8 @@ with S = ``config.input_size``; normalisation happens inside.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -20,6 +22,9 @@ from torch import Tensor, nn
 from sursmr.models.backbones import BACKBONES, build_backbone, feature_channels
 from sursmr.models.config import NetConfig
 from sursmr_core.errors import ModelError
+
+if TYPE_CHECKING:
+    from sursmr.models.stats_head import StatsHead
 
 FEATURE_NORM_EPS = 1e-6
 """Floor of the channel norm in ``feature_norm`` (all-zero feature vectors stay zero)."""
@@ -253,19 +258,32 @@ class SurSmrNet(nn.Module):
         """
         return self._features(reference)
 
+    def prepare_reference(self, reference_features: list[Tensor]) -> list[Tensor]:
+        """What :meth:`forward_from_prepared` needs of the reference, batch first, computed once per reference.
+
+        The ``stats`` head's reference-only statistics (:meth:`StatsHead.prepare_reference`);
+        the features themselves for the other heads.
+        """
+        if self.pixel_stream:
+            return cast("StatsHead", self.head).prepare_reference(reference_features)
+        return reference_features
+
+    def forward_from_prepared(self, prepared: list[Tensor], distorted: Tensor) -> Tensor:
+        """(SUR, SMR) of ``distorted`` (B, 3, S, S) against :meth:`prepare_reference`'s tensors (batch B or 1)."""
+        dist = self._features(distorted)
+        if self.pixel_stream:
+            shared = [p.expand(distorted.shape[0], *p.shape[1:]) for p in prepared]
+            return cast("StatsHead", self.head).forward_prepared(shared, dist)
+        diffs = [ref - d for ref, d in zip(prepared, dist, strict=True)]
+        out: Tensor = self.head(diffs)
+        return out
+
     def forward_from_features(self, reference_features: list[Tensor], distorted: Tensor) -> Tensor:
         """(SUR, SMR) of ``distorted`` (B, 3, S, S) against precomputed reference features.
 
         ``reference_features`` have batch B, or 1 to share one reference across the batch.
         """
-        dist = self._features(distorted)
-        if self.pixel_stream:
-            shared = [r.expand(d.shape[0], *r.shape[1:]) for r, d in zip(reference_features, dist, strict=True)]
-            stats_out: Tensor = self.head(shared, dist)
-            return stats_out
-        diffs = [ref - d for ref, d in zip(reference_features, dist, strict=True)]
-        out: Tensor = self.head(diffs)
-        return out
+        return self.forward_from_prepared(self.prepare_reference(reference_features), distorted)
 
     def forward(self, reference: Tensor, distorted: Tensor) -> Tensor:
         """(B, 2) = (SUR, SMR) for image pairs in [0, 1] of shape (B, 3, S, S) each."""
