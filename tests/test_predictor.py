@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,11 @@ def tiny_predictor(batch_size: int = 8, **overrides: Any) -> Predictor:
     torch.manual_seed(0)
     # channels-last like load() builds it, so in-memory and loaded predictors give bit-equal scores
     return Predictor.from_model(create_model("sursmr_tiny", **overrides), batch_size=batch_size, channels_last=True)
+
+
+def folded(predictor: Predictor) -> Predictor:
+    """The same weights as :func:`load` builds them (BatchNorms folded); ``predictor`` itself is left as it is."""
+    return Predictor.from_model(copy.deepcopy(predictor.model), channels_last=True, fuse=True)
 
 
 class BackboneCalls:
@@ -158,8 +164,16 @@ def test_save_and_load_round_trip_gives_identical_predictions(
     by_name = load("tiny-test", "cpu", weights_dir=tmp_path)
     assert by_name.name == "tiny-test" and by_name.card.training == {"epochs": 0}
     before = predictor.predict(reference, candidates)
-    assert by_path.predict(reference, candidates) == before
-    assert by_name.predict(reference, candidates) == before
+    # load() folds the BatchNorms: bit-equal to the same weights folded in memory, equal to float rounding unfolded
+    in_memory = folded(predictor)
+    assert in_memory.fused and not predictor.fused
+    assert by_path.predict(reference, candidates) == in_memory.predict(reference, candidates)
+    assert by_name.predict(reference, candidates) == in_memory.predict(reference, candidates)
+    np.testing.assert_allclose(
+        [(p.sur, p.smr) for p in by_path.predict(reference, candidates)], [(p.sur, p.smr) for p in before], atol=1e-6
+    )
+    with pytest.raises(ModelError, match="folded BatchNorms cannot be saved"):
+        by_path.save(tmp_path / "again.safetensors")
 
     predictor.save(tmp_path / "half.safetensors", fp16=True)
     half = load(tmp_path / "half.safetensors", "cpu")
@@ -200,7 +214,7 @@ def test_load_opens_a_training_checkpoint_once_training_is_imported(
         loaded = load(spec, "cpu", input_size=64)
         assert loaded.config.input_size == 64 and loaded.name == predictor.config.name
         same_pipeline = load(spec, "cpu")
-        assert same_pipeline.predict(reference, candidates) == predictor.predict(reference, candidates)
+        assert same_pipeline.predict(reference, candidates) == folded(predictor).predict(reference, candidates)
 
 
 def test_missing_weights_say_how_to_get_them(tmp_path: Path) -> None:
