@@ -171,8 +171,36 @@ def prepare_pixels(reference: Tensor, scales: int) -> list[Tensor]:
     return out
 
 
+def _box_of_products(factors: Sequence[tuple[Tensor, Tensor | None]]) -> tuple[Tensor, Tensor]:
+    """:func:`_box` of the maps ``a · b`` (``a`` when ``b`` is None) stacked along C, and the stacked maps.
+
+    The products are written straight into one replicate-padded channels-last buffer (no separate
+    stacking, padding and layout copies); the same values as ``_box(torch.cat([a * b, ...], dim=1))``.
+    """
+    first = factors[0][0]
+    batch, channels, height, width = first.shape
+    size = (batch, channels * len(factors), height + 2, width + 2)
+    padded = torch.empty(size, dtype=first.dtype, device=first.device, memory_format=torch.channels_last)
+    maps = padded[:, :, 1:-1, 1:-1]
+    for i, (a, b) in enumerate(factors):
+        part = maps[:, channels * i : channels * (i + 1)]
+        if b is None:
+            part.copy_(a)
+        else:
+            torch.mul(a, b, out=part)
+    padded[:, :, 0, 1:-1] = padded[:, :, 1, 1:-1]  # edge replication: rows, then whole columns (corners)
+    padded[:, :, -1, 1:-1] = padded[:, :, -2, 1:-1]
+    padded[:, :, :, 0] = padded[:, :, :, 1]
+    padded[:, :, :, -1] = padded[:, :, :, -2]
+    return F.avg_pool2d(padded, 3, stride=1).contiguous(), maps
+
+
 def pixel_stats_prepared(prepared: Sequence[Tensor], candidate: Tensor, scales: int) -> Tensor:
-    """:func:`pixel_stats` from :func:`prepare_pixels`'s tensors and the candidate's RGB in [0, 1]."""
+    """:func:`pixel_stats` from :func:`prepare_pixels`'s tensors and the candidate's RGB in [0, 1].
+
+    Per scale one stacked box filter (:func:`_box_of_products`); the arithmetic after it is
+    :func:`pixel_stats`'s, done in place on the filter's output to spare allocations.
+    """
     cand = _opponent(candidate)
     out: list[Tensor] = []
     for scale in range(scales):
@@ -181,16 +209,15 @@ def pixel_stats_prepared(prepared: Sequence[Tensor], candidate: Tensor, scales: 
         ref = prepared[2 * scale]
         mu_r, var_r = prepared[2 * scale + 1].chunk(2, dim=1)  # batch 1 broadcasts over the candidates
         err = cand - ref
-        sq_err = err * err
-        mu_c, mean_cc, mean_rc, mean_err = _box(torch.cat([cand, cand * cand, ref * cand, sq_err], dim=1)).chunk(
-            4, dim=1
-        )
-        var_c = (mean_cc - mu_c * mu_c).clamp_min(0)
-        cov = mean_rc - mu_r * mu_c
+        means, maps = _box_of_products([(cand, None), (cand, cand), (ref, cand), (err, err)])
+        mu_c, mean_cc, mean_rc, mean_err = means.chunk(4, dim=1)
+        sq_err = maps[:, 3 * cand.shape[1] :]
+        var_c = mean_cc.sub_(mu_c * mu_c).clamp_min_(0)  # (E[c²] − μc²)⁺
+        cov = mean_rc.sub_(mu_r * mu_c)  # E[rc] − μr μc
         masking = var_r + _MASK_C
-        log_masked = torch.log(mean_err / masking + _EPS)
-        structure = (2 * cov + _C2) / (var_r + var_c + _C2)
-        blur = ((var_c - var_r) / masking).clamp(-1, 1)
+        log_masked = mean_err.div_(masking).add_(_EPS).log_()  # log(E[err²] / (σr² + c) + ε)
+        structure = cov.mul_(2).add_(_C2).div_((var_r + var_c).add_(_C2))  # (2 cov + C2) / (σr² + σc² + C2)
+        blur = var_c.sub_(var_r).div_(masking).clamp_(-1, 1)  # ((σc² − σr²) / (σr² + c)) in [−1, 1]
         stats = [
             torch.log(sq_err.mean(dim=(2, 3)) + 1e-8),
             log_masked.mean(dim=(2, 3)),
