@@ -22,6 +22,7 @@ from sursmr.models.stats_head import (
     _MASK_C,
     _OPPONENT,
     StatsHead,
+    _mean3x3,
     _worst_regions,
     backbone_stats,
     pixel_stats,
@@ -153,3 +154,9 @@ def test_prepared_pool_equals_the_per_pair_pool(overrides: dict[str, object]) ->
     assert torch.allclose(scores_new, scores_old, atol=1e-6) and torch.allclose(scores_features, scores_old, atol=1e-6)
     # the vectors depend on the candidate: equal vectors are not a sign of ignored inputs
     assert not torch.allclose(head.pool(ref_features, model.reference_features(reference)), old, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 66, 66), (1, 3, 3, 3), (3, 6, 10, 7)])
+def test_shifted_sum_box_is_the_pooling_kernel_bit_for_bit(shape: tuple[int, int, int, int]) -> None:
+    values = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape))) * 10
+    assert torch.equal(_mean3x3(values), F.avg_pool2d(values, 3, stride=1))

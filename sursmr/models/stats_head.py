@@ -134,14 +134,25 @@ def backbone_stats(reference: Tensor, candidate: Tensor, streams: Sequence[str] 
     return backbone_stats_prepared(prepare_backbone(reference, streams), candidate, streams)
 
 
+def _mean3x3(padded: Tensor) -> Tensor:
+    """``F.avg_pool2d(padded, 3, stride=1)`` on (B, C, H + 2, W + 2), bit for bit, as 8 vectorised shifted adds.
+
+    The nine taps are summed in the CPU pooling kernel's order (row by row, left to right), then divided
+    by 9, so the values are identical there (tested); it is several times faster than that NCHW kernel.
+    """
+    height, width = padded.shape[2] - 2, padded.shape[3] - 2
+    total = padded[:, :, :height, :width] + padded[:, :, :height, 1 : width + 1]
+    for dy, dx in ((0, 2), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (2, 2)):
+        total += padded[:, :, dy : dy + height, dx : dx + width]
+    return total.div_(9)
+
+
 def _box(x: Tensor) -> Tensor:
     """3×3 local mean with edge replication, shape-preserving on (B, C, H, W).
 
-    Callers stack every map of one scale along C, so one pad and one pooling kernel serve them all.
-    The pooling runs channels-last (2-3× faster on CPU, the same sums in the same order: equal results).
+    Callers stack every map of one scale along C, so one pad and one filter serve them all.
     """
-    padded = F.pad(x, (1, 1, 1, 1), mode="replicate").contiguous(memory_format=torch.channels_last)
-    return F.avg_pool2d(padded, 3, stride=1).contiguous()
+    return _mean3x3(F.pad(x, (1, 1, 1, 1), mode="replicate"))
 
 
 def _opponent(rgb: Tensor) -> Tensor:
@@ -174,13 +185,13 @@ def prepare_pixels(reference: Tensor, scales: int) -> list[Tensor]:
 def _box_of_products(factors: Sequence[tuple[Tensor, Tensor | None]]) -> tuple[Tensor, Tensor]:
     """:func:`_box` of the maps ``a · b`` (``a`` when ``b`` is None) stacked along C, and the stacked maps.
 
-    The products are written straight into one replicate-padded channels-last buffer (no separate
-    stacking, padding and layout copies); the same values as ``_box(torch.cat([a * b, ...], dim=1))``.
+    The products are written straight into one replicate-padded buffer (no separate stacking and
+    padding copies); the same values as ``_box(torch.cat([a * b, ...], dim=1))``.
     """
     first = factors[0][0]
     batch, channels, height, width = first.shape
     size = (batch, channels * len(factors), height + 2, width + 2)
-    padded = torch.empty(size, dtype=first.dtype, device=first.device, memory_format=torch.channels_last)
+    padded = torch.empty(size, dtype=first.dtype, device=first.device)
     maps = padded[:, :, 1:-1, 1:-1]
     for i, (a, b) in enumerate(factors):
         part = maps[:, channels * i : channels * (i + 1)]
@@ -192,7 +203,7 @@ def _box_of_products(factors: Sequence[tuple[Tensor, Tensor | None]]) -> tuple[T
     padded[:, :, -1, 1:-1] = padded[:, :, -2, 1:-1]
     padded[:, :, :, 0] = padded[:, :, :, 1]
     padded[:, :, :, -1] = padded[:, :, :, -2]
-    return F.avg_pool2d(padded, 3, stride=1).contiguous(), maps
+    return _mean3x3(padded), maps
 
 
 def pixel_stats_prepared(prepared: Sequence[Tensor], candidate: Tensor, scales: int) -> Tensor:
