@@ -71,6 +71,7 @@ from sursmr.compress import (
     CompressSettings,
 )
 from sursmr.manifest import MANIFEST_NAME, Manifest, remove_stale_temps, write_temp
+from sursmr.rate_control import DEFAULT_STRATEGY
 from sursmr_core.errors import ExitCode, InputError, ModelError, OutputError, SursmrError
 from sursmr_core.imaging import RGBImage
 
@@ -152,7 +153,7 @@ def compress_many(
     confidence: float | None = None,
     predictor: PredictorSpec = None,
     device: str = "auto",
-    strategy: str = "bisect",
+    strategy: str = DEFAULT_STRATEGY,
     max_probes: int | None = None,
     options: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,

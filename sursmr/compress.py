@@ -47,7 +47,7 @@ from sursmr.encoding import (
     encode_in_worker,
     encoder_pool,
 )
-from sursmr.rate_control import Probe, Targets, search
+from sursmr.rate_control import DEFAULT_STRATEGY, Probe, Targets, search
 from sursmr.scoring import QualityPredictor
 from sursmr_core.errors import ModelError, UnsupportedImageError
 from sursmr_core.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
@@ -312,7 +312,7 @@ def compress_to_target(
     confidence: float | None = None,
     predictor: QualityPredictor | str | os.PathLike[str] | None = None,
     device: str = "auto",
-    strategy: str = "bisect",
+    strategy: str = DEFAULT_STRATEGY,
     max_probes: int | None = None,
     jobs: int | None = None,
     options: Mapping[str, Any] | None = None,

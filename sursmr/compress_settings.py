@@ -15,7 +15,7 @@ from typing import Any
 
 import codec_adapters
 from codec_adapters.base import DEFAULT_TIMEOUT_S, CodecAdapter
-from sursmr.rate_control import STRATEGIES, Targets
+from sursmr.rate_control import DEFAULT_STRATEGY, STRATEGIES, Targets
 from sursmr_core.errors import InputError
 
 DEFAULT_TARGET_SUR = 0.75
@@ -44,7 +44,7 @@ class CompressSettings:
 
     codec: str
     targets: Targets
-    strategy: str = "bisect"
+    strategy: str = DEFAULT_STRATEGY
     max_probes: int | None = None
     jobs: int | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -61,7 +61,7 @@ class CompressSettings:
         target_smr: float | None = DEFAULT_TARGET_SMR,
         margin: float | None = None,
         confidence: float | None = None,
-        strategy: str = "bisect",
+        strategy: str = DEFAULT_STRATEGY,
         max_probes: int | None = None,
         jobs: int | None = None,
         options: Mapping[str, Any] | None = None,

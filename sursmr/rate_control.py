@@ -8,7 +8,7 @@ tried (the flaw of jpeg-recompress's bisection).
 
 Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
 
-``bisect`` (default)
+``bisect``
     Predicted SUR is monotone in the level, so a k-ary bisection over the
     axis (``batch`` levels per round, so encodes can run in parallel and
     predictions are batched) finds the most compressed level that still
@@ -29,17 +29,17 @@ Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
     other shapes it can take a few more than bisect.
 ``exhaustive``
     Every level in one batch (or as many as the budget allows, best first).
-``predicted``
-    Starts from a *prior*: SUR/SMR predicted for every level from the
-    original alone (a curve model), so no encode is needed to guess. It
-    encodes the most compressed level the prior says passes together with
-    the level just below it; when the prior is right that settles the SUR
-    boundary in 2 encodes. When the probes disagree with the prior it
-    gallops away from the guess (steps 2, 4, 8...) until the boundary is
-    bracketed, then bisects, so a wrong prior costs a few probes but never
-    a wrong answer: on monotone curves the result equals the exhaustive
-    one whatever the prior. The SMR stage is the same as ``bisect``'s.
-    Without a prior it is ``bisect``.
+``predicted`` (default)
+    Starts from a *prior*: SUR/SMR predicted for every level before any
+    encode (a curve model; :mod:`sursmr.curves`). It encodes the lowest level
+    the prior says meets every target, moves the prior along the level axis
+    until it passes through what that probe scored (:mod:`sursmr.anchoring`),
+    encodes where the moved prior says the boundary is, and so on; a pass is
+    followed by its lower neighbour, which confirms it. When the prior's
+    shape is right that takes 2–3 encodes. After three such probes it
+    gallops or searches the bracket, so a wrong prior costs probes, never a
+    wrong answer. SUR and SMR are treated alike here (both assumed to rise
+    with quality). Without a prior it is ``bisect``.
 
 ``max_probes`` caps the number of distinct levels evaluated; when it runs
 out the best passing probe so far is returned, or :class:`TargetUnreachable`
@@ -53,6 +53,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
+from sursmr.anchoring import anchored_guess, curves_on_axis, first_guess
 from sursmr_core.errors import InputError, TargetUnreachable
 from sursmr_core.levels import LevelAxis
 from sursmr_core.registry import Registry
@@ -278,6 +279,9 @@ Strategy = Callable[[_Session, int], None]
 
 STRATEGIES: Registry[Strategy] = Registry("strategy")
 
+DEFAULT_STRATEGY = "predicted"
+"""The strategy compress uses unless told otherwise (``bisect`` when the model has no prior curve)."""
+
 
 @STRATEGIES.register(name="exhaustive")
 def _exhaustive(session: _Session, batch: int) -> None:
@@ -312,49 +316,20 @@ def _gallop(session: _Session, start: int, test: Callable[[Probe], bool], batch:
     return None  # the best level fails too: the target is unreachable
 
 
-def _prior_guess(session: _Session, test: Callable[[Probe], bool]) -> int | None:
-    """Index of the most compressed level whose prior passes ``test`` (the best level when none does)."""
-    if session.prior is None:
-        return None
-    passing = [
-        session.index_of[level]
-        for level, (sur, smr) in session.prior.items()
-        if level in session.index_of and test(Probe(level, 0, float(sur), float(smr)))
-    ]
-    return min(passing) if passing else session.top
-
-
-def _walk(session: _Session, batch: int, interpolate: bool, use_prior: bool = False) -> None:
+def _walk(session: _Session, batch: int, interpolate: bool) -> None:
     """Find the SUR boundary, then step up past SMR dips; see the module docstring."""
     targets, top = session.targets, session.top
     # without a SUR target the first bisection runs on SMR itself, treated as if it were monotone
     first_test = targets.meets_sur if targets.sur is not None else targets.passes
     first_shape = partial(targets.logit_slack, sur_only=targets.sur is not None) if interpolate else None
-    guess = _prior_guess(session, first_test) if use_prior else None
+    session.probe([top, 0] if interpolate else [top])
+    if not session.known(top) or not first_test(session.at(top)):
+        return  # SUR is monotone: when the best level misses it, every level does
     k: int | None
-    if guess is not None:
-        # the guess and the level just below it: when the prior is right these two settle the boundary
-        session.probe([guess, guess - 1] if guess > 0 else [guess])
-        if not session.known(guess):
-            return
-        if not first_test(session.at(guess)):
-            k = _gallop(session, guess, first_test, batch)
-        elif guess == 0:
-            k = 0
-        elif not session.known(guess - 1):
-            return  # the budget ran out
-        elif not first_test(session.at(guess - 1)):
-            k = guess  # the prior was right
-        else:
-            k = _gallop(session, guess - 1, first_test, batch)
+    if session.known(0) and first_test(session.at(0)):
+        k = 0
     else:
-        session.probe([top, 0] if interpolate else [top])
-        if not session.known(top) or not first_test(session.at(top)):
-            return  # SUR is monotone: when the best level misses it, every level does
-        if session.known(0) and first_test(session.at(0)):
-            k = 0
-        else:
-            k = session.lowest(0 if session.known(0) else -1, top, first_test, batch, first_shape)
+        k = session.lowest(0 if session.known(0) else -1, top, first_test, batch, first_shape)
     if k is None or targets.passes(session.at(k)):
         return
     neighbours = list(range(k + 1, min(top, k + batch) + 1))
@@ -377,9 +352,54 @@ def _interpolate(session: _Session, batch: int) -> None:
     _walk(session, batch, interpolate=True)
 
 
+ANCHOR_ROUNDS = 3
+"""Probes the ``predicted`` strategy places by the anchored prior before it falls back to a bracket search."""
+
+
+def _anchored(session: _Session, batch: int, prior: Prior) -> None:
+    """The ``predicted`` strategy with a prior: guess, probe, move the prior through the probe, guess again.
+
+    Tracks ``lo`` (highest failing index below every pass) and ``hi`` (lowest
+    passing index); stops when they are neighbours. A guess that the bracket
+    already rules out is clamped into it, so a pass is followed by its lower
+    neighbour (the one that confirms it) and a failure by its upper one; with
+    ``batch`` > 1 a moved guess and its lower neighbour are encoded together. After
+    :data:`ANCHOR_ROUNDS` probes it gallops (one side known) or searches the
+    bracket by regula falsi on the logit slack.
+    """
+    targets, required = session.targets, session.targets.required
+    curves = curves_on_axis(prior, session.order)
+    lo, hi = -1, None
+    guess = first_guess(curves, required)
+    for round_ in range(ANCHOR_ROUNDS):
+        # with parallel encoders a moved guess is encoded together with the neighbour that would confirm it
+        wanted = [guess - 1, guess] if round_ and batch > 1 and guess - 1 > lo else [guess]
+        if not session.probe(wanted):
+            return
+        for index in wanted:  # ascending: the first pass bounds hi, the failures below it bound lo
+            if targets.passes(session.at(index)):
+                hi = index if hi is None else min(hi, index)
+                break
+            lo = max(lo, index)
+        probe = session.at(guess)
+        if hi == 0 or lo == session.top or (hi is not None and hi - lo <= 1):
+            return  # settled, or the best level fails too (the target is unreachable)
+        guess = anchored_guess(curves, guess, {"sur": probe.sur, "smr": probe.smr}, required)
+        guess = min(max(guess, lo + 1), session.top if hi is None else hi - 1)
+    if hi is None:
+        _gallop(session, lo, targets.passes, batch)
+    elif lo < 0:
+        _gallop(session, hi, targets.passes, batch)
+    else:
+        session.lowest(lo, hi, targets.passes, batch, targets.logit_slack)
+
+
 @STRATEGIES.register(name="predicted")
 def _predicted(session: _Session, batch: int) -> None:
-    _walk(session, batch, interpolate=False, use_prior=True)
+    if session.prior is None:
+        _walk(session, batch, interpolate=False)
+    else:
+        _anchored(session, batch, session.prior)
 
 
 def search(

@@ -300,13 +300,27 @@ def test_a_right_prior_settles_the_level_in_two_encodes_and_a_near_one_in_three(
         assert codec.evaluated <= most, (shift, codec.calls)
 
 
-@pytest.mark.parametrize("shift", [10, -10])
-def test_a_prior_off_by_ten_levels_falls_back_and_still_finds_the_answer(shift: int) -> None:
+@pytest.mark.parametrize("shift", [10, -10, 15])
+def test_a_prior_off_by_many_levels_is_moved_onto_the_image_in_three_encodes(shift: int) -> None:
+    # a population curve of the right shape in the wrong place: the first probe tells where the image sits
     axis = LevelAxis(1, 100, "higher")
     codec = sigmoid_codec(axis)
     result = search(axis, codec, Targets(0.75, None), strategy="predicted", prior=shifted_prior(codec, shift))
     assert result.best == search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
-    assert 3 < codec.evaluated <= 2 + 2 * math.ceil(math.log2(20)) + 1  # galloped, then bisected a small bracket
+    assert codec.evaluated <= 3, codec.calls
+
+
+@pytest.mark.parametrize("offset", [10, -10])
+def test_a_prior_of_the_wrong_shape_falls_back_and_still_finds_the_answer(offset: int) -> None:
+    # a step where the truth is a gentle S, 10 levels off: anchoring moves less than a level per probe
+    axis = LevelAxis(1, 100, "higher")
+    codec = sigmoid_codec(axis)
+    truth = search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    step = truth.level + offset
+    prior = {level: (1.0, 1.0) if level >= step else (0.0, 0.0) for level in range(1, 101)}
+    result = search(axis, codec, Targets(0.75, None), strategy="predicted", prior=prior)
+    assert result.best == truth
+    assert 3 < codec.evaluated <= 3 + 2 * math.ceil(math.log2(20)) + 1  # galloped, then searched a small bracket
     assert [p.level for p in result.probes] == [lv for call in codec.calls for lv in call]
 
 
@@ -318,3 +332,12 @@ def test_predicted_without_a_prior_is_bisect() -> None:
         == search(axis, bisected, Targets(0.75, 0.5)).best
     )
     assert walked.calls == bisected.calls
+
+
+def test_parallel_encoders_get_the_moved_guess_and_its_confirming_neighbour_together() -> None:
+    axis = LevelAxis(1, 100, "higher")
+    codec = sigmoid_codec(axis)
+    expected = search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    result = search(axis, codec, Targets(0.75, None), strategy="predicted", batch=2, prior=shifted_prior(codec, 10))
+    assert result.best == expected
+    assert len(codec.calls) == 2 and [len(call) for call in codec.calls] == [1, 2], codec.calls

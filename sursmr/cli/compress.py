@@ -22,7 +22,7 @@ from sursmr.cli.app import (
 )
 from sursmr.compress import DEFAULT_TARGET_SMR, DEFAULT_TARGET_SUR
 from sursmr.encoding import default_jobs
-from sursmr.rate_control import STRATEGIES
+from sursmr.rate_control import DEFAULT_STRATEGY, STRATEGIES
 from sursmr_core.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -100,10 +100,11 @@ def _default_text() -> str:
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES.names()),
-    default="bisect",
+    default=DEFAULT_STRATEGY,
     show_default=True,
-    help="How levels are searched: bisect and interpolate probe a few, exhaustive every one; predicted starts "
-    "from the model's prior curve (its card's per-level label means) and bisects when it has none.",
+    help="How levels are searched: predicted starts from the model card's population curve, moves it onto the "
+    "image after each probe and usually needs 2-3 encodes (bisect when the card has no curve); bisect and "
+    "interpolate probe a few more, exhaustive every level.",
 )
 @click.option(
     "--max-probes",

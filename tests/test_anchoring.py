@@ -1,0 +1,77 @@
+"""The pure maths of moving a population prior onto one image (sursmr.anchoring)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sursmr.anchoring import PriorCurve, anchored_guess, curves_on_axis, first_guess
+from sursmr_core.errors import InputError
+
+
+def test_curve_is_made_non_decreasing_and_inverted_by_interpolation() -> None:
+    curve = PriorCurve([0.0, 0.2, 0.1, 0.6, 1.0])
+    assert curve.values == [0.0, 0.2, 0.2, 0.6, 1.0]
+    assert curve.crossing(0.4) == pytest.approx(2.5)
+    assert curve.crossing(0.2) == pytest.approx(1.0)
+    assert curve.crossing(-1.0) == 0.0  # the worst level already reaches it
+    assert PriorCurve([0.0, 0.5]).crossing(0.9) == 1.0  # never reached: clamped to the top
+    assert not PriorCurve([0.0, 0.5]).reaches(0.9)
+
+
+def test_bad_curves_are_refused() -> None:
+    with pytest.raises(InputError):
+        PriorCurve([])
+    with pytest.raises(InputError):
+        PriorCurve([0.1, math.nan])
+
+
+def test_prior_levels_are_spread_over_the_axis_indices() -> None:
+    order = [50, 40, 30, 20, 10, 0]  # a "lower is better" axis, worst first
+    curves = curves_on_axis({40: (0.2, 0.5), 20: (0.6, 0.9), 99: (1.0, 1.0)}, order)
+    assert curves["sur"].values == pytest.approx([0.2, 0.2, 0.4, 0.6, 0.6, 0.6])  # flat beyond the ends
+    assert curves["smr"].values == pytest.approx([0.5, 0.5, 0.7, 0.9, 0.9, 0.9])
+    with pytest.raises(InputError, match="no level"):
+        curves_on_axis({99: (1.0, 1.0)}, order)
+
+
+def linear(n: int, start: int) -> list[float]:
+    """0 up to ``start``, then +0.1 per index up to 1."""
+    return [min(1.0, max(0.0, (i - start) / 10)) for i in range(n)]
+
+
+def test_a_shifted_image_is_found_from_one_probe() -> None:
+    population = PriorCurve(linear(60, 20))  # crosses 0.75 at 27.5
+    image = linear(60, 24)  # the same shape 4 indices later
+    curves = {"sur": population, "smr": PriorCurve([0.0] * 10 + [1.0] * 50)}
+    required = {"sur": 0.75}
+    assert first_guess(curves, required) == 28
+    guess = anchored_guess(curves, 28, {"sur": image[28], "smr": 1.0}, required)
+    assert guess == 32 == min(i for i, v in enumerate(image) if v >= 0.75)
+
+
+def test_a_probe_on_the_floor_moves_the_guess_by_the_least_shift_that_explains_it() -> None:
+    curves = {"sur": PriorCurve(linear(60, 20)), "smr": PriorCurve([1.0] * 60)}
+    # nothing risen yet at 28: the image starts at least 8 indices after the population
+    assert anchored_guess(curves, 28, {"sur": 0.0, "smr": 1.0}, {"sur": 0.75}) == 36
+    assert curves["sur"].position(0.0) == 20.0 and curves["sur"].crossing(0.0) == 0.0
+    assert curves["sur"].position(1.0) == 30.0 == curves["sur"].crossing(1.0)  # the ceiling starts at 30
+
+
+def test_the_binding_target_sets_the_guess() -> None:
+    curves = {"sur": PriorCurve(linear(60, 10)), "smr": PriorCurve(linear(60, 30))}
+    required = {"sur": 0.5, "smr": 0.9}
+    # SUR: 0.5 at 20 where the population has it at 15 → shift +5 → 15 + 5 = 20;
+    # SMR: 0.2 at 20 where the population has it at 32 → shift -12 → 39 - 12 = 27: SMR binds
+    assert anchored_guess(curves, 20, {"sur": 0.5, "smr": 0.2}, required) == 27
+
+
+def test_saturated_probes_and_unreachable_targets() -> None:
+    curves = {"sur": PriorCurve(linear(60, 20)), "smr": PriorCurve([1.0] * 60)}
+    # a probe at the curve's ceiling bounds the shift: the guess moves down, not up
+    assert anchored_guess(curves, 50, {"sur": 1.0, "smr": 1.0}, {"sur": 0.75}) < 50
+    # a target the population never reaches: the top index
+    low = {"sur": PriorCurve([0.0, 0.3, 0.6]), "smr": PriorCurve([1.0] * 3)}
+    assert anchored_guess(low, 0, {"sur": 0.0, "smr": 1.0}, {"sur": 0.9}) == 2
+    assert first_guess(low, {"sur": 0.9}) == 2
