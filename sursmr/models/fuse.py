@@ -38,6 +38,8 @@ def _tail(norm: nn.BatchNorm2d) -> nn.Module:
     """What remains of a BN(+dropout+activation) layer once its affine map lives in the convolution."""
     parts = [m for m in (getattr(norm, "drop", None), getattr(norm, "act", None)) if isinstance(m, nn.Module)]
     parts = [m for m in parts if not isinstance(m, nn.Identity)]
+    if len(parts) == 1:
+        return parts[0]
     return nn.Sequential(*parts) if parts else nn.Identity()
 
 
