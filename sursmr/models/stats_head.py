@@ -78,9 +78,15 @@ def _worst_regions(values: Tensor, share: float) -> Tensor:
     a 256×256 tile at full resolution), so one value is a local error level,
     not a single pixel.
     """
-    grid = F.adaptive_avg_pool2d(values, (min(values.shape[2], _REGIONS), min(values.shape[3], _REGIONS)))
+    # int(): plain numbers even while the network is traced for export (ONNX)
+    height, width = int(values.shape[2]), int(values.shape[3])
+    rows, cols = min(height, _REGIONS), min(width, _REGIONS)
+    if height % rows == 0 and width % cols == 0:  # the same means as adaptive pooling, and exportable
+        grid = F.avg_pool2d(values, (height // rows, width // cols))
+    else:
+        grid = F.adaptive_avg_pool2d(values, (rows, cols))
     flat = grid.flatten(2)
-    k = max(1, round(flat.shape[2] * share))
+    k = max(1, round(int(flat.shape[2]) * share))
     return torch.topk(flat, k, dim=2).values.mean(dim=2)
 
 
