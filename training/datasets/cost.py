@@ -47,8 +47,6 @@ _APPLICABLE_SHARE = {
 }  # fmt: skip
 # metrics computed by another metric's tool run (training/metrics/_pair_memo.py): charged once per pair
 _SHARED_RUN = {"vmaf_neg": "vmaf", "butteraugli_3norm": "butteraugli_max"}
-# encode + decode of one mid-grid level (jpeg q60, bpg q25, vvc QP 31)
-_CODEC_S_256 = {"jpeg": 0.0061, "bpg": 0.6401, "vvc": 0.8284}
 
 
 @dataclass(frozen=True)
