@@ -139,3 +139,29 @@ def anchored_guess(
         shift = index - curve.position(observed[name])
         guess = max(guess, curve.crossing(need) + shift)
     return min(top, max(0, math.ceil(guess - 1e-9)))
+
+
+def secant_crossing(points: Sequence[tuple[int, float]]) -> float | None:
+    """Where the line through the two points nearest zero crosses it: ``(index, slack)`` pairs, one side of zero.
+
+    ``slack`` is a monotone score that reaches 0 where the targets are met
+    (:meth:`sursmr.rate_control.Targets.logit_slack`). The two points with
+    the smallest ``|slack|`` (on distinct indices) give the image's own slope,
+    which replaces the population's once an image has two probes on one side
+    of its boundary. None when fewer than two distinct indices are known or
+    the slope is not positive (a flat or non-monotone stretch says nothing
+    about where the curve crosses).
+    """
+    nearest: dict[int, float] = {}
+    for index, slack in sorted(points, key=lambda p: abs(p[1])):
+        if index not in nearest and math.isfinite(slack):
+            nearest[index] = slack
+        if len(nearest) == 2:
+            break
+    if len(nearest) < 2:
+        return None
+    (i0, s0), (i1, s1) = sorted(nearest.items())
+    slope = (s1 - s0) / (i1 - i0)
+    if slope <= 0.0:
+        return None
+    return i0 - s0 / slope

@@ -34,12 +34,13 @@ Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
     encode (a curve model; :mod:`sursmr.curves`). It encodes the lowest level
     the prior says meets every target, moves the prior along the level axis
     until it passes through what that probe scored (:mod:`sursmr.anchoring`),
-    encodes where the moved prior says the boundary is, and so on; a pass is
-    followed by its lower neighbour, which confirms it. When the prior's
-    shape is right that takes 2–3 encodes. After three such probes it
-    gallops or searches the bracket, so a wrong prior costs probes, never a
-    wrong answer. SUR and SMR are treated alike here (both assumed to rise
-    with quality). Without a prior it is ``bisect``.
+    encodes where the moved prior says the boundary is; with two probes on
+    one side it follows the image's own slope (a secant on the logit slack)
+    instead of the population's, and once a pass and a failure bracket the
+    boundary, regula falsi closes it. When the prior's shape is right that
+    takes 2–3 encodes. After three one-sided probes it gallops, so a wrong
+    prior costs probes, never a wrong answer. SUR and SMR are treated alike
+    here (both assumed to rise with quality). Without a prior it is ``bisect``.
 
 ``max_probes`` caps the number of distinct levels evaluated; when it runs
 out the best passing probe so far is returned, or :class:`TargetUnreachable`
@@ -53,7 +54,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from sursmr.anchoring import anchored_guess, curves_on_axis, first_guess
+from sursmr.anchoring import PriorCurve, anchored_guess, curves_on_axis, first_guess, secant_crossing
 from sursmr_core.errors import InputError, TargetUnreachable
 from sursmr_core.levels import LevelAxis
 from sursmr_core.registry import Registry
@@ -353,24 +354,86 @@ def _interpolate(session: _Session, batch: int) -> None:
 
 
 ANCHOR_ROUNDS = 3
-"""Probes the ``predicted`` strategy places by the anchored prior before it falls back to a bracket search."""
+"""Probes the ``predicted`` strategy places on one side of the boundary before it gallops."""
+
+_SATURATED = 0.99
+SATURATED_LOGIT = _logit(_SATURATED)
+"""Logit slack is clipped to ± this (a ratio of 0.99 against a target of 0.5) before lines are drawn through probes."""
+
+
+def _clipped_slack(targets: Targets, probe: Probe) -> float:
+    """:meth:`Targets.logit_slack` clipped to ±:data:`SATURATED_LOGIT`: saturated probes bound a line, no more."""
+    return max(-SATURATED_LOGIT, min(SATURATED_LOGIT, targets.logit_slack(probe)))
+
+
+def _one_sided_guess(session: _Session, curves: Mapping[str, PriorCurve], nearest: int) -> float:
+    """Next continuous guess while every probe lies on one side of the boundary.
+
+    Two or more probes: the image's own slope (secant through the two probes
+    nearest the boundary, logit slack clipped at :data:`SATURATED_LOGIT`), but
+    never a step longer than twice the population curve's or shorter than one
+    index. One probe: the population curve moved through it (:func:`anchored_guess`).
+    """
+    targets = session.targets
+    probe = session.at(nearest)
+    # beyond 0.99 (or below 0.01) every ratio looks alike: a saturated probe moves the curve only that far
+    observed = {name: min(_SATURATED, max(1.0 - _SATURATED, getattr(probe, name))) for name in ("sur", "smr")}
+    moved = anchored_guess(curves, nearest, observed, targets.required)
+    points = [(i, _clipped_slack(targets, session.at(i))) for i in range(len(session.order)) if session.known(i)]
+    crossing = secant_crossing(points)
+    if crossing is None:
+        return float(moved)
+    limit = 2 * max(1, abs(moved - nearest))
+    return nearest + max(-limit, min(limit, crossing - nearest))
+
+
+def _falsi(session: _Session, lo: int, hi: int, batch: int) -> None:
+    """Close the bracket ``lo`` (fails) .. ``hi`` (passes) by regula falsi on the clipped logit slack.
+
+    Each round probes where the line through the bracket's ends crosses zero
+    (with ``batch`` > 1, also the level below it); a round that leaves the
+    bracket wider than half of what it was two rounds before is followed by a
+    midpoint probe, so a misleading line costs at most bisection's pace.
+    """
+    targets = session.targets
+    widths = [hi - lo]
+    while hi - lo > 1:
+        below, above = _clipped_slack(targets, session.at(lo)), _clipped_slack(targets, session.at(hi))
+        if len(widths) >= 3 and 2 * (hi - lo) > widths[-3]:
+            guess = (lo + hi) // 2
+        elif below < 0.0 <= above and above > below:
+            guess = math.ceil(lo + (hi - lo) * (-below) / (above - below) - 1e-9)
+        else:
+            guess = (lo + hi) // 2
+        guess = min(hi - 1, max(lo + 1, guess))
+        wanted = [guess - 1, guess] if batch > 1 and guess - 1 > lo else [guess]
+        if not session.probe(wanted):
+            return
+        for index in wanted:
+            if targets.passes(session.at(index)):
+                hi = index
+                break
+            lo = index
+        widths.append(hi - lo)
 
 
 def _anchored(session: _Session, batch: int, prior: Prior) -> None:
-    """The ``predicted`` strategy with a prior: guess, probe, move the prior through the probe, guess again.
+    """The ``predicted`` strategy with a prior: guess, probe, correct the guess by what the probes scored.
 
     Tracks ``lo`` (highest failing index below every pass) and ``hi`` (lowest
-    passing index); stops when they are neighbours. A guess that the bracket
-    already rules out is clamped into it, so a pass is followed by its lower
-    neighbour (the one that confirms it) and a failure by its upper one; with
-    ``batch`` > 1 a moved guess and its lower neighbour are encoded together. After
-    :data:`ANCHOR_ROUNDS` probes it gallops (one side known) or searches the
-    bracket by regula falsi on the logit slack.
+    passing index); stops when they are neighbours. While every probe lies on
+    one side of the boundary the next guess comes from the population curve
+    moved through the nearest probe, then from the image's own slope
+    (:func:`_one_sided_guess`); with ``batch`` > 1 a moved guess and its lower
+    neighbour are encoded together. Once a pass and a failure bracket the
+    boundary, regula falsi on the logit slack between them finishes
+    (:meth:`_Session.lowest`, which confirms its guess with the neighbour).
+    After :data:`ANCHOR_ROUNDS` one-sided probes it gallops instead.
     """
-    targets, required = session.targets, session.targets.required
+    targets = session.targets
     curves = curves_on_axis(prior, session.order)
     lo, hi = -1, None
-    guess = first_guess(curves, required)
+    guess = first_guess(curves, targets.required)
     for round_ in range(ANCHOR_ROUNDS):
         # with parallel encoders a moved guess is encoded together with the neighbour that would confirm it
         wanted = [guess - 1, guess] if round_ and batch > 1 and guess - 1 > lo else [guess]
@@ -381,17 +444,19 @@ def _anchored(session: _Session, batch: int, prior: Prior) -> None:
                 hi = index if hi is None else min(hi, index)
                 break
             lo = max(lo, index)
-        probe = session.at(guess)
         if hi == 0 or lo == session.top or (hi is not None and hi - lo <= 1):
             return  # settled, or the best level fails too (the target is unreachable)
-        guess = anchored_guess(curves, guess, {"sur": probe.sur, "smr": probe.smr}, required)
+        if hi is not None and lo >= 0:
+            _falsi(session, lo, hi, batch)
+            return
+        nearest = lo if hi is None else hi
+        step = _one_sided_guess(session, curves, nearest)
+        guess = math.ceil(step - 1e-9)
         guess = min(max(guess, lo + 1), session.top if hi is None else hi - 1)
     if hi is None:
         _gallop(session, lo, targets.passes, batch)
-    elif lo < 0:
-        _gallop(session, hi, targets.passes, batch)
     else:
-        session.lowest(lo, hi, targets.passes, batch, targets.logit_slack)
+        _gallop(session, hi, targets.passes, batch)
 
 
 @STRATEGIES.register(name="predicted")

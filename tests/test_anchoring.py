@@ -75,3 +75,14 @@ def test_saturated_probes_and_unreachable_targets() -> None:
     low = {"sur": PriorCurve([0.0, 0.3, 0.6]), "smr": PriorCurve([1.0] * 3)}
     assert anchored_guess(low, 0, {"sur": 0.0, "smr": 1.0}, {"sur": 0.9}) == 2
     assert first_guess(low, {"sur": 0.9}) == 2
+
+
+def test_secant_uses_the_two_probes_nearest_the_boundary() -> None:
+    from sursmr.anchoring import secant_crossing
+
+    # slack rises by 0.5 per index between the two nearest probes: zero at 10 + 1.0 / 0.5 = 12
+    assert secant_crossing([(2, -9.0), (8, -2.0), (10, -1.0)]) == pytest.approx(12.0)
+    assert secant_crossing([(10, -1.0)]) is None  # one probe: no slope
+    assert secant_crossing([(10, -1.0), (10, -1.5)]) is None  # one index twice
+    assert secant_crossing([(8, -1.0), (10, -2.0)]) is None  # falling slack says nothing
+    assert secant_crossing([(8, -1.0), (10, -1.0)]) is None  # flat stretch

@@ -341,3 +341,20 @@ def test_parallel_encoders_get_the_moved_guess_and_its_confirming_neighbour_toge
     result = search(axis, codec, Targets(0.75, None), strategy="predicted", batch=2, prior=shifted_prior(codec, 10))
     assert result.best == expected
     assert len(codec.calls) == 2 and [len(call) for call in codec.calls] == [1, 2], codec.calls
+
+
+@pytest.mark.parametrize("steepness", [0.5, 2.0])
+def test_an_image_steeper_or_flatter_than_the_prior_is_followed_by_its_own_slope(steepness: float) -> None:
+    # the prior has the right midpoint but twice or half the image's width: after two probes on one side the
+    # secant through them (the image's slope) aims, and once bracketed regula falsi closes in
+    axis = LevelAxis(1, 100, "higher")
+    codec = sigmoid_codec(axis)
+    n = 100
+    prior = {
+        level: (p, p)
+        for level in range(1, 101)
+        for p in [1 / (1 + math.exp(-((level - 1) - 0.6 * n + 12) / (0.08 * n * steepness)))]
+    }
+    result = search(axis, codec, Targets(0.75, None), strategy="predicted", prior=prior)
+    assert result.best == search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    assert codec.evaluated <= 5, codec.calls

@@ -374,9 +374,7 @@ def test_missing_smr_labels_are_left_out_of_the_loss_and_the_mae(tiny_data: Path
 @pytest.mark.slow
 def test_frozen_stats_run_learns_caches_vectors_and_exports(tiny_data: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    config = TrainConfig(
-        data=str(tiny_data), out=str(run), model="sursmr_tiny_stats", epochs=30, batch_size=4, lr=3e-3
-    )
+    config = TrainConfig(data=str(tiny_data), out=str(run), model="sursmr_tiny_stats", epochs=30, batch_size=4, lr=3e-3)
     result = train(config)
     lines = (run / "metrics.jsonl").read_text().splitlines()
     losses = [json.loads(line)["train_loss"] for line in lines]

@@ -78,8 +78,9 @@ def fake_registries(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Only the fakes above are registered (and the JND calibration is faked) for one test."""
     monkeypatch.setattr(labelling, "_labels_module", lambda name: FAKE_MODULES[name])
     monkeypatch.setattr(labelling, "_PIPELINES", {})
-    with METRICS.only({"fake_mae": FakeMae, "fake_missing": FakeMissing}), MACHINES.only(
-        {"fake_brightness": FakeBrightness}
+    with (
+        METRICS.only({"fake_mae": FakeMae, "fake_missing": FakeMissing}),
+        MACHINES.only({"fake_brightness": FakeBrightness}),
     ):
         yield
 
