@@ -371,7 +371,7 @@ def _one_sided_guess(session: _Session, curves: Mapping[str, PriorCurve], neares
 
     Two or more probes: the image's own slope (secant through the two probes
     nearest the boundary, logit slack clipped at :data:`SATURATED_LOGIT`), but
-    never a step longer than twice the population curve's or shorter than one
+    never a step longer than four times the population curve's or shorter than one
     index. One probe: the population curve moved through it (:func:`anchored_guess`).
     """
     targets = session.targets
@@ -383,7 +383,7 @@ def _one_sided_guess(session: _Session, curves: Mapping[str, PriorCurve], neares
     crossing = secant_crossing(points)
     if crossing is None:
         return float(moved)
-    limit = 2 * max(1, abs(moved - nearest))
+    limit = 4 * max(1, abs(moved - nearest))
     return nearest + max(-limit, min(limit, crossing - nearest))
 
 
