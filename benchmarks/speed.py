@@ -27,6 +27,7 @@ Usage::
     python benchmarks/speed.py --model /tmp/m/with-prior.safetensors --codecs jpeg,bpg --repeats 3
     python benchmarks/speed.py --size phone --codecs jpeg --sampling-check
     python benchmarks/speed.py --codecs jpeg --layouts             # also time the channels-first network
+    python benchmarks/speed.py --codecs jpeg --runtime torch       # the backbone in torch, not ONNX Runtime
 
 Writes ``benchmarks/results/speed.{json,md}`` (``speed_phone.{json,md}`` for ``--size phone``).
 """
@@ -157,13 +158,20 @@ def model_cost(predictor: Any, rgb: np.ndarray) -> tuple[float, float]:
 
     from sursmr.models.inputs import image_to_input
     from sursmr.models.network import count_parameters
+    from sursmr.models.onnx_backbone import OnnxBackbone
 
     net = predictor.model
     inputs = image_to_input(rgb, net.config, predictor.device)
-    with torch.inference_mode():
-        reference = net.prepare_reference(net.reference_features(inputs))
-    flops = flops_of(lambda: net.forward_from_prepared(reference, inputs))
-    return count_parameters(net) / 1e6, flops / 1e9
+    backbone = net.backbone
+    if isinstance(backbone, OnnxBackbone):  # the FLOP counter sees torch operators only
+        net.backbone = backbone.torch_backbone
+    try:
+        with torch.inference_mode():
+            reference = net.prepare_reference(net.reference_features(inputs))
+        flops = flops_of(lambda: net.forward_from_prepared(reference, inputs))
+        return count_parameters(net) / 1e6, flops / 1e9
+    finally:
+        net.backbone = backbone
 
 
 def compress_once(rgb: np.ndarray, codec: str, scorer: Any, sur: float | None, smr: float | None, strategy: str) -> Any:
@@ -241,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target-sur", type=float, default=0.75)
     parser.add_argument("--target-smr", type=float, default=0.9)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--runtime", choices=["auto", "torch", "onnx"], default="auto", help="what runs the backbone [default: auto]"
+    )
     parser.add_argument("--ssim-target", type=float, default=0.95, help="SSIM the baseline bisection aims for")
     parser.add_argument("--threads", type=int, default=2, help="torch threads [default: 2]")
     parser.add_argument("--layouts", action="store_true", help="also time the channels-first network")
@@ -259,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     model = args.model or DEFAULT_MODEL
     max_tiles = DEFAULT_MAX_TILES if args.max_tiles is None else args.max_tiles
-    predictor = sursmr.predictor.load(model, args.device, max_tiles=max_tiles)
+    predictor = sursmr.predictor.load(model, args.device, max_tiles=max_tiles, runtime=args.runtime)
     phone = args.size == "phone"
     load_seconds = None
     if phone:
@@ -315,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "model": model,
         "device": args.device,
+        "runtime": predictor.runtime,
         "torch_threads": torch.get_num_threads(),
         "host": platform.machine(),
         "image": image_text,
@@ -358,7 +370,8 @@ def render(report: dict[str, Any], ssim_target: float, baselines: bool) -> str:
     lines = [
         f"# End-to-end speed ({title})",
         "",
-        f"Model `{report['model']}` on {report['device']} ({report['torch_threads']} torch threads, "
+        f"Model `{report['model']}` on {report['device']}, backbone run by {report.get('runtime', 'torch')} "
+        f"({report['torch_threads']} torch threads, "
         f"{report['cpu_count']} CPUs, 1-min load average {load[0]} → {load[1]}: on a shared, loaded machine every "
         f"second here is inflated), `{report['image']}`, targets SUR ≥ {report['targets']['sur']}, SMR ≥ "
         f"{report['targets']['smr']}, strategy `{report['strategy']}`. Predictor "

@@ -203,7 +203,7 @@ class CompressResult:
         }
 
 
-_PREDICTORS: OrderedDict[tuple[str | None, str], QualityPredictor] = OrderedDict()
+_PREDICTORS: OrderedDict[tuple[str | None, str, str], QualityPredictor] = OrderedDict()
 _KEPT_PREDICTORS = 2
 
 
@@ -215,7 +215,8 @@ def cached_predictor(spec: str | os.PathLike[str] | None = None, device: str = "
     """
     import sursmr.predictor
 
-    key = (None if spec is None else os.fspath(spec), device)
+    # the runtime (sursmr.predictor.load's default, from the environment) is part of what was loaded
+    key = (None if spec is None else os.fspath(spec), device, os.environ.get("SURSMR_RUNTIME") or "auto")
     found = _PREDICTORS.get(key)
     if found is None:
         found = _PREDICTORS[key] = sursmr.predictor.load(spec, device)

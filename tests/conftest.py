@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sursmr_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Exported ONNX graphs go to a folder of this test session, never to the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("sursmr-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SURSMR_CACHE_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import signal
 import sys
@@ -153,6 +154,33 @@ def device_option(fn: F) -> F:
         callback=_device,
         help="Where the predictor runs: auto (CUDA when available), cpu, cuda or cuda:N.",
     )(fn)
+
+
+def runtime_option(fn: F) -> F:
+    """``--runtime``: what runs the predictor's backbone (auto, torch, onnx); default ``$SURSMR_RUNTIME`` or auto."""
+    return click.option(
+        "--runtime",
+        type=click.Choice(["auto", "torch", "onnx"]),
+        default="auto",
+        show_default=True,
+        envvar="SURSMR_RUNTIME",
+        help="What runs the predictor's backbone: auto (ONNX Runtime on the CPU when installed, else torch), "
+        "torch, or onnx (an error when it cannot).",
+    )(fn)
+
+
+def export_runtime(runtime: str) -> None:
+    """Put ``runtime`` in ``$SURSMR_RUNTIME`` for this command, so the predictors its workers load use it."""
+    previous = os.environ.get("SURSMR_RUNTIME")
+    os.environ["SURSMR_RUNTIME"] = runtime
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("SURSMR_RUNTIME", None)
+        else:
+            os.environ["SURSMR_RUNTIME"] = previous
+
+    click.get_current_context().call_on_close(restore)
 
 
 def jobs_option(fn: F) -> F:

@@ -11,12 +11,14 @@ import click
 from sursmr.cli.app import (
     emit_json,
     emit_table,
+    export_runtime,
     jobs_option,
     json_option,
     main,
     positive_seconds,
     progress,
     quiet_option,
+    runtime_option,
     strict_option,
     timeout_option,
 )
@@ -97,6 +99,7 @@ def _default_text() -> str:
 )
 @click.option("--model", default=None, help="Model name or .safetensors path [default: the shipped model].")
 @click.option("--device", default="auto", show_default=True, help="Where the predictor runs: auto, cpu or cuda.")
+@runtime_option
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES.names()),
@@ -164,6 +167,7 @@ def compress(
     margin: float | None,
     model: str | None,
     device: str,
+    runtime: str,
     strategy: str,
     max_probes: int | None,
     out_dir: Path | None,
@@ -221,6 +225,7 @@ def compress(
     inputs = plan_inputs(paths, extension=extension, out_dir=out_dir, recursive=recursive, glob=pattern)
     several = len(inputs) > 1
     workers = (jobs or default_jobs()) if several or executor == "ray" else 1
+    export_runtime(runtime)  # worker processes inherit it and load the model with it
     # bad targets, options or codecs stop here, before any work; the model loads after the first image is read
     outcomes = compress_many(
         inputs,

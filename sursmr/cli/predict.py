@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sursmr.cli.app import device_option, emit_rows, json_option, main, strict_option
+from sursmr.cli.app import device_option, emit_rows, json_option, main, runtime_option, strict_option
 from sursmr_core.errors import InputError
 from sursmr_core.imaging import load_image
 
@@ -22,9 +22,12 @@ from sursmr_core.imaging import load_image
     "[default: the shipped model].",
 )
 @device_option
+@runtime_option
 @strict_option
 @json_option
-def predict(reference: Path, distorted: Path, model_name: str | None, device: str, strict: bool, as_json: bool) -> None:
+def predict(
+    reference: Path, distorted: Path, model_name: str | None, device: str, runtime: str, strict: bool, as_json: bool
+) -> None:
     """Predict SUR and SMR (each in [0, 1]) of DISTORTED as a compressed version of REFERENCE.
 
     Both images must have the same size. Exit code 6 when the model's weights
@@ -45,7 +48,7 @@ def predict(reference: Path, distorted: Path, model_name: str | None, device: st
     # torch loads only once the inputs are known to be usable
     import sursmr.predictor
 
-    predictor = sursmr.predictor.load(model_name, device)
+    predictor = sursmr.predictor.load(model_name, device, runtime=runtime)
     (result,) = predictor.predict(ref, [dist])
     row = {
         "reference": str(reference),
