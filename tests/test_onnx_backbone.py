@@ -74,6 +74,8 @@ def test_tiny_network_features_and_scores_equal_torch(cache: Path) -> None:
     with torch.inference_mode():
         want, got = by_torch.model.reference_features(inputs), by_onnx.model.reference_features(inputs)
     assert [tuple(g.shape) for g in got] == [tuple(w.shape) for w in want]
+    # backbone features come channels-last, as the torch network's do (the stats head is slow on mixed layouts)
+    assert all(g.is_contiguous(memory_format=torch.channels_last) for g in got[:-1])
     for g, w in zip(got, want, strict=True):
         assert float((g - w).abs().max()) <= 1e-4 * max(1.0, float(w.abs().max()))
     reference, candidates = _pair(64, 128)

@@ -41,6 +41,8 @@ RUNTIME_ENV = "SURSMR_RUNTIME"
 """Environment variable read when no runtime is given (the CLI's ``--runtime`` sets it for its workers)."""
 CACHE_ENV = "SURSMR_CACHE_DIR"
 OPSET = 17
+GRAPH_FORMAT = 2
+"""Version of what :func:`export_backbone` writes (2: NHWC outputs); part of the cache key."""
 CHECK_TOLERANCE = 1e-3
 """Largest difference (relative to the features' scale) between ONNX Runtime's and torch's features at load."""
 
@@ -91,14 +93,18 @@ class _AsTuple(nn.Module):
         self.backbone = backbone
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
-        return tuple(self.backbone(x))
+        # NHWC outputs: read back as channels-last NCHW tensors without a copy (the layout the torch network
+        # gives and the stats head is fast on; NCHW features made it ~2x slower)
+        return tuple(f.permute(0, 2, 3, 1) for f in self.backbone(x))
 
 
 def graph_key(backbone: nn.Module, size: int) -> str:
     """Digest naming the exported graph: structure, parameters and buffers, input size, torch and onnx versions."""
     onnx, _ = _modules()
     digest = hashlib.sha256()
-    digest.update(f"{backbone!r}\n{size}\n{torch.__version__}\n{onnx.__version__}\nopset{OPSET}\n".encode())
+    digest.update(
+        f"{backbone!r}\n{size}\n{torch.__version__}\n{onnx.__version__}\nopset{OPSET}\nformat{GRAPH_FORMAT}\n".encode()
+    )
     for name, value in backbone.state_dict().items():
         digest.update(f"{name}:{value.dtype}:{tuple(value.shape)}\n".encode())
         digest.update(value.detach().cpu().contiguous().numpy().tobytes())
@@ -162,9 +168,10 @@ class OnnxBackbone(nn.Module):
     def forward(self, x: Tensor) -> list[Tensor]:
         if x.device.type != "cpu" or x.dtype != torch.float32 or tuple(x.shape[1:]) != (3, self.size, self.size):
             return list(self.torch_backbone(x))
-        # NCHW contiguous float32 in (one copy from a channels-last batch), the session's arrays out without copies
+        # NCHW contiguous float32 in (one copy from a channels-last batch); the session's NHWC arrays come out
+        # as channels-last (B, C, H, W) views, without copies
         feed = x.detach().contiguous().numpy()
-        return [torch.from_numpy(out) for out in self.session.run(self._outputs, {"x": feed})]
+        return [torch.from_numpy(out).permute(0, 3, 1, 2) for out in self.session.run(self._outputs, {"x": feed})]
 
 
 def _matches(session: Any, backbone: nn.Module, size: int) -> bool:
@@ -172,7 +179,7 @@ def _matches(session: Any, backbone: nn.Module, size: int) -> bool:
     probe = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)) * 4 - 2
     with torch.inference_mode():
         want = [w.float() for w in backbone(probe)]
-    got = session.run(None, {"x": probe.numpy()})
+    got = [out.transpose(0, 3, 1, 2) for out in session.run(None, {"x": probe.numpy()})]
     if len(got) != len(want):
         return False
     for g, w in zip(got, want, strict=True):
