@@ -38,8 +38,9 @@ Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
     one side it follows the image's own slope (a secant on the logit slack)
     instead of the population's, and once a pass and a failure bracket the
     boundary, regula falsi closes it. When the prior's shape is right that
-    takes 2–3 encodes. After three one-sided probes it gallops, so a wrong
-    prior costs probes, never a wrong answer. SUR and SMR are treated alike
+    takes 2–3 encodes (about 4 on real predictions, whose curves are
+    noisier). After three one-sided probes it gallops, so a wrong prior
+    costs probes, never a wrong answer. SUR and SMR are treated alike
     here (both assumed to rise with quality). Without a prior it is ``bisect``.
 
 ``max_probes`` caps the number of distinct levels evaluated; when it runs
