@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks.batch_folder import (
     read_runs,
 )
+from sursmr.predictor import DEFAULT_MODEL
 
 # --- report -------------------------------------------------------------------------------------------------------
 
@@ -89,7 +90,7 @@ def write_report(args: argparse.Namespace, names: list[str] | None = None) -> di
         folder = args.previous.get("folder", {})
     payload = {
         "meta": {
-            "model": args.model or "sursmr-effnet-lite0 (default)",
+            "model": args.model or f"{DEFAULT_MODEL} (default)",
             "cpus": len(os.sched_getaffinity(0)),
             "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
             "piece": max((r["planned"] for r in records if r["mode"] != "per-image"), default=args.piece),
@@ -126,8 +127,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "# Batch throughput (768×512 photos)",
         "",
         f"Folder of {folder.get('photos', '?')} photos from {folder.get('sources', '?')} source photos "
-        f"({collections}); model `{meta['model']}` on cpu; {meta['cpus']} CPU cores ({meta['machine']}), shared with a "
-        f"dataset build at higher priority (the benchmark's niceness and the load average are in the table); "
+        f"({collections}); model `{meta['model']}` on cpu; {meta['cpus']} CPU cores ({meta['machine']}); the "
+        "benchmark's niceness and the 1-minute load average around each run are in the table (a load above the "
+        "core count means other work shared the cores); "
         f"runs from {meta['first_run']} to {meta['last_run']} UTC. Batches ran in pieces of {meta['piece']} photos "
         "(one CLI process each, model loading included); `images` were compressed, `failed` found no level meeting "
         "the targets (a full search all the same: `images/s` counts both); `images/s` leaves out the Ray start, "
@@ -180,10 +182,11 @@ def headline(payload: dict[str, Any]) -> str:
     )
     if not parts:
         return "`benchmarks/batch.py` has no finished measurement yet.\n"
+    load_max = max((row["load_max"] for row in payload["rows"] if row.get("load_max") is not None), default="?")
     return (
-        f"Measured by `benchmarks/batch.py` ({payload['meta']['cpus']} shared CPU cores, 768×512 photos from a "
+        f"Measured by `benchmarks/batch.py` ({payload['meta']['cpus']} CPU cores, 768×512 photos from a "
         f"{folder.get('photos', '?')}-photo folder, model loading included, Ray start left out): "
         + "; ".join(parts)
-        + f" (images measured: {counts}; a shared machine under heavy load, so absolute rates are low)"
+        + f" (images measured: {counts}; 1-minute load average up to {load_max} on {payload['meta']['cpus']} cores)"
         + ". Details in [benchmarks/README.md](benchmarks/README.md).\n"
     )

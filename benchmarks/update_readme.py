@@ -20,6 +20,7 @@ ORDER = [
     "speed",
     "speed_phone",
     "codec_auto",
+    "oneshot",
     "codec_speed",
     "model_complexity",
     "batch",
