@@ -21,7 +21,6 @@ import hashlib
 import io
 import logging
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -30,7 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from sursmr_core.errors import InputError, ModelError
+from sursmr_core.errors import InputError, ModelError, OutputError
+from sursmr_core.outputs import atomic_write_bytes
 
 if TYPE_CHECKING:
     from sursmr.models.network import SurSmrNet
@@ -130,19 +130,6 @@ def export_backbone(backbone: nn.Module, size: int) -> bytes:
     return buffer.getvalue()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(temp, 0o644)  # a cache, not a secret: readable as files written by open() are
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def _session(model: bytes | str, threads: int) -> Any:
     _, ort = _modules()
     options = ort.SessionOptions()
@@ -216,8 +203,8 @@ def onnx_backbone(backbone: nn.Module, size: int, *, threads: int | None = None)
         raise ModelError("the ONNX backbone gives other features than torch")
     kept: Path | None = path
     try:
-        _write_atomically(path, data)
-    except OSError as exc:  # a read-only or full cache: this process still uses the graph it exported
+        atomic_write_bytes(path, data)
+    except (OutputError, OSError) as exc:  # a read-only or full cache: this process still uses the graph it exported
         log.warning("cannot cache the ONNX backbone in %s (%s)", path.parent, exc)
         kept = None
     return OnnxBackbone(session, backbone, size, kept)
