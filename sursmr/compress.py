@@ -214,9 +214,10 @@ def cached_predictor(spec: str | os.PathLike[str] | None = None, device: str = "
     :class:`~sursmr_core.errors.ModelError` when the model cannot be loaded.
     """
     import sursmr.predictor
+    from sursmr.models.onnx_backbone import resolve_runtime
 
     # the runtime (sursmr.predictor.load's default, from the environment) is part of what was loaded
-    key = (None if spec is None else os.fspath(spec), device, os.environ.get("SURSMR_RUNTIME") or "auto")
+    key = (None if spec is None else os.fspath(spec), device, resolve_runtime(None))
     found = _PREDICTORS.get(key)
     if found is None:
         found = _PREDICTORS[key] = sursmr.predictor.load(spec, device)

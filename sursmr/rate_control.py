@@ -162,6 +162,13 @@ Prior = Mapping[int, tuple[float, float]]
 """``{level: (sur, smr)}``: ratios predicted before any encode (a curve model); any subset of the axis."""
 
 
+def _falsi_point(lo: int, hi: int, below: float, above: float) -> float | None:
+    """Where the line through ``(lo, below)`` and ``(hi, above)`` crosses zero; None unless ``below < 0 <= above``."""
+    if below < 0.0 <= above and above > below:
+        return lo + (hi - lo) * (-below) / (above - below)
+    return None
+
+
 class _Session:
     """Memoises probes, enforces the budget and answers questions by axis index (0 = worst quality)."""
 
@@ -231,8 +238,7 @@ class _Session:
             count = min(batch, width - 1)
             spaced = [lo + round((j + 1) * width / (count + 1)) for j in range(count)]
             if mode == "guess" and shape is not None and self.known(lo):
-                below, above = shape(self.at(lo)), shape(self.at(hi))
-                cross = lo + width * (-below) / (above - below) if below < 0.0 <= above and above > below else None
+                cross = _falsi_point(lo, hi, shape(self.at(lo)), shape(self.at(hi)))
                 if cross is not None:
                     # the first index predicted to pass, and the one below it that should fail
                     guess = min(hi - 1, max(lo + 1, math.ceil(cross - 1e-9)))
@@ -399,13 +405,11 @@ def _falsi(session: _Session, lo: int, hi: int, batch: int) -> None:
     targets = session.targets
     widths = [hi - lo]
     while hi - lo > 1:
-        below, above = _clipped_slack(targets, session.at(lo)), _clipped_slack(targets, session.at(hi))
-        if len(widths) >= 3 and 2 * (hi - lo) > widths[-3]:
+        cross = _falsi_point(lo, hi, _clipped_slack(targets, session.at(lo)), _clipped_slack(targets, session.at(hi)))
+        if cross is None or (len(widths) >= 3 and 2 * (hi - lo) > widths[-3]):
             guess = (lo + hi) // 2
-        elif below < 0.0 <= above and above > below:
-            guess = math.ceil(lo + (hi - lo) * (-below) / (above - below) - 1e-9)
         else:
-            guess = (lo + hi) // 2
+            guess = math.ceil(cross - 1e-9)
         guess = min(hi - 1, max(lo + 1, guess))
         wanted = [guess - 1, guess] if batch > 1 and guess - 1 > lo else [guess]
         if not session.probe(wanted):
@@ -427,8 +431,8 @@ def _anchored(session: _Session, batch: int, prior: Prior) -> None:
     moved through the nearest probe, then from the image's own slope
     (:func:`_one_sided_guess`); with ``batch`` > 1 a moved guess and its lower
     neighbour are encoded together. Once a pass and a failure bracket the
-    boundary, regula falsi on the logit slack between them finishes
-    (:meth:`_Session.lowest`, which confirms its guess with the neighbour).
+    boundary, regula falsi on the clipped logit slack between them finishes
+    (:func:`_falsi`).
     After :data:`ANCHOR_ROUNDS` one-sided probes it gallops instead.
     """
     targets = session.targets
