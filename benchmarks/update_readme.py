@@ -1,8 +1,8 @@
 """Copy the latest generated result tables (``results/*.md``) into ``benchmarks/README.md``.
 
-Also copies ``results/rate_savings_headline.md`` and ``results/batch_headline.md``
-between their markers in the main ``README.md``. The tables between the markers are never typed by
-hand: run the benchmarks, then this script.
+Also copies ``results/rate_savings_headline.md``, ``results/batch_headline.md`` and
+``results/codec_auto_headline.md`` between their markers in the main ``README.md``. The
+tables between the markers are never typed by hand: run the benchmarks, then this script.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ MODEL_BEGIN = "<!-- model:begin (written by benchmarks/update_readme.py) -->"
 MODEL_END = "<!-- model:end -->"
 BATCH_BEGIN = "<!-- batch:begin (written by benchmarks/update_readme.py) -->"
 BATCH_END = "<!-- batch:end -->"
+CODEC_AUTO_BEGIN = "<!-- codec-auto:begin (written by benchmarks/update_readme.py) -->"
+CODEC_AUTO_END = "<!-- codec-auto:end -->"
 
 
 def replace_between(text: str, begin: str, end: str, body: str) -> str:
@@ -60,6 +62,7 @@ def main() -> int:
     for name, begin, end in (
         ("rate_savings_headline", HEADLINE_BEGIN, HEADLINE_END),
         ("batch_headline", BATCH_BEGIN, BATCH_END),
+        ("codec_auto_headline", CODEC_AUTO_BEGIN, CODEC_AUTO_END),
         ("dataset_stats", DATASET_BEGIN, DATASET_END),
         (f"model_{DEFAULT_MODEL}", MODEL_BEGIN, MODEL_END),
     ):

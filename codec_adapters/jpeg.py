@@ -23,6 +23,7 @@ class JpegAdapter(CodecAdapter):
     extension = "jpg"
     levels = LevelAxis(1, 100, "higher")
     default_level = 85
+    choice_rank = 2  # the largest bitstreams of the three (benchmarks/results/codec_auto.md)
     fast = True
     description = "JPEG (Pillow/libjpeg-turbo), baseline, Huffman-optimised"
     # 4:2:0 is libjpeg's default and what MCL-JCI / KonJND-1k used

@@ -27,6 +27,16 @@ from collections.abc import Mapping, Sequence
 from sursmr_core.errors import InputError
 
 
+def logit(ratio: float) -> float:
+    """``log(r / (1 - r))`` with ``ratio`` clipped to [0.001, 0.999] (a ratio of exactly 0 or 1 stays finite)."""
+    clipped = min(max(ratio, 1e-3), 1.0 - 1e-3)
+    return math.log(clipped / (1.0 - clipped))
+
+
+def _sigmoid(value: float) -> float:
+    return 1.0 / (1.0 + math.exp(-value))
+
+
 class PriorCurve:
     """One ratio's prior over axis indices ``0..top``: non-decreasing, with a continuous inverse."""
 
@@ -113,8 +123,56 @@ def curves_on_axis(prior: Mapping[int, tuple[float, float]], order: Sequence[int
 
 def first_guess(curves: Mapping[str, PriorCurve], required: Mapping[str, float]) -> int:
     """The lowest index whose prior meets every required ratio (the top index when the prior never does)."""
+    return shifted_guess(curves, required, 0.0)
+
+
+def _binding(curves: Mapping[str, PriorCurve], required: Mapping[str, float]) -> str:
+    """The required ratio whose prior crossing comes last: the one that decides where the prior meets the targets."""
+    return max(required, key=lambda name: curves[name].crossing(required[name]))
+
+
+def transition_width(curve: PriorCurve, need: float) -> float:
+    """How many indices the curve takes to climb from one logit below ``need`` to one logit above (at least 0.5).
+
+    A codec's own unit of movement along its axis: a prior that rises over 3
+    QP steps and one that rises over 8 JPEG quality steps both have one width
+    between 27 % and 73 % around a target of 0.5.
+    """
+    below = curve.crossing(_sigmoid(logit(need) - 1.0))
+    above = curve.crossing(_sigmoid(logit(need) + 1.0))
+    return max(0.5, above - below)
+
+
+def relative_shift(curves: Mapping[str, PriorCurve], required: Mapping[str, float], found: int) -> float | None:
+    """Where an image's lowest passing index ``found`` sits against the prior's guess, in transition widths.
+
+    ``(found - c) / w`` with ``c`` the prior's continuous crossing of the
+    binding ratio and ``w`` its :func:`transition_width` there: a
+    codec-independent measure of how much harder (> 0) or easier (< 0) this
+    image is than the population, to be applied to another codec's prior with
+    :func:`shifted_guess`. None when the prior never reaches a required ratio
+    (its guess is only the top index then, which says nothing).
+    """
+    if not all(curves[name].reaches(need) for name, need in required.items()):
+        return None
+    name = _binding(curves, required)
+    crossing = curves[name].crossing(required[name])
+    return (found - crossing) / transition_width(curves[name], required[name])
+
+
+def shifted_guess(curves: Mapping[str, PriorCurve], required: Mapping[str, float], shift: float) -> int:
+    """The prior's lowest index meeting ``required``, moved by ``shift`` transition widths, clamped to the axis.
+
+    ``shift`` 0 is :func:`first_guess`; a shift from :func:`relative_shift`
+    on another codec of the same image carries over what that codec's search
+    learnt about the image. The top index when the prior never reaches a required ratio.
+    """
     top = min(curve.top for curve in curves.values())
-    return min(top, max(math.ceil(curves[name].crossing(need) - 1e-9) for name, need in required.items()))
+    if not all(curves[name].reaches(need) for name, need in required.items()):
+        return top
+    name = _binding(curves, required)
+    guess = curves[name].crossing(required[name]) + shift * transition_width(curves[name], required[name])
+    return min(top, max(0, math.ceil(guess - 1e-9)))
 
 
 def anchored_guess(

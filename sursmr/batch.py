@@ -63,7 +63,7 @@ from sursmr.batch_workers import (
     run_local_pool,
     run_ray,
 )
-from sursmr.codec_choice import ChoiceSettings, is_choice
+from sursmr.codec_choice import DEFAULT_CODEC_SEARCH, ChoiceSettings, is_choice
 from sursmr.compress import (
     DEFAULT_TARGET_SMR,
     DEFAULT_TARGET_SUR,
@@ -147,6 +147,7 @@ def compress_many(
     inputs: Iterable[str | os.PathLike[str] | RGBImage | BatchInput],
     *,
     codec: str | list[str],
+    codec_search: str = DEFAULT_CODEC_SEARCH,
     target_sur: float | None = DEFAULT_TARGET_SUR,
     target_smr: float | None = DEFAULT_TARGET_SMR,
     margin: float | None = None,
@@ -179,7 +180,8 @@ def compress_many(
     ``codec`` may also be ``auto`` or a list (``"jpeg,bpg"``): each image gets
     the smallest passing bitstream of those codecs (:mod:`sursmr.codec_choice`),
     its output is named with the winner's extension and its manifest line
-    records every codec's outcome under ``per_codec``.
+    records every codec's outcome under ``per_codec``; ``codec_search``
+    (``verify`` or ``full``) says how the codecs are searched there.
     ``out_dir``: where outputs go (the input tree mirrored; arrays become
     ``image-NNNNNN.<ext>``) and where the manifest lives; without it outputs
     are written beside their inputs only when ``write`` is true (arrays are
@@ -218,7 +220,7 @@ def compress_many(
     settings: AnySettings = (
         CompressSettings.create(codec=codec, **common)
         if isinstance(codec, str) and not is_choice(codec)
-        else ChoiceSettings.create(codecs=codec, **common)
+        else ChoiceSettings.create(codecs=codec, codec_search=codec_search, **common)
     )
     extensions = _extensions(settings)
     extension = extensions[0] if extensions else codec_adapters.get(settings.codec).extension

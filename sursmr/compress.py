@@ -24,7 +24,7 @@ import io
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -47,9 +47,9 @@ from sursmr.encoding import (
     encode_in_worker,
     encoder_pool,
 )
-from sursmr.rate_control import DEFAULT_STRATEGY, Probe, Targets, search
+from sursmr.rate_control import DEFAULT_STRATEGY, Prior, Probe, SearchResult, Targets, search, verify
 from sursmr.scoring import QualityPredictor
-from sursmr_core.errors import ModelError, UnsupportedImageError
+from sursmr_core.errors import ModelError, TargetUnreachable, UnsupportedImageError
 from sursmr_core.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
 
 # an encode+decode faster than this is cheaper in this process than shipping it to a worker
@@ -61,6 +61,9 @@ if TYPE_CHECKING:
 
 
 _DEFAULT_CACHE = EncodeCache()
+
+LevelGuess = Callable[[Sequence[int], Targets, Prior | None], Sequence[int] | None]
+"""``guess(levels worst to best, resolved targets, prior or None)``: the levels to verify, or None to search instead."""
 
 
 class LevelEncoder:
@@ -234,8 +237,18 @@ def compress_image(
     *,
     device: str = "auto",
     cache: EncodeCache | None = None,
+    guess: LevelGuess | None = None,
 ) -> CompressResult:
-    """:func:`compress_to_target` with its settings made already (batches make them once for every image)."""
+    """:func:`compress_to_target` with its settings made already (batches make them once for every image).
+
+    ``guess``: instead of searching, encode and check only the levels it
+    returns (:func:`sursmr.rate_control.verify`, in this process: no encoder
+    is spent on timing); it gets the axis, the targets with their margin and
+    the predictor's prior (None when the predictor has no curve) and may
+    return None to search as usual. A level that fails is never the result:
+    :class:`~sursmr_core.errors.TargetUnreachable` then, as when a search finds nothing.
+    The exception carries ``encodes``, as the result does.
+    """
     start = time.perf_counter()
     adapter_type = codec_adapters.get(settings.codec)
     if isinstance(image, str | os.PathLike):
@@ -249,6 +262,11 @@ def compress_image(
         else predictor
     )
     targets, confidence = resolve_targets(settings, scorer)
+    axis = adapter_type.levels
+    # a scorer that is also a sursmr.curves.CurveSource guesses the curve before any encode
+    curve = getattr(scorer, "curve", None) if settings.strategy == "predicted" or guess is not None else None
+    prior = curve(rgb, settings.codec) if callable(curve) else None
+    wanted = None if guess is None else guess(axis.worst_to_best(), targets, prior)
     encoder = LevelEncoder(rgb, settings, _DEFAULT_CACHE if cache is None else cache)
     bitstreams: dict[int, bytes] = {}
 
@@ -266,21 +284,23 @@ def compress_image(
             for level, p in zip(levels, predictions, strict=True)
         ]
 
-    axis = adapter_type.levels
+    outcome: SearchResult
     try:
-        batch = encoder.plan(axis.worst_to_best()[-1])
-        # a scorer that is also a sursmr.curves.CurveSource guesses the curve before any encode
-        curve = getattr(scorer, "curve", None) if settings.strategy == "predicted" else None
-        prior = curve(rgb, settings.codec) if callable(curve) else None
-        outcome = search(
-            axis,
-            evaluate,
-            targets,
-            strategy=settings.strategy,
-            max_probes=settings.max_probes,
-            batch=batch,
-            prior=prior,
-        )
+        if wanted is not None:
+            # no encoder.plan: the given levels are encoded in this process, none is spent timing encoders
+            outcome = verify(axis, evaluate, targets, wanted)
+        else:
+            outcome = search(
+                axis,
+                evaluate,
+                targets,
+                strategy=settings.strategy,
+                max_probes=settings.max_probes,
+                batch=encoder.plan(axis.worst_to_best()[-1]),
+                prior=prior,
+            )
+    except TargetUnreachable as exc:
+        raise TargetUnreachable(str(exc), exc.best, exc.probes, encodes=encoder.count) from None
     finally:
         encoder.close()
     best = outcome.best

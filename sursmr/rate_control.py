@@ -46,6 +46,9 @@ Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
 ``max_probes`` caps the number of distinct levels evaluated; when it runs
 out the best passing probe so far is returned, or :class:`TargetUnreachable`
 is raised with the closest attempt.
+
+:func:`verify` is no search: it evaluates the levels it is given (``--codec
+auto`` checks one level per codec that way, predicted from another codec's search).
 """
 
 from __future__ import annotations
@@ -55,15 +58,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from sursmr.anchoring import PriorCurve, anchored_guess, curves_on_axis, first_guess, secant_crossing
+from sursmr.anchoring import PriorCurve, anchored_guess, curves_on_axis, first_guess, logit, secant_crossing
 from sursmr_core.errors import InputError, TargetUnreachable
 from sursmr_core.levels import LevelAxis
 from sursmr_core.registry import Registry
-
-
-def _logit(ratio: float) -> float:
-    clipped = min(max(ratio, 1e-3), 1.0 - 1e-3)
-    return math.log(clipped / (1.0 - clipped))
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ class Targets:
         makes close to straight, so a line through two probes lands near the crossing.
         """
         needs = {"sur": self.required["sur"]} if sur_only else self.required
-        return min(_logit(getattr(probe, name)) - _logit(need) for name, need in needs.items())
+        return min(logit(getattr(probe, name)) - logit(need) for name, need in needs.items())
 
     def shortfall(self, probe: Probe) -> float:
         """How far ``probe`` is from passing: the largest missing amount (0 when it passes)."""
@@ -364,7 +362,7 @@ ANCHOR_ROUNDS = 3
 """Probes the ``predicted`` strategy places on one side of the boundary before it gallops."""
 
 _SATURATED = 0.99
-SATURATED_LOGIT = _logit(_SATURATED)
+SATURATED_LOGIT = logit(_SATURATED)
 """Logit slack is clipped to ± this (a ratio of 0.99 against a target of 0.5) before lines are drawn through probes."""
 
 
@@ -500,3 +498,21 @@ def search(
     session = _Session(axis, evaluate, targets, max_probes, prior)
     run(session, batch)
     return session.result(strategy)
+
+
+def verify(axis: LevelAxis, evaluate: Evaluate, targets: Targets, levels: Sequence[int]) -> SearchResult:
+    """Evaluate exactly ``levels`` (no search): the passing one with the fewest bytes, strategy ``verify``.
+
+    For a level predicted beforehand (e.g. another codec's search carried
+    over with :func:`sursmr.anchoring.shifted_guess`): one encode, and a
+    failing level is never the answer. Raises :class:`TargetUnreachable`
+    (``best``: the closest probe, ``probes``: all of them) when none passes,
+    :class:`InputError` when ``levels`` is empty or holds a level off the axis.
+    """
+    if not levels:
+        raise InputError("verify needs at least one level")
+    for level in levels:
+        axis.check(level, "verify")
+    session = _Session(axis, evaluate, targets, None)
+    session.probe([session.index_of[level] for level in levels])
+    return session.result("verify")

@@ -106,15 +106,17 @@ class TargetUnreachable(SursmrError):
     """No probed level meets every target.
 
     ``best`` is the probe closest to the targets (an object with at least
-    ``level``, ``bytes``, ``sur`` and ``smr``), ``probes`` all probes tried.
+    ``level``, ``bytes``, ``sur`` and ``smr``), ``probes`` all probes tried,
+    ``encodes`` how many of them were encoded afresh (None: not counted).
     """
 
     exit_code = ExitCode.TARGET_UNREACHABLE
 
-    def __init__(self, message: str, best: Any = None, probes: Any = ()) -> None:
+    def __init__(self, message: str, best: Any = None, probes: Any = (), encodes: int | None = None) -> None:
         super().__init__(message)
         self.best = best
         self.probes = list(probes)
+        self.encodes = encodes
 
 
 # --- models and labellers ------------------------------------------------------

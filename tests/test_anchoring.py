@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from sursmr.anchoring import PriorCurve, anchored_guess, curves_on_axis, first_guess
+from sursmr.anchoring import (
+    PriorCurve,
+    anchored_guess,
+    curves_on_axis,
+    first_guess,
+    relative_shift,
+    shifted_guess,
+    transition_width,
+)
 from sursmr_core.errors import InputError
 
 
@@ -86,3 +94,42 @@ def test_secant_uses_the_two_probes_nearest_the_boundary() -> None:
     assert secant_crossing([(10, -1.0), (10, -1.5)]) is None  # one index twice
     assert secant_crossing([(8, -1.0), (10, -2.0)]) is None  # falling slack says nothing
     assert secant_crossing([(8, -1.0), (10, -1.0)]) is None  # flat stretch
+
+
+def logistic(n: int, centre: float, scale: float) -> list[float]:
+    """A population curve over ``n`` indices rising through 0.5 at ``centre``, ``scale`` indices per logit."""
+    return [1.0 / (1.0 + math.exp(-(i - centre) / scale)) for i in range(n)]
+
+
+def test_transition_width_is_the_curve_own_unit_of_movement() -> None:
+    narrow, wide = PriorCurve(logistic(80, 20, 1.5)), PriorCurve(logistic(80, 40, 3.0))
+    assert transition_width(narrow, 0.5) == pytest.approx(3.0, abs=0.15)  # two logits, 1.5 indices each
+    assert transition_width(wide, 0.5) == pytest.approx(2 * transition_width(narrow, 0.5), rel=0.05)
+    assert transition_width(PriorCurve([0.0] * 5 + [1.0] * 5), 0.5) >= 0.5  # a step is never a zero width
+
+
+def test_a_shift_learnt_on_one_codec_moves_the_guess_of_another_by_its_own_widths() -> None:
+    # codec A rises over 1.5 indices per logit, codec B over 3: the same image, 2 widths harder than the
+    # population on A (found 6 indices after A's guess), is 12 indices after B's guess
+    a = {"sur": PriorCurve(logistic(80, 20, 1.5)), "smr": PriorCurve([1.0] * 80)}
+    b = {"sur": PriorCurve(logistic(80, 30, 3.0)), "smr": PriorCurve([1.0] * 80)}
+    required = {"sur": 0.5}
+    assert first_guess(a, required) == 20 and first_guess(b, required) == 30
+    shift = relative_shift(a, required, 26)
+    assert shift == pytest.approx(2.0, abs=0.1)
+    assert shifted_guess(b, required, shift or 0.0) == 42
+    assert shifted_guess(b, required, 0.0) == first_guess(b, required)
+    assert shifted_guess(b, required, 100.0) == 79 and shifted_guess(b, required, -100.0) == 0  # clamped
+
+
+def test_the_binding_ratio_decides_the_shift_and_a_prior_that_never_meets_the_targets_says_nothing() -> None:
+    # SMR's prior meets 0.9 later than SUR's meets 0.5: SMR binds, so the shift is measured on SMR's curve
+    curves = {"sur": PriorCurve(logistic(60, 10, 1.0)), "smr": PriorCurve(logistic(60, 20, 2.0))}
+    required = {"sur": 0.5, "smr": 0.9}
+    crossing = curves["smr"].crossing(0.9)
+    assert first_guess(curves, required) == math.ceil(crossing)
+    width = transition_width(curves["smr"], 0.9)
+    assert relative_shift(curves, required, 30) == pytest.approx((30 - crossing) / width)
+    low = {"sur": PriorCurve([0.1, 0.2, 0.3]), "smr": PriorCurve([1.0] * 3)}
+    assert relative_shift(low, {"sur": 0.9}, 1) is None
+    assert shifted_guess(low, {"sur": 0.9}, -3.0) == 2  # the top: no level's prior reaches the target

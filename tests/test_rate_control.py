@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sursmr.rate_control import STRATEGIES, Probe, Targets, search
+from sursmr.rate_control import STRATEGIES, Probe, Targets, search, verify
 from sursmr_core.errors import InputError, TargetUnreachable
 from sursmr_core.levels import LevelAxis
 
@@ -358,3 +358,20 @@ def test_an_image_steeper_or_flatter_than_the_prior_is_followed_by_its_own_slope
     result = search(axis, codec, Targets(0.75, None), strategy="predicted", prior=prior)
     assert result.best == search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
     assert codec.evaluated <= 5, codec.calls
+
+
+def test_verify_evaluates_only_the_given_levels_and_never_returns_a_failing_one() -> None:
+    axis = LevelAxis(1, 20, "higher")
+    sur = [i / 19 for i in range(20)]  # passes 0.75 from level 16
+    codec = FakeCodec(axis, sur, [1.0] * 20, [100 * (i + 1) for i in range(20)])
+    result = verify(axis, codec, Targets(0.75), [17])
+    assert codec.calls == [[17]] and result.best.level == 17 and result.strategy == "verify"
+    assert [p.level for p in result.probes] == [17]
+    with pytest.raises(TargetUnreachable) as caught:
+        verify(axis, codec, Targets(0.75), [10])
+    assert codec.calls[-1] == [10] and caught.value.best.level == 10 and len(caught.value.probes) == 1
+    # of several levels the passing one with the fewest bytes, not the last one
+    assert verify(axis, codec, Targets(0.75), [20, 16, 3]).best.level == 16
+    for bad in ([], [0], [21]):
+        with pytest.raises(InputError):
+            verify(axis, codec, Targets(0.75), bad)
