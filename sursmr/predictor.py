@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from sursmr.curve_model import CurveModel, curve_model, image_features
 from sursmr.curves import card_prior
 from sursmr.model_sources import OpenedModel, source_for
 from sursmr.models.config import NetConfig
@@ -52,6 +53,8 @@ from sursmr_core.imaging import RGBImage, check_rgb, image_digest
 
 DEFAULT_MODEL = "sursmr-v2-lite0"
 """Name of the weights shipped in ``sursmr/weights/`` and used when no model is given."""
+
+_UNREAD = object()  # the card's curve model not parsed yet
 
 DEFAULT_BATCH_SIZE = 8
 TILE_CHUNK = 32
@@ -165,6 +168,8 @@ class Predictor:
         self._reference_key: str | None = None
         self._reference_features: list[Tensor] | None = None
         self._origins: tuple[tuple[str, int | None], list[tuple[int, int]]] | None = None
+        self._curve_model: CurveModel | object | None = _UNREAD
+        self._curve_features: tuple[str, dict[str, float]] | None = None
 
     @property
     def config(self) -> NetConfig:
@@ -211,12 +216,23 @@ class Predictor:
         self.card = save_weights(self.model, self.card, path, fp16=fp16)
         return self.card
 
-    def curve(self, reference: RGBImage, codec: str) -> Prior | None:
+    def curve(self, reference: RGBImage | None, codec: str, *, per_image: bool = True) -> Prior | None:
         """A prior for the ``predicted`` search: ``{level: (sur, smr)}`` of ``codec``, or None (then bisect).
 
-        Today the model card's per-level label means (:func:`sursmr.curves.card_prior`),
-        the same for every ``reference``; a trained curve model will replace it.
+        With a curve model in the card (:mod:`sursmr.curve_model`) and a
+        ``reference``, the curve guessed for that image from its pixel
+        statistics; otherwise (or with ``per_image=False``) the card's
+        population curve (:func:`sursmr.curves.card_prior`), the same for every image.
         """
+        if per_image and reference is not None:
+            if self._curve_model is _UNREAD:
+                self._curve_model = curve_model(self.card.extra, f"model card {self.card.name!r}")
+            model = self._curve_model
+            if isinstance(model, CurveModel) and codec in model.codecs:
+                key = image_digest(reference)
+                if self._curve_features is None or self._curve_features[0] != key:
+                    self._curve_features = (key, image_features(reference))
+                return model.prior(self._curve_features[1], codec)
         return card_prior(self.card, codec)
 
     def clear_cache(self) -> None:
