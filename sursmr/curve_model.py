@@ -8,9 +8,9 @@ handful of cheap pixel statistics (:func:`image_features`: gradient energy at
 three scales, the spread of 8×8 block contrast, flat-block shares, noise,
 brightness, colourfulness) and, per codec and ratio, one ridge regression per
 *threshold* that predicts the grid index where the image's predicted curve
-first reaches that threshold (:func:`crossings`). The predicted crossings are
-joined into a monotone curve (:func:`curve_from_crossings`), which becomes the
-prior of :meth:`sursmr.predictor.Predictor.curve`.
+first reaches that threshold (:func:`crossings`). The card's population curve
+is moved along the grid by the median gap between those crossings and its own
+(:func:`shift_prior`); that is the prior of :meth:`sursmr.predictor.Predictor.curve`.
 
 It learns the *predictor's* curves (model predictions over every grid level of
 training-split crops, no proxy labels; ``sursmr-train curve-model``), because
@@ -212,39 +212,36 @@ def crossings(values: Sequence[float], indices: Sequence[float], thresholds: Seq
     return out
 
 
-def curve_from_crossings(points: Sequence[tuple[float, float]], size: int) -> list[float]:
-    """Ratios at indices ``0..size-1`` of the monotone curve through ``(crossing index, ratio)`` points.
+def shift_prior(
+    population: Mapping[int, tuple[float, float]],
+    order: Sequence[int],
+    predicted: Mapping[str, Sequence[tuple[float, float]]],
+) -> dict[int, tuple[float, float]]:
+    """The population curve moved along the grid onto one image: ``{level: (sur, smr)}`` over ``order``.
 
-    Crossings are made non-decreasing in the ratio (a curve cannot reach 0.9
-    before 0.75); between points the ratio is linear in the index; beyond the
-    first and last points the nearest segment's slope is extended, clamped to [0, 1].
+    ``order``: the grid's levels worst to best (those the population has are
+    used); ``predicted``: per output, ``(crossing index, threshold)`` pairs
+    for the image. Each output's curve moves by the median, over the
+    thresholds the population crosses inside the grid, of (the image's
+    crossing − the population's); the population's shape is kept, which
+    anchors later probes better than a curve drawn through noisy crossings
+    (replayed searches on held-out crops: fewer probes).
     """
-    if not points:
-        raise ValueError("a curve needs at least one crossing")
-    ordered = sorted(points, key=lambda p: p[1])
-    xs: list[float] = []
-    ys: list[float] = []
-    for x, y in ordered:
-        x = max(x, xs[-1]) if xs else x
-        if xs and x == xs[-1]:
-            ys[-1] = y  # a step: the later (higher) ratio at the same index
-            continue
-        xs.append(x)
-        ys.append(y)
-    if len(xs) == 1:
-        return [ys[0] if i >= xs[0] else 0.0 for i in range(size)]
-    low_slope = (ys[1] - ys[0]) / (xs[1] - xs[0])
-    high_slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
-    out: list[float] = []
-    for i in range(size):
-        if i <= xs[0]:
-            value = ys[0] - low_slope * (xs[0] - i)
-        elif i >= xs[-1]:
-            value = ys[-1] + high_slope * (i - xs[-1])
-        else:
-            value = float(np.interp(i, xs, ys))
-        out.append(min(1.0, max(0.0, value)))
-    return out
+    levels = [level for level in order if level in population]
+    if len(levels) < 2:
+        raise ModelError("the population curve has fewer than two levels of the curve model's grid")
+    xs = [float(i) for i in range(len(levels))]
+    moved: dict[str, list[float]] = {}
+    for column, output in enumerate(("sur", "smr")):
+        values = [population[level][column] for level in levels]
+        deltas = []
+        for crossing, threshold in predicted[output]:
+            at = crossings(values, xs, [threshold])[0]
+            if at <= xs[-1]:
+                deltas.append(crossing - at)
+        delta = float(np.median(deltas)) if deltas else 0.0
+        moved[output] = [float(np.interp(x - delta, xs, values)) for x in xs]
+    return {level: (moved["sur"][i], moved["smr"][i]) for i, level in enumerate(levels)}
 
 
 @dataclass(frozen=True)
@@ -318,15 +315,14 @@ class CurveModel:
             ]
         return out
 
-    def prior(self, features: Mapping[str, float], codec: str) -> dict[int, tuple[float, float]] | None:
-        """``{level: (sur, smr)}`` over the codec's model grid for an original with ``features``; None: no model."""
-        if codec not in self.codecs:
+    def prior(
+        self, features: Mapping[str, float], codec: str, population: Mapping[int, tuple[float, float]] | None
+    ) -> dict[int, tuple[float, float]] | None:
+        """The ``population`` curve of ``codec`` moved onto an original with ``features``; None: nothing to move."""
+        if codec not in self.codecs or not population:
             return None
         levels = self.codecs[codec][0]
-        points = self.predicted_crossings(self.standardise(features), codec)
-        sur = curve_from_crossings(points["sur"], len(levels))
-        smr = curve_from_crossings(points["smr"], len(levels))
-        return {level: (sur[i], smr[i]) for i, level in enumerate(levels)}
+        return shift_prior(population, levels, self.predicted_crossings(self.standardise(features), codec))
 
 
 def curve_model(extra: Mapping[str, Any], where: str) -> CurveModel | None:
@@ -345,7 +341,7 @@ __all__ = [
     "THRESHOLDS",
     "CurveModel",
     "crossings",
-    "curve_from_crossings",
     "curve_model",
     "image_features",
+    "shift_prior",
 ]

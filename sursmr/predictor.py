@@ -219,12 +219,13 @@ class Predictor:
     def curve(self, reference: RGBImage | None, codec: str, *, per_image: bool = True) -> Prior | None:
         """A prior for the ``predicted`` search: ``{level: (sur, smr)}`` of ``codec``, or None (then bisect).
 
-        With a curve model in the card (:mod:`sursmr.curve_model`) and a
-        ``reference``, the curve guessed for that image from its pixel
-        statistics; otherwise (or with ``per_image=False``) the card's
-        population curve (:func:`sursmr.curves.card_prior`), the same for every image.
+        The card's population curve (:func:`sursmr.curves.card_prior`); with a
+        curve model in the card (:mod:`sursmr.curve_model`) and a ``reference``
+        (unless ``per_image=False``), that curve moved along the level axis to
+        where the model guesses this image's curves cross.
         """
-        if per_image and reference is not None:
+        population = card_prior(self.card, codec)
+        if per_image and reference is not None and population is not None:
             if self._curve_model is _UNREAD:
                 self._curve_model = curve_model(self.card.extra, f"model card {self.card.name!r}")
             model = self._curve_model
@@ -232,8 +233,8 @@ class Predictor:
                 key = image_digest(reference)
                 if self._curve_features is None or self._curve_features[0] != key:
                     self._curve_features = (key, image_features(reference))
-                return model.prior(self._curve_features[1], codec)
-        return card_prior(self.card, codec)
+                return model.prior(self._curve_features[1], codec, population) or population
+        return population
 
     def clear_cache(self) -> None:
         """Forget the cached reference features (needed only if the network's weights change)."""

@@ -15,9 +15,9 @@ from sursmr.curve_model import (
     THRESHOLDS,
     CurveModel,
     crossings,
-    curve_from_crossings,
     curve_model,
     image_features,
+    shift_prior,
 )
 from sursmr.curves import LEVEL_STATISTICS_KEY
 from sursmr.models import create_model
@@ -54,15 +54,24 @@ def test_crossings_interpolate_and_censor() -> None:
     assert crossings([0.95, 0.99], [0, 2], [0.9, 0.999]) == [0.0, 4.0]  # met at once; never: one step past
 
 
-def test_curve_from_crossings_is_monotone_through_the_points() -> None:
-    curve = curve_from_crossings([(2.0, 0.5), (4.0, 0.9), (3.5, 0.75)], 8)
-    assert curve[2] == pytest.approx(0.5) and curve[4] == pytest.approx(0.9)
-    assert all(b >= a for a, b in itertools.pairwise(curve))
-    assert curve[0] == pytest.approx(0.5 - 2 * 0.25 / 1.5)  # the first segment's slope extended
-    assert curve[-1] == 1.0  # the last one's, clamped
-    # crossings out of order (0.9 before 0.75) are made monotone rather than folded back
-    bent = curve_from_crossings([(5.0, 0.75), (3.0, 0.9)], 8)
-    assert all(b >= a for a, b in itertools.pairwise(bent))
+def test_shift_prior_moves_each_output_by_the_median_crossing_gap() -> None:
+    order = [10, 20, 30, 40, 50, 60]
+    population = {level: (min(1.0, 0.2 * i), 0.5 + 0.1 * i) for i, level in enumerate(order)}
+    # SUR: the image crosses every threshold two indices later than the population; SMR: one earlier
+    sur_pop = crossings([population[lv][0] for lv in order], range(6), [0.3, 0.5, 0.9])
+    smr_pop = crossings([population[lv][1] for lv in order], range(6), [0.7, 0.9])
+    predicted = {
+        "sur": [(c + 2.0, t) for c, t in zip(sur_pop, [0.3, 0.5, 0.9], strict=True)],
+        "smr": [(c - 1.0, t) for c, t in zip(smr_pop, [0.7, 0.9], strict=True)],
+    }
+    moved = shift_prior(population, order, predicted)
+    assert list(moved) == order
+    assert [moved[lv][0] for lv in order] == pytest.approx([0.0, 0.0, 0.0, 0.2, 0.4, 0.6])  # held at the ends
+    assert [moved[lv][1] for lv in order] == pytest.approx([0.6, 0.7, 0.8, 0.9, 1.0, 1.0])
+    assert all(b >= a for a, b in itertools.pairwise(moved[lv][0] for lv in order))
+    # thresholds the population never reaches inside the grid say nothing; none left: no move
+    unmoved = shift_prior(population, order, {"sur": [(0.0, 2.0)], "smr": []})
+    assert unmoved == {lv: pytest.approx(population[lv]) for lv in order}
 
 
 def synthetic_set(n: int = 40) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, list]], list[int]]:
@@ -93,20 +102,16 @@ def test_fit_learns_a_feature_driven_shift_and_round_trips_through_a_card(tmp_pa
     model = curve_model(json.loads(card_file.read_text()), "card")
     assert isinstance(model, CurveModel)
     busy, calm = features["c39"], features["c0"]
-    prior_busy, prior_calm = model.prior(busy, "jpeg"), model.prior(calm, "jpeg")
+    population = {level: (1.0 / (1.0 + math.exp(-(k - 8.0) * 1.5)), 0.95) for k, level in enumerate(order)}
+    prior_busy, prior_calm = model.prior(busy, "jpeg", population), model.prior(calm, "jpeg", population)
     assert prior_busy is not None and prior_calm is not None
     assert set(prior_busy) == set(order)
-    crossing = {
-        name: crossings([prior[lv][0] for lv in order], list(range(len(order))), [0.5])[0]
-        for name, prior in (("busy", prior_busy), ("calm", prior_calm))
-    }
-    truth = {
-        name: crossing_targets(grids[c]["jpeg"], order)["sur"][THRESHOLDS["sur"].index(0.5)]
-        for name, c in (("busy", "c39"), ("calm", "c0"))
-    }
-    assert crossing["busy"] == pytest.approx(truth["busy"], abs=1.0)
-    assert crossing["calm"] == pytest.approx(truth["calm"], abs=1.0)
-    assert model.prior(busy, "bpg") is None
+    index = THRESHOLDS["sur"].index(0.5)
+    for prior, crop in ((prior_busy, "c39"), (prior_calm, "c0")):
+        crossing = crossings([prior[lv][0] for lv in order], list(range(len(order))), [0.5])[0]
+        assert crossing == pytest.approx(crossing_targets(grids[crop]["jpeg"], order)["sur"][index], abs=1.0)
+    assert model.prior(busy, "bpg", population) is None
+    assert model.prior(busy, "jpeg", None) is None
 
 
 def test_fit_refuses_too_few_crops() -> None:
@@ -126,7 +131,8 @@ def test_a_malformed_section_is_a_model_error() -> None:
 def test_predictor_curve_uses_the_curve_model_per_image_and_the_population_otherwise() -> None:
     features, grids, order = synthetic_set()
     section, _ = fit_curve_model(features, grids, {"jpeg": order})
-    population = {"jpeg": {"levels": {"50": {"sur": 0.4, "smr": 0.9}, "90": {"sur": 0.9, "smr": 0.95}}}}
+    curve = {level: round(1.0 / (1.0 + math.exp(-(k - 8.0) * 1.5)), 4) for k, level in enumerate(order)}
+    population = {"jpeg": {"levels": {str(lv): {"sur": v, "smr": 0.95} for lv, v in curve.items()}}}
     card = ModelCard(
         name="t",
         config=create_model("sursmr_tiny").config,
@@ -137,8 +143,10 @@ def test_predictor_curve_uses_the_curve_model_per_image_and_the_population_other
     prior_busy, prior_calm = predictor.curve(busy, "jpeg"), predictor.curve(calm, "jpeg")
     assert prior_busy is not None and prior_calm is not None
     assert prior_busy[60][0] < prior_calm[60][0]  # the busy image's curve rises later
-    assert predictor.curve(busy, "jpeg", per_image=False) == {50: (0.4, 0.9), 90: (0.9, 0.95)}
-    assert predictor.curve(None, "jpeg") == {50: (0.4, 0.9), 90: (0.9, 0.95)}
+    assert set(prior_busy) == set(order)  # the population's levels, moved
+    unmoved = {lv: (v, 0.95) for lv, v in curve.items()}
+    assert predictor.curve(busy, "jpeg", per_image=False) == unmoved
+    assert predictor.curve(None, "jpeg") == unmoved
 
 
 @pytest.mark.slow
@@ -155,28 +163,12 @@ def test_curve_model_command_fits_from_real_encodes_and_writes_the_card(tmp_path
         codecs=(CodecPlan("jpeg", (30, 50, 70, 85, 95)),),
     )
     recipe_file = save_recipe(recipe, tmp_path / "recipe.json")
-    predictor = Predictor(
-        create_model("sursmr_tiny"), ModelCard(name="tiny", config=create_model("sursmr_tiny").config)
-    )
-    predictor.save(tmp_path / "tiny.safetensors")
+    config = create_model("sursmr_tiny").config
+    Predictor(create_model("sursmr_tiny"), ModelCard(name="tiny", config=config)).save(tmp_path / "tiny.safetensors")
     grids = tmp_path / "grids.json"
-    args = [
-        "curve-model",
-        "--model",
-        str(tmp_path / "tiny.safetensors"),
-        "--recipe",
-        str(recipe_file),
-        "--crops",
-        "8",
-        "--step",
-        "jpeg=2",
-        "--grids",
-        str(grids),
-        "--write-card",
-        "--quiet",
-        "--json",
-    ]
-    result = CliRunner().invoke(main, args)
+    common = ["curve-model", "--model", str(tmp_path / "tiny.safetensors"), "--recipe", str(recipe_file)]
+    args = [*common, "--photos", "4", "--crops-per-photo", "2", "--step", "jpeg=2", "--grids", str(grids)]
+    result = CliRunner().invoke(main, [*args, "--write-card", "--quiet", "--json"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert {(r["codec"], r["output"]) for r in rows} == {("jpeg", "sur"), ("jpeg", "smr")}
@@ -184,6 +176,6 @@ def test_curve_model_command_fits_from_real_encodes_and_writes_the_card(tmp_path
     assert len(cached) == 8 and all([row[0] for row in e["jpeg"]] == [30, 70, 95] for e in cached.values())
     card = json.loads((tmp_path / "tiny.json").read_text())
     assert card[CURVE_MODEL_KEY]["codecs"]["jpeg"]["levels"] == [30, 50, 70, 85, 95]
-    assert card[CURVE_MODEL_KEY]["crops"] == 8
-    bad = CliRunner().invoke(main, [*args[:7], "--step", "bpg=2", "--grids", str(grids)])
+    assert (card[CURVE_MODEL_KEY]["photos"], card[CURVE_MODEL_KEY]["crops"]) == (4, 8)
+    bad = CliRunner().invoke(main, [*common, "--step", "bpg=2", "--grids", str(grids)])
     assert bad.exit_code != 0 and "bpg" in bad.output

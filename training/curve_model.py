@@ -7,8 +7,8 @@ needed). Per crop, codec, output (SUR, SMR) and threshold, the target is the
 grid index where the predicted curve first reaches the threshold
 (:func:`sursmr.curve_model.crossings`). One ridge regression per target from
 the standardised :func:`sursmr.curve_model.image_features`; its strength is
-chosen per codec and output by leave-one-out error (one crop per photo, so
-this is leave-one-photo-out), which :func:`fit_curve_model` also reports
+chosen per codec and output by leave-one-photo-out error (the
+crops of a photo are held out together), which :func:`fit_curve_model` also reports
 against the constant guess (the mean crossing: what a population curve does).
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,20 +96,36 @@ def crossing_targets(grid: Grid, order: Sequence[int]) -> dict[str, list[float]]
     }
 
 
-def _ridge_loo(
+def _ridge(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], alpha: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Ridge with an unpenalised intercept on centred ``x``: (intercepts, coefficients, leave-one-out residuals)."""
-    n, d = x.shape
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Ridge with an unpenalised intercept: (intercepts (targets,), coefficients (targets, features))."""
     xm = x.mean(axis=0)
     ym = y.mean(axis=0)
     xc = x - xm
-    gram = xc.T @ xc + alpha * np.eye(d)
-    coef = np.linalg.solve(gram, xc.T @ (y - ym))  # (d, targets)
-    hat = np.einsum("ij,jk,ik->i", xc, np.linalg.inv(gram), xc) + 1.0 / n
-    residuals = (y - ym - xc @ coef) / (1.0 - hat)[:, None]
-    intercept = ym - xm @ coef
-    return intercept, coef.T, residuals
+    coef = np.linalg.solve(xc.T @ xc + alpha * np.eye(x.shape[1]), xc.T @ (y - ym))
+    return ym - xm @ coef, coef.T
+
+
+def _held_out_residuals(
+    x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], groups: Sequence[str], alpha: float | None
+) -> npt.NDArray[np.float64]:
+    """Residuals of each row predicted by a fit without its group (``alpha`` None: the constant guess, the mean)."""
+    labels = np.asarray(groups)
+    residuals = np.empty_like(y)
+    for group in dict.fromkeys(groups):
+        out = labels == group
+        if alpha is None:
+            residuals[out] = y[out] - y[~out].mean(axis=0)
+        else:
+            intercept, coef = _ridge(x[~out], y[~out], alpha)
+            residuals[out] = y[out] - (intercept + x[out] @ coef.T)
+    return residuals
+
+
+def photo_of(crop_id: str) -> str:
+    """The photo a crop id of :func:`training.datasets.crops.plan_crops` belongs to (``<photo>-NN``)."""
+    return crop_id.rsplit("-", 1)[0]
 
 
 def fit_curve_model(
@@ -118,10 +133,11 @@ def fit_curve_model(
     grids: Mapping[str, Mapping[str, Grid]],
     orders: Mapping[str, Sequence[int]],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The card section and a report (leave-one-out MAE in grid indices, ridge vs the constant guess).
+    """The card section and a report (leave-one-photo-out MAE in grid indices, ridge vs the constant guess).
 
     ``features``: :func:`image_features` per crop; ``grids``: per crop and
-    codec; ``orders``: per codec, the grid's levels worst to best.
+    codec; ``orders``: per codec, the grid's levels worst to best. Crops of
+    one photo (:func:`photo_of`) are held out together.
     """
     crops = sorted(c for c in grids if c in features)
     if len(crops) < 8:
@@ -148,12 +164,14 @@ def fit_curve_model(
         codec_report: dict[str, Any] = {}
         for output, thresholds in THRESHOLDS.items():
             y = np.asarray([t[output] for t in targets], dtype=np.float64)
+            groups = [photo_of(c) for c in have]
             fits = []
             for alpha in ALPHAS:
-                intercept, coef, residuals = _ridge_loo(z[rows], y, alpha)
-                fits.append((float(np.abs(residuals).mean()), alpha, intercept, coef, residuals))
-            error, alpha, intercept, coef, residuals = min(fits, key=lambda fit: fit[0])
-            constant = np.abs((y - y.mean(axis=0)) * len(y) / (len(y) - 1)).mean(axis=0)  # leave-one-out of the mean
+                residuals = _held_out_residuals(z[rows], y, groups, alpha)
+                fits.append((float(np.abs(residuals).mean()), alpha, residuals))
+            error, alpha, residuals = min(fits, key=lambda fit: fit[0])
+            intercept, coef = _ridge(z[rows], y, alpha)
+            constant = np.abs(_held_out_residuals(z[rows], y, groups, None)).mean(axis=0)
             entry[output] = {
                 "thresholds": list(thresholds),
                 "alpha": alpha,
@@ -188,7 +206,7 @@ def write_card_curve_model(card_file: str | Path, section: Mapping[str, Any]) ->
 
 
 def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per codec and output: leave-one-out MAE (grid indices) of the ridge and of the constant guess."""
+    """One row per codec and output: leave-one-photo-out MAE (grid indices) of the ridge and of the constant guess."""
     rows = []
     for codec, entry in report["codecs"].items():
         for output in THRESHOLDS:
@@ -207,8 +225,3 @@ def summary_rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return rows
-
-
-def mean_ratio(report: Mapping[str, Any]) -> float:
-    """Mean over codecs and outputs of ridge ÷ constant leave-one-out MAE (below 1: the image helps)."""
-    return statistics.fmean(r["ratio"] for r in summary_rows(report) if math.isfinite(r["ratio"]))

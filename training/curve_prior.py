@@ -41,19 +41,28 @@ def _logit(value: float) -> float:
     return math.log(clipped / (1.0 - clipped))
 
 
-def prior_crops(recipe: Recipe, count: int, size: tuple[int, int] = (384, 512)) -> list[tuple[str, RGBImage]]:
-    """``count`` crops (height, width ``size``) of distinct training-split photos of ``recipe``: (crop id, pixels).
+def prior_crops(
+    recipe: Recipe,
+    count: int,
+    size: tuple[int, int] = (384, 512),
+    *,
+    per_photo: int = 1,
+    second_size: tuple[int, int] = (256, 256),
+) -> list[tuple[str, RGBImage]]:
+    """Crops of ``count`` distinct training-split photos of ``recipe``: (crop id, pixels), photo by photo.
 
-    One crop per photo at scale 1 of the photo brought to the recipe's
-    reference side; photos are drawn in a seeded order over every collection
-    (not by name, which would take one collection first).
+    Crop 0 of a photo is ``size`` (height, width), at scale 1 of the photo
+    brought to the recipe's reference side; with ``per_photo`` > 1 the
+    further crops are ``second_size`` at other seeded positions (crop 0 stays
+    the same whatever ``per_photo``). Photos are drawn in a seeded order over
+    every collection (not by name, which would take one collection first).
     """
     from training.datasets.builder import assign_splits, choose_sources
     from training.datasets.crops import plan_crops, render_crop, stable_seed
     from training.datasets.sources import gather_sources
 
-    if count < 1:
-        raise InputError(f"the prior needs at least one crop, got {count}")
+    if count < 1 or per_photo < 1:
+        raise InputError(f"the prior needs at least one photo and one crop per photo, got {count} and {per_photo}")
     photos = choose_sources(gather_sources(recipe.collections, recipe.source_dirs), recipe.max_sources, recipe.seed)
     splits = assign_splits((p.source_id for p in photos), recipe.split, recipe.seed)
     train = sorted(
@@ -62,7 +71,8 @@ def prior_crops(recipe: Recipe, count: int, size: tuple[int, int] = (384, 512)) 
     )
     if not train:
         raise InputError(f"recipe {recipe.name!r} has no training-split photo installed; see the README's data section")
-    crops = plan_crops(train[:count], (size,), (1.0,), 1, recipe.seed, recipe.scale_reference)
+    sizes = (size,) if per_photo == 1 else (size, *([second_size] * (per_photo - 1)))
+    crops = plan_crops(train[:count], sizes, (1.0,), per_photo, recipe.seed, recipe.scale_reference)
     return [(crop.crop_id, render_crop(crop)) for crop in crops]
 
 

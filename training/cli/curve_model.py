@@ -23,7 +23,14 @@ def _steps(values: tuple[str, ...]) -> dict[str, int]:
 @main.command("curve-model")
 @click.option("--model", default=None, help="Weights name or .safetensors path [default: the shipped model].")
 @click.option("--recipe", "recipe_spec", default="default", show_default=True, help="Recipe whose photos to use.")
-@click.option("--crops", default=88, show_default=True, type=click.IntRange(8), help="Training-split crops.")
+@click.option("--photos", default=88, show_default=True, type=click.IntRange(1), help="Training-split photos.")
+@click.option(
+    "--crops-per-photo",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Crops per photo: the first 384×512, the others 256×256 at other positions.",
+)
 @click.option(
     "--step",
     "steps",
@@ -45,7 +52,8 @@ def _steps(values: tuple[str, ...]) -> dict[str, int]:
 def curve_model_command(
     model: str | None,
     recipe_spec: str,
-    crops: int,
+    photos: int,
+    crops_per_photo: int,
     steps: tuple[str, ...],
     grids: Path,
     write_card: bool,
@@ -56,17 +64,18 @@ def curve_model_command(
 ) -> None:
     """Fit where each codec's predicted SUR/SMR curves cross fixed ratios, from the original's pixel statistics.
 
-    Encodes training-split crops (384×512, one per photo) at every level of
-    each codec's grid, scores them with the model (no labels needed), and fits
-    one ridge regression per codec, output and threshold from
-    ``sursmr.curve_model.image_features`` to the crossing. Prints the
-    leave-one-photo-out error in grid steps against the constant guess (a
-    population curve). With ``--write-card`` the ``predicted`` search starts
-    from the model's per-image curves.
+    Encodes crops of training-split photos at every level of each codec's
+    grid, scores them with the model (no labels needed), and fits one ridge
+    regression per codec, output and threshold from
+    ``sursmr.curve_model.image_features`` to the grid index where the
+    predicted curve crosses it. Prints the leave-one-photo-out error in grid
+    steps against the constant guess (what a population curve does). With
+    ``--write-card`` the ``predicted`` search moves the card's population
+    curve onto each image by these guesses before its first encode.
 
     \b
     Examples:
-      sursmr-train curve-model --crops 16 --grids /tmp/grids.json
+      sursmr-train curve-model --photos 16 --crops-per-photo 1 --grids /tmp/grids.json
       sursmr-train curve-model --step bpg=2 --step vvc=2 --grids grids.json --write-card
     """
     import codec_adapters
@@ -77,6 +86,7 @@ def curve_model_command(
     from training.curve_model import (
         CURVE_SOURCE,
         fit_curve_model,
+        photo_of,
         prediction_grids,
         summary_rows,
         write_card_curve_model,
@@ -100,7 +110,7 @@ def curve_model_command(
     name = model or DEFAULT_MODEL
     weights = resolve_weights(name)
     predictor = load(name, device)
-    chosen = prior_crops(recipe, crops)
+    chosen = prior_crops(recipe, photos, per_photo=crops_per_photo)
     with progress(total=len(chosen), desc="curve grids", quiet=quiet) as bar:
         grid = prediction_grids(
             predictor, chosen, levels, grids, jobs=jobs or default_jobs(), on_crop=lambda _: bar.update()
@@ -114,6 +124,7 @@ def curve_model_command(
         {
             "source": CURVE_SOURCE,
             "recipe": recipe.name,
+            "photos": len({photo_of(c) for c in features}),
             "crops": report["crops"],
             "steps": {codec: step_of.get(codec, 1) for codec in orders},
             "leave_one_photo_out": rows,
