@@ -24,7 +24,8 @@ Usage::
     python benchmarks/oneshot.py --data /root/sursmr-data/test1
     python benchmarks/oneshot.py --data DIR --split val --cache /tmp/preds.json
 
-Writes ``benchmarks/results/oneshot.{json,md}``.
+Writes ``benchmarks/results/oneshot.{json,md}`` and ``oneshot_headline.md`` (copied into the
+README by ``benchmarks/update_readme.py``).
 """
 
 from __future__ import annotations
@@ -93,6 +94,31 @@ def markdown(result: dict[str, Any]) -> str:
     for row in result["rows"]:
         lines.append("| " + " | ".join(str(row.get(c, "-")) for c in cols) + " |")
     lines += ["", f"Run: `{result['command']}`; {result['seconds']} s, {result['host']}."]
+    return "\n".join(lines) + "\n"
+
+
+def headline(result: dict[str, Any]) -> str:
+    """The README's sentences on the predicted search, from one oneshot result (numbers never typed by hand)."""
+    rows = {(r["codec"], r["targets"]): r for r in result["rows"]}
+    codecs = sorted({r["codec"] for r in result["rows"]})
+    photos = max(r["items"] for r in result["rows"])
+
+    def per_codec(targets: str, column: str) -> str:
+        return ", ".join(f"{rows[(c, targets)][column]} ({c.upper()})" for c in codecs if (c, targets) in rows)
+
+    lines = [
+        f"`benchmarks/oneshot.py` replays the searches on {photos} test photos (`{result['data']}`, every grid "
+        f"level labelled, proxy labels; model `{result['model']}`, prior: {result.get('prior', 'population')}):"
+    ]
+    for targets in dict.fromkeys(r["targets"] for r in result["rows"]):
+        same = min(rows[(c, targets)].get("predicted_same_level", 0.0) for c in codecs if (c, targets) in rows)
+        lines.append(
+            f"at {targets.replace('SMR≥none', '').strip()} the predicted search takes "
+            f"{per_codec(targets, 'predicted_encodes')} encodes per image, from the population curve alone "
+            f"{per_codec(targets, 'population_encodes')}, bisection {per_codec(targets, 'bisect_encodes')}; it "
+            f"picks bisection's level on at least {same:.0%} of the images of every codec;"
+        )
+    lines[-1] = lines[-1].rstrip(";") + " (`benchmarks/results/oneshot.md`)."
     return "\n".join(lines) + "\n"
 
 
@@ -179,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "oneshot.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "oneshot.md").write_text(markdown(result))
+    (args.out / "oneshot_headline.md").write_text(headline(result))
     print(markdown(result))
     return 0
 

@@ -1,8 +1,9 @@
 """Copy the latest generated result tables (``results/*.md``) into ``benchmarks/README.md``.
 
-Also copies ``results/rate_savings_headline.md``, ``results/batch_headline.md`` and
-``results/codec_auto_headline.md`` between their markers in the main ``README.md``. The
-tables between the markers are never typed by hand: run the benchmarks, then this script.
+Also copies ``results/rate_savings_headline.md``, ``results/batch_headline.md``,
+``results/codec_auto_headline.md``, ``results/oneshot_headline.md`` (and the dataset and model
+blocks) between their markers in the main ``README.md``. The tables between the markers are never
+typed by hand: run the benchmarks, then this script.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ DATASET_BEGIN = "<!-- dataset:begin (written by benchmarks/update_readme.py) -->
 DATASET_END = "<!-- dataset:end -->"
 MODEL_BEGIN = "<!-- model:begin (written by benchmarks/update_readme.py) -->"
 MODEL_END = "<!-- model:end -->"
+SEARCH_BEGIN = "<!-- search:begin (written by benchmarks/update_readme.py) -->"
+SEARCH_END = "<!-- search:end -->"
 BATCH_BEGIN = "<!-- batch:begin (written by benchmarks/update_readme.py) -->"
 BATCH_END = "<!-- batch:end -->"
 CODEC_AUTO_BEGIN = "<!-- codec-auto:begin (written by benchmarks/update_readme.py) -->"
@@ -63,6 +66,7 @@ def main() -> int:
         ("rate_savings_headline", HEADLINE_BEGIN, HEADLINE_END),
         ("batch_headline", BATCH_BEGIN, BATCH_END),
         ("codec_auto_headline", CODEC_AUTO_BEGIN, CODEC_AUTO_END),
+        ("oneshot_headline", SEARCH_BEGIN, SEARCH_END),
         ("dataset_stats", DATASET_BEGIN, DATASET_END),
         (f"model_{DEFAULT_MODEL}", MODEL_BEGIN, MODEL_END),
     ):
