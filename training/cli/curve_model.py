@@ -36,7 +36,7 @@ def _steps(values: tuple[str, ...]) -> dict[str, int]:
     "steps",
     multiple=True,
     metavar="CODEC=N",
-    help="Use every N-th level of CODEC's grid (its first and last kept); repeatable [default: every level].",
+    help="Encode every N-th level of CODEC's grid (in ascending order, from the first); repeatable [default: all].",
 )
 @click.option(
     "--grids",
@@ -105,8 +105,7 @@ def curve_model_command(
         axis = codec_adapters.get(plan.codec).levels
         order = [level for level in axis.worst_to_best() if level in set(plan.levels)]
         orders[plan.codec] = order
-        step = step_of.get(plan.codec, 1)
-        levels[plan.codec] = sorted({*order[::step], order[0], order[-1]})
+        levels[plan.codec] = sorted(plan.levels)[:: step_of.get(plan.codec, 1)]
     name = model or DEFAULT_MODEL
     weights = resolve_weights(name)
     predictor = load(name, device)
