@@ -111,12 +111,16 @@ def headline(result: dict[str, Any]) -> str:
         f"level labelled, proxy labels; model `{result['model']}`, prior: {result.get('prior', 'population')}):"
     ]
     for targets in dict.fromkeys(r["targets"] for r in result["rows"]):
-        same = min(rows[(c, targets)].get("predicted_same_level", 0.0) for c in codecs if (c, targets) in rows)
+        mine = [rows[(c, targets)] for c in codecs if (c, targets) in rows]
+        same = min(r.get("predicted_same_level", 0.0) for r in mine)
+        ratios = [r["predicted_bytes_ratio"] for r in mine if "predicted_bytes_ratio" in r]
+        agree = "every image" if same >= 1.0 else f"at least {same:.0%} of the images of each codec"
         lines.append(
             f"at {targets.replace('SMR≥none', '').strip()} the predicted search takes "
             f"{per_codec(targets, 'predicted_encodes')} encodes per image, from the population curve alone "
             f"{per_codec(targets, 'population_encodes')}, bisection {per_codec(targets, 'bisect_encodes')}; it "
-            f"picks bisection's level on at least {same:.0%} of the images of every codec;"
+            f"picks bisection's level on {agree}"
+            + (f" (bytes {min(ratios):.3f}–{max(ratios):.3f}× bisection's);" if ratios else ";")
         )
     lines[-1] = lines[-1].rstrip(";") + " (`benchmarks/results/oneshot.md`)."
     return "\n".join(lines) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -122,6 +123,8 @@ def curve_model_command(
     section.update(
         {
             "source": CURVE_SOURCE,
+            "command": " ".join(["sursmr-train", *sys.argv[1:]]),
+            "predictions_of": predictor.weights_sha256,
             "recipe": recipe.name,
             "photos": len({photo_of(c) for c in features}),
             "crops": report["crops"],
