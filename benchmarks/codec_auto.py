@@ -238,13 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
+    import numpy as np
     import torch
 
     import sursmr.predictor
     import training  # noqa: F401  (lets the factory open training runs and checkpoints)
     from sursmr.codec_choice import search_order
     from sursmr.rate_control import Targets
-    from training.datasets.builder import read_items
+    from training.datasets.builder import decode_png, read_items
 
     torch.set_num_threads(args.threads)
     predictor = sursmr.predictor.load(args.model, args.device)
@@ -264,7 +265,17 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     all_codecs = sorted({codec for codecs in crops.values() for codec in codecs})
     declared = search_order(all_codecs)
-    priors = {codec: predictor.curve(None, codec) for codec in all_codecs}  # type: ignore[arg-type]
+    prior_cache: dict[tuple[str, str], Any] = {}
+
+    def prior_of(record: dict[str, Any]) -> Any:
+        """The prior a real run would search from: the predictor's curve for the item's original."""
+        key = (str(record["crop_id"]), str(record["codec"]))
+        if key not in prior_cache:
+            with np.load(args.data / record["npz"]) as arrays:
+                reference = decode_png(arrays["reference_png"])
+            prior_cache[key] = predictor.curve(reference, str(record["codec"]))
+        return prior_cache[key]
+
     runs: list[tuple[str, str | None, bool]] = []  # (mode, primary or None, carry the shift)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if "full" in modes:
@@ -302,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
                 continue  # no codec's labels reach the targets: no oracle to compare with
             images += 1
             best_oracle = min(oracle_bytes, key=lambda c: (oracle_bytes[c], c))
-            items = {codec: StoredLevels(record, scores, priors[codec]) for codec, record in codecs.items()}
+            items = {codec: StoredLevels(record, scores, prior_of(record)) for codec, record in codecs.items()}
             present = [c for c in all_codecs if c in items]
             for k, (mode, first, carry) in enumerate(runs):
                 order = present if mode == "full" else [c for c in [first, *declared] if c in items]
@@ -377,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model or sursmr.predictor.DEFAULT_MODEL,
         "strategy": args.strategy,
         "margin": args.margin,
-        "prior": {codec: prior is not None for codec, prior in priors.items()},
+        "prior": {codec: any(p is not None for (_, c), p in prior_cache.items() if c == codec) for codec in all_codecs},
+        "prior_source": "the card's curve model (per image)"
+        if "curve_model" in predictor.card.extra
+        else "the card's population curve",
         "declared_order": declared,
         "crops": len(crops),
         "codecs": all_codecs,
@@ -434,8 +448,9 @@ def render(report: Mapping[str, Any]) -> str:
         "# `--codec auto` against the best single codec per image (label oracle)",
         "",
         f"`{report['data']}`, {report['split']} split: {report['crops']} crops with {', '.join(codecs)} labelled at "
-        f"every level; model `{report['model']}`, codecs searched in full with `{report['strategy']}` (prior from "
-        f"the card: {', '.join(c for c, p in report['prior'].items() if p) or 'none, so bisection'}), margin "
+        f"every level; model `{report['model']}`, codecs searched in full with `{report['strategy']}` (prior: "
+        f"{report.get('prior_source', 'the card')} for "
+        f"{', '.join(c for c, p in report['prior'].items() if p) or 'none, so bisection'}), margin "
         f"{report['margin']}; searches replayed on the stored levels (their bytes and decoded images). Labels are "
         f"proxies. Declared search order (`choice_rank`): {', '.join(report['declared_order'])}. "
         f"1-min load average {report['load_average_1min'][0]} → {report['load_average_1min'][1]}.",

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from codec_auto import LazyScores, label_passes, model_search
+from codec_auto import LazyScores, StoredLevels, full_search
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("bisect", "population", "predicted")
@@ -180,12 +180,14 @@ def main(argv: list[str] | None = None) -> int:
                 for name in METHODS:
                     strategy = "bisect" if name == "bisect" else "predicted"
                     prior = image_prior(record) if name == "predicted" else population[codec]
-                    index, probes = model_search(record, scores, targets, strategy, prior)
+                    item = StoredLevels(record, scores, prior)
+                    outcome, _ = full_search(item, targets, strategy)
+                    found = outcome.position
                     row[name] = {
-                        "index": index,
-                        "probes": probes,
-                        "hit": index is not None and label_passes(record, index, sur, smr),
-                        "bytes": None if index is None else int(record["bytes"][index]),
+                        "index": None if found is None else item.order[found],
+                        "probes": outcome.probes,
+                        "hit": found is not None and item.labels_pass(found, sur, smr),
+                        "bytes": None if found is None else item.nbytes(found),
                     }
                 rows.append(row)
             table.append({"codec": codec, "targets": f"SUR≥{sur_text} SMR≥{smr_text}", **summarise(rows)})

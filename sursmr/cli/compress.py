@@ -37,7 +37,7 @@ SHIPPED_MODEL = "sursmr-v2-lite0"
 RAY_START_TIMEOUT_S = 300.0
 """``sursmr.batch_workers.DEFAULT_RAY_START_TIMEOUT_S``, repeated so that ``--help`` imports no torch."""
 
-CHOICE_ORDER = "bpg, vvc, jpeg"
+CHOICE_ORDER = "vvc, bpg, jpeg"
 """``sursmr.codec_choice.search_order`` of the registered codecs (their declared ``choice_rank``), repeated so
 that ``--help`` imports no codec module (a test keeps them equal)."""
 
@@ -84,8 +84,8 @@ def _default_text() -> str:
     f"({CHOICE_ORDER}), and encodes one level of each other codec: the level "
     "its prior curve predicts, moved by what that search learnt about the image, kept only when the predictor "
     "says it passes (a codec without a curve is searched). full searches every codec. Measured on 23 test photos "
-    "at SUR >= 0.75, SMR >= 0.9, three codecs (benchmarks/results/codec_auto.md): verify 6.0 encodes per image "
-    "at 1.28x the label oracle's best codec's bytes, full 12.8 encodes at 1.23x, same true hit rate (78%).",
+    "at SUR >= 0.75, SMR >= 0.9, three codecs (benchmarks/results/codec_auto.md): verify 5.5 encodes per image "
+    "at 1.28x the label oracle's best codec's bytes, full 11.3 encodes at 1.23x, same true hit rate (78%).",
 )
 @click.option(
     "--target-sur",
