@@ -33,7 +33,10 @@ def data_description(data: Path) -> str:
     except (OSError, json.JSONDecodeError):
         return f"`{data.name}`"
     splits = header.get("only_splits") or ["train", "val", "test"]
-    return f"`{data.name}` (recipe `{header.get('recipe', {}).get('name')}`, splits built: {', '.join(splits)})"
+    recipe = header.get("recipe", {})
+    crops = recipe.get("crops_per_source")
+    per_photo = "" if crops is None else f", {crops} crop{'s' if crops != 1 else ''} per photo"
+    return f"`{data.name}` (recipe `{recipe.get('name')}`{per_photo}, splits built: {', '.join(splits)})"
 
 
 def markdown(report: dict[str, Any], model: str) -> str:

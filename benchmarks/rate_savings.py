@@ -36,6 +36,13 @@ Usage::
 
     python benchmarks/rate_savings.py --data /root/sursmr-data/heldout-v1
     python benchmarks/rate_savings.py --data data/default --resamples 500 --limit 20   # quick look
+    # validation and test built as separate datasets (e.g. `sursmr-train build --splits val` and `--splits test`)
+    python benchmarks/rate_savings.py --calib-data data/val-only --data data/test-only
+
+The calibration split may come from another dataset than the test split
+(``--calib-data``); the two must not share a source photo. The cheap-metric
+regressor fits on the training split of either dataset, or, when neither has
+one, on the calibration split.
 
 Writes ``benchmarks/results/rate_savings.{json,md}``, ``rate_savings_all.md``
 and one ``rate_savings_<codec>.png`` per codec. The protocol is in
@@ -49,6 +56,7 @@ import argparse
 import json
 import math
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,10 +74,13 @@ from benchmarks.rate_savings_protocol import (
     RESULTS,
     TARGETS,
     bd_rates,
+    cheap_fit_records,
     confidence_check,
     load_items,
     methods,
     protocol,
+    shared_photos,
+    smr_labelled,
 )
 from benchmarks.rate_savings_report import (
     headline_markdown,
@@ -112,7 +123,10 @@ def _rounded(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, help="dataset holding the test split")
+    parser.add_argument(
+        "--calib-data", type=Path, default=None, help="dataset holding the calibration split [default: --data]"
+    )
     parser.add_argument("--model", default=None, help="weights name or .safetensors [default: shipped]")
     parser.add_argument("--calib-split", default="val")
     parser.add_argument("--test-split", default="test")
@@ -126,10 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    started = time.perf_counter()
 
     import sursmr.predictor
     import training  # noqa: F401  (lets the factory open training runs and checkpoints)
     from benchmarks.accuracy import data_description
+    from benchmarks.run_info import host_text
     from sursmr.confidence import ConfidenceTable
     from sursmr.models.weights import read_card, resolve_weights
     from sursmr.predictor import DEFAULT_MODEL
@@ -138,26 +154,38 @@ def main(argv: list[str] | None = None) -> int:
 
     model = args.model or DEFAULT_MODEL
     card = read_card(resolve_weights(model))
+    calib_data = args.calib_data or args.data
+    calib_records = read_records(calib_data, args.calib_split)[: args.limit]
+    test_records = read_records(args.data, args.test_split)[: args.limit]
+    for data, split, records in (
+        (calib_data, args.calib_split, calib_records),
+        (args.data, args.test_split, test_records),
+    ):
+        if not records:
+            parser.error(f"{data}: split {split!r} has no items")
+    shared = shared_photos(calib_records, test_records)
+    if shared:
+        parser.error(
+            f"the {args.calib_split} split of {calib_data} and the {args.test_split} split of {args.data} share "
+            f"{len(shared)} source photo(s) ({', '.join(shared[:3])}...); calibrate and test on different photos"
+        )
     predictor = sursmr.predictor.load(model, args.device)
-    splits = {}
-    for split in (args.calib_split, args.test_split):
-        records = read_records(args.data, split)
-        splits[split] = records[: args.limit] if args.limit else records
 
     def report(done: int, total: int) -> None:
         print(f"\rpredicting {done}/{total}", end="", file=sys.stderr)
 
     key = f"{card.name}-{card.weights_sha256}"
-    predictions = level_predictions(
-        predictor, args.data, [*splits[args.calib_split], *splits[args.test_split]], cache_key=key, progress=report
-    )
+    predictions = {
+        **level_predictions(predictor, calib_data, calib_records, cache_key=key, progress=report),
+        **level_predictions(predictor, args.data, test_records, cache_key=key, progress=report),
+    }
     print(file=sys.stderr)
-    train_records = read_records(args.data, "train")
-    cheap_fit_split = "train" if train_records else args.calib_split
-    fit_records = train_records or splits[args.calib_split]
+    cheap_fit_split, cheap_fit_data, fit_records = cheap_fit_records(
+        {str(d): read_records(d, "train") for d in (calib_data, args.data)}, args.calib_split, calib_records
+    )
     cheap = CheapMetricRegressor([s for r in fit_records for _, s in samples_of(r, "jnd")])
-    calib = load_items(args.data, splits[args.calib_split], predictions, cheap)
-    test = load_items(args.data, splits[args.test_split], predictions, cheap)
+    calib = load_items(calib_data, calib_records, predictions, cheap)
+    test = load_items(args.data, test_records, predictions, cheap)
     chosen = methods()
     reliabilities = [float(v) for v in args.reliabilities.split(",") if v.strip()]
     rows, sweeps = protocol(calib, test, chosen, reliabilities=reliabilities, resamples=args.resamples)
@@ -167,15 +195,17 @@ def main(argv: list[str] | None = None) -> int:
         table = ConfidenceTable.from_dict(card.extra["confidence"])
         confidence = confidence_check(table, test)
         info = table.info
+        per_codec = info.get("items") if isinstance(info.get("items"), dict) else {}
         confidence_source = (
-            f"`{info.get('data')}` split `{info.get('split')}`, {info.get('source_photos')} photos, "
-            f"items {info.get('items')}"
+            f"`{info.get('data')}` split `{info.get('split')}`, {info.get('source_photos')} photos, items per codec: "
+            + ", ".join(f"{codec} {n}" for codec, n in sorted(per_codec.items()))
         )
     codecs = sorted({item.codec for item in test})
     payload = {
         "model": model,
         "weights_sha256": card.weights_sha256,
         "data": data_description(args.data),
+        "calib_data": None if calib_data == args.data else data_description(calib_data),
         "calib_split": args.calib_split,
         "test_split": args.test_split,
         "calib_items": len(calib),
@@ -183,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         "test_items": len(test),
         "test_photos": len({i.group for i in test}),
         "cheap_fit_split": cheap_fit_split,
+        "cheap_fit_data": [Path(d).name for d in cheap_fit_data],
+        "calib_smr_items": smr_labelled(calib),
+        "test_smr_items": smr_labelled(test),
         "cheap_metrics": list(cheap.metrics),
         "resamples": args.resamples,
         "codecs": codecs,
@@ -194,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         "confidence": confidence,
         "confidence_source": confidence_source,
         "sweeps": _grouped(sweeps),
+        "command": "python benchmarks/rate_savings.py " + " ".join(sys.argv[1:] if argv is None else argv),
+        "wall_s": time.perf_counter() - started,
+        "host": host_text(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "rate_savings.json").write_text(json.dumps(_rounded(payload), separators=(",", ":")) + "\n")
@@ -221,6 +257,7 @@ __all__ = [
     "RESULTS",
     "TARGETS",
     "bd_rates",
+    "cheap_fit_records",
     "confidence_check",
     "headline_markdown",
     "headline_rows",
@@ -233,4 +270,6 @@ __all__ = [
     "plot",
     "protocol",
     "savings_grid",
+    "shared_photos",
+    "smr_labelled",
 ]

@@ -8,7 +8,7 @@ entry point, for the question and the protocol in words; its reports are in
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,37 @@ def methods() -> list[Method]:
 # --- loading -------------------------------------------------------------------------------
 
 
+def photo_of(record: Mapping[str, Any]) -> str:
+    """The source photo of an item record (items of one photo are resampled together)."""
+    return str(record.get("source_id") or record["crop"]["source_id"])
+
+
+def shared_photos(calib: Sequence[Mapping[str, Any]], test: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Source photos that have items in both the calibration and the test records (sorted)."""
+    return sorted({photo_of(r) for r in calib} & {photo_of(r) for r in test})
+
+
+def smr_labelled(items: Sequence[BenchItem]) -> int:
+    """How many items have an SMR label at some level (elsewhere an SMR target counts as met)."""
+    return sum(1 for item in items if bool(np.isfinite(item.smr).any()))
+
+
+def cheap_fit_records(
+    train: Mapping[str, Sequence[Mapping[str, Any]]], calib_split: str, calib: Sequence[Mapping[str, Any]]
+) -> tuple[str, list[str], list[Mapping[str, Any]]]:
+    """What the cheap-metric regressor learns from: (split, dataset names, records).
+
+    ``train`` maps each dataset's name to its training-split records; every
+    training record found is used, and only when no dataset has one does the
+    regressor fit on the calibration records (``calib_split``), which then
+    calibrate its margin too.
+    """
+    found = {name: list(records) for name, records in train.items() if records}
+    if found:
+        return "train", sorted(found), [r for records in found.values() for r in records]
+    return calib_split, [], list(calib)
+
+
 def load_items(
     data: Path, records: Sequence[dict[str, Any]], predictions: dict[str, dict[str, Any]], cheap: Any
 ) -> list[BenchItem]:
@@ -74,7 +105,7 @@ def load_items(
         item = BenchItem(
             item_id=str(record["item_id"]),
             codec=str(record["codec"]),
-            group=str(record.get("source_id") or record["crop"]["source_id"]),
+            group=photo_of(record),
             levels=labelled["levels"],
             nbytes=labelled["nbytes"],
             sur=labelled["sur"],

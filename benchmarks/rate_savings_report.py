@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.rate_savings_protocol import HEADLINE_RELIABILITIES, HEADLINE_TARGETS, RELIABILITIES, methods
+from benchmarks.run_info import run_footer
+
+PREDICTIONS_NOTE = "network predictions cached beside each dataset by an earlier run are reused"
 
 
 def _pct(value: float | None, signed: bool = True) -> str:
@@ -86,16 +89,45 @@ def savings_grid(rows: Sequence[dict[str, Any]], h: float) -> list[str]:
     return lines
 
 
+def data_text(payload: dict[str, Any]) -> str:
+    """Which data: the dataset(s), the two splits with their sizes and how many items have an SMR label."""
+    calib_data = payload.get("calib_data")
+    where = (
+        f"data {payload['data']}" if not calib_data else f"calibration data {calib_data}, test data {payload['data']}"
+    )
+    smr = ""
+    if payload.get("test_smr_items") is not None:
+        smr = (
+            f"; items with an SMR label: {payload.get('calib_smr_items')} of {payload['calib_items']} "
+            f"({payload['calib_split']}), {payload['test_smr_items']} of {payload['test_items']} "
+            f"({payload['test_split']}), elsewhere an SMR target counts as met"
+        )
+    return (
+        f"{where}; knobs calibrated on the `{payload['calib_split']}` split ({payload['calib_items']} items, "
+        f"{payload['calib_photos']} photos), measured on the `{payload['test_split']}` split "
+        f"({payload['test_items']} items, {payload['test_photos']} photos){smr}"
+    )
+
+
+def _cheap_fit_text(payload: dict[str, Any]) -> str:
+    split = payload["cheap_fit_split"]
+    names = payload.get("cheap_fit_data") or []
+    where = f" of {', '.join(f'`{n}`' for n in names)}" if names else ""
+    if split == "train":
+        return f"The cheap-metric regressor is fitted on the `train` split{where}."
+    return (
+        f"The cheap-metric regressor is fitted on the `{split}` split (no dataset here has a train split), "
+        "the same items its margin is calibrated on."
+    )
+
+
 def markdown(payload: dict[str, Any]) -> str:
     rows = payload["table"]
     lines = [
         "# Rate savings at matched reliability",
         "",
-        f"Model `{payload['model']}` (weights sha256 `{str(payload['weights_sha256'])[:12]}`); data: "
-        f"{payload['data']}; knobs calibrated on the `{payload['calib_split']}` split "
-        f"({payload['calib_items']} items, {payload['calib_photos']} photos), measured on the "
-        f"`{payload['test_split']}` split ({payload['test_items']} items, {payload['test_photos']} photos). "
-        f"The cheap-metric regressor is fitted on the `{payload['cheap_fit_split']}` split. "
+        f"Model `{payload['model']}` (weights sha256 `{str(payload['weights_sha256'])[:12]}`); "
+        f"{data_text(payload)}. {_cheap_fit_text(payload)} "
         "Labels are proxies (JND-calibrated SUR proxy, machine-zoo SMR); `vmaf` and `butteraugli` target metrics "
         "the SUR proxy is made of.",
         "",
@@ -126,44 +158,7 @@ def markdown(payload: dict[str, Any]) -> str:
         "",
     ]
     if payload.get("confidence"):
-        lines += [
-            "### Requested confidence vs achieved hit rate (test split)",
-            "",
-            f"Margins from the model card's confidence table (calibrated on {payload['confidence_source']}). "
-            "Achieved = share of test items whose proxy labels meet the targets at the controller's pick, "
-            "averaged over the 9 targets above: on the levels densified as in calibration (the codec's full axis, "
-            "interpolated labels) and on the dataset's labelled levels only.",
-            "",
-            "| codec | requested | achieved (densified) | worst target | achieved (labelled levels) | items | "
-            "targets | margins |",
-            "|---|---:|---:|---:|---:|---:|---:|---|",
-        ]
-        for r in payload["confidence"]:
-            if r["achieved_dense"] is None:
-                lines.append(f"| {r['codec']} | {r['confidence']:g} | not supported | | | {r['items']} | 0 | |")
-                continue
-            lines.append(
-                f"| {r['codec']} | {r['confidence']:g} | {_pct(r['achieved_dense'], False)} | "
-                f"{_pct(r['achieved_dense_min'], False)} | {_pct(r['achieved_levels'], False)} | {r['items']} | "
-                f"{r['targets']} | {r['margin_range'][0]:.3f}–{r['margin_range'][1]:.3f} |"
-            )
-        misses = [
-            r
-            for r in payload["confidence"]
-            if r["achieved_dense"] is not None and abs(r["achieved_dense"] - r["confidence"]) > 0.05
-        ]
-        if misses:
-            lines += [
-                "",
-                "More than 5 points from the request: "
-                + ", ".join(f"{r['codec']} {r['confidence']:g} ({_pct(r['achieved_dense'], False)})" for r in misses)
-                + f". Why: the margins come from {payload['confidence_source']}. With that few items the conformal "
-                "rank is coarse (a codec with n items reaches at most n/(n+1); 0.9 and above use every codec's "
-                "items, and the 0.9 margin is then the second-largest of 20 scores), and a confidence is only "
-                "calibrated at targets that enough validation items reach at some labelled level (the 'targets' "
-                "column counts the 9 targets where it applies).",
-            ]
-        lines.append("")
+        lines += ["### Requested confidence vs achieved hit rate (test split)", "", *confidence_markdown(payload), ""]
     lines += [
         "BD-rate against `fixed` at equal mean SUR proxy (Akima, each method's knob sweep at SUR ≥ 0.75; "
         "negative: fewer bytes), secondary:",
@@ -178,21 +173,88 @@ def markdown(payload: dict[str, Any]) -> str:
             value = match[0]["bd_rate_percent"] if match else None
             cells.append("–" if value is None else f"{value:+.1f}%")
         lines.append(f"| {codec} | " + " | ".join(cells) + " |")
+    if payload.get("command"):
+        lines += ["", run_footer(payload, PREDICTIONS_NOTE)]
     return "\n".join(lines) + "\n"
+
+
+def confidence_markdown(payload: dict[str, Any]) -> list[str]:
+    """The requested-vs-achieved confidence table, and why a row is more than 5 points off."""
+    lines = [
+        f"Margins from the model card's confidence table (calibrated on {payload['confidence_source']}). "
+        "Achieved = share of test items whose proxy labels meet the targets at the controller's pick, "
+        "averaged over the 9 target pairs of the protocol: on the levels densified as in calibration (the codec's "
+        "full axis, interpolated labels) and on the dataset's labelled levels only.",
+        "",
+        "| codec | requested | achieved (densified) | worst target | achieved (labelled levels) | items | "
+        "targets | margins |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in payload["confidence"]:
+        if r["achieved_dense"] is None:
+            lines.append(f"| {r['codec']} | {r['confidence']:g} | not supported | | | {r['items']} | 0 | |")
+            continue
+        lines.append(
+            f"| {r['codec']} | {r['confidence']:g} | {_pct(r['achieved_dense'], False)} | "
+            f"{_pct(r['achieved_dense_min'], False)} | {_pct(r['achieved_levels'], False)} | {r['items']} | "
+            f"{r['targets']} | {r['margin_range'][0]:.3f}–{r['margin_range'][1]:.3f} |"
+        )
+    misses = [
+        r
+        for r in payload["confidence"]
+        if r["achieved_dense"] is not None and abs(r["achieved_dense"] - r["confidence"]) > 0.05
+    ]
+    if misses:
+        lines += ["", confidence_misses_text(misses, payload["confidence_source"])]
+    return lines
+
+
+def confidence_misses_text(misses: Sequence[dict[str, Any]], source: str) -> str:
+    """Why requested and achieved confidence differ by more than 5 points, with each row's sampling error."""
+
+    def why(r: dict[str, Any]) -> str:
+        n, p = r["items"], r["confidence"]
+        spread = 100 * math.sqrt(p * (1 - p) / n) if n else math.nan
+        return (
+            f"{r['codec']} {p:g}: {_pct(r['achieved_dense'], False)} on {n} test items "
+            f"(one item = {100 / n:.0f} points, standard error at {p:g} ≈ {spread:.0f} points)"
+        )
+
+    return (
+        "More than 5 points from the request: "
+        + "; ".join(why(r) for r in misses)
+        + f". Why: the guarantee is on average over images like the calibration ones ({source}), and the test "
+        "split is small, so a gap of one to two standard errors is expected by chance; with m calibration items "
+        "per codec the P margin is the ⌈(m + 1)·P⌉-th smallest of m scores (every codec's scores where m is too "
+        "small), and a confidence is only calibrated at targets that enough calibration items reach at some "
+        "labelled level (the 'targets' column counts the 9 targets where it applies)."
+    )
 
 
 def headline_text(payload: dict[str, Any]) -> str:
     """The short block the main README carries (generated; see benchmarks/update_readme.py)."""
     return "\n".join(
         [
-            f"Matched reliability (`benchmarks/rate_savings.py`): model `{payload['model']}`, data "
-            f"{payload['data']}, knobs calibrated on `{payload['calib_split']}` ({payload['calib_items']} items, "
-            f"{payload['calib_photos']} photos), measured on `{payload['test_split']}` ({payload['test_items']} "
-            f"items, {payload['test_photos']} photos), proxy labels, 95 % CIs over {payload['resamples']} "
-            "bootstrap resamples of the test photos; n/r: cannot reach h on validation. h = 0.9 below; h = 0.75 "
-            "and every target: `benchmarks/README.md`.",
+            f"Matched reliability (`benchmarks/rate_savings.py`): model `{payload['model']}`; "
+            f"{data_text(payload)}; proxy labels, 95 % CIs over {payload['resamples']} bootstrap resamples of the "
+            "test photos; n/r: cannot reach h on validation. h = 0.9 below; h = 0.75 and every target: "
+            "`benchmarks/README.md`.",
             "",
             *headline_markdown([r for r in payload["table"] if math.isclose(r["h"], 0.9)]),
+            "",
+            *(
+                [
+                    "`--confidence P`, requested against achieved on the test split:",
+                    "",
+                    *confidence_markdown(payload),
+                    "",
+                ]
+                if payload.get("confidence")
+                else []
+            ),
+            "Mean bytes against achieved test hit rate, each method's knob swept: "
+            + ", ".join(f"[{c}](benchmarks/results/rate_savings_{c}.png)" for c in payload["codecs"])
+            + ".",
             "",
         ]
     )

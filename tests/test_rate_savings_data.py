@@ -1,0 +1,102 @@
+"""Rate savings on separate calibration and test datasets: photo overlap, where the cheap baseline fits, data text."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from benchmarks.accuracy import data_description
+from benchmarks.matched import BenchItem
+from benchmarks.rate_savings import main
+from benchmarks.rate_savings_protocol import cheap_fit_records, shared_photos, smr_labelled
+from benchmarks.rate_savings_report import data_text
+
+
+def _record(photo: str, codec: str = "jpeg", split: str = "val") -> dict[str, Any]:
+    return {"item_id": f"{photo}.{codec}", "codec": codec, "source_id": photo, "split": split}
+
+
+def test_shared_photos_compares_source_photos_not_items() -> None:
+    calib = [_record("a/one"), _record("a/one", "bpg"), _record("a/two")]
+    test = [_record("a/two", "vvc", "test"), _record("a/three", split="test")]
+    assert shared_photos(calib, test) == ["a/two"]
+    # a record without source_id names its photo in the crop
+    assert shared_photos([{"crop": {"source_id": "a/three"}}], test) == ["a/three"]
+    assert shared_photos(calib, [_record("b/four", split="test")]) == []
+
+
+def test_cheap_fit_uses_every_training_split_else_the_calibration_split() -> None:
+    calib = [_record("a/one")]
+    train_a, train_b = [_record("t/1", split="train")], [_record("t/2", split="train")]
+    split, names, records = cheap_fit_records({"x": train_a, "y": [], "z": train_b}, "val", calib)
+    assert (split, names, records) == ("train", ["x", "z"], [*train_a, *train_b])
+    split, names, records = cheap_fit_records({"x": [], "y": []}, "val", calib)
+    assert (split, names, records) == ("val", [], calib)
+
+
+def _item(smr: list[float]) -> BenchItem:
+    n = len(smr)
+    return BenchItem("i", "jpeg", "p", list(range(n)), np.ones(n), np.ones(n), np.array(smr, dtype=np.float64))
+
+
+def test_smr_labelled_counts_items_with_any_smr_label() -> None:
+    items = [_item([math.nan, math.nan]), _item([math.nan, 0.5]), _item([1.0, 1.0])]
+    assert smr_labelled(items) == 2
+
+
+def _dataset(root: Path, name: str, records: list[dict[str, Any]], crops: int = 1) -> Path:
+    folder = root / name
+    folder.mkdir()
+    header = {"recipe": {"name": "v2-1crop", "crops_per_source": crops}, "only_splits": [records[0]["split"]]}
+    (folder / "dataset.json").write_text(json.dumps(header))
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    return folder
+
+
+def test_data_description_names_recipe_crops_and_splits(tmp_path: Path) -> None:
+    one = _dataset(tmp_path, "val1", [_record("a/one")])
+    three = _dataset(tmp_path, "full", [_record("a/one")], crops=3)
+    assert data_description(one) == "`val1` (recipe `v2-1crop`, 1 crop per photo, splits built: val)"
+    assert "3 crops per photo" in data_description(three)
+    assert data_description(tmp_path / "missing") == "`missing`"
+
+
+def test_data_text_names_both_datasets_and_smr_coverage() -> None:
+    payload: dict[str, Any] = {
+        "data": "`test1`",
+        "calib_data": "`val1`",
+        "calib_split": "val",
+        "test_split": "test",
+        "calib_items": 75,
+        "calib_photos": 25,
+        "test_items": 72,
+        "test_photos": 24,
+        "calib_smr_items": 6,
+        "test_smr_items": 9,
+    }
+    text = data_text(payload)
+    assert text.startswith("calibration data `val1`, test data `test1`")
+    assert "(75 items, 25 photos)" in text and "(72 items, 24 photos)" in text
+    assert "6 of 75 (val), 9 of 72 (test)" in text
+    assert data_text({**payload, "calib_data": None}).startswith("data `test1`;")
+
+
+def test_rate_savings_refuses_calibration_and_test_on_the_same_photos(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    val = _dataset(tmp_path, "val1", [_record("a/one"), _record("a/two")])
+    test = _dataset(tmp_path, "test1", [_record("a/two", split="test")])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(test), "--calib-data", str(val), "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "share 1 source photo(s) (a/two" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    # a calibration dataset without the split asked for is refused by name
+    with pytest.raises(SystemExit):
+        main(["--data", str(test), "--calib-data", str(test), "--out", str(tmp_path / "out")])
+    assert "split 'val' has no items" in capsys.readouterr().err
