@@ -55,6 +55,7 @@ from sursmr.conformal import (
     max_supported_confidence,
     meets,
     outcome,
+    reachable_share,
     required_margin,
 )
 from sursmr_core.errors import InputError
@@ -248,6 +249,7 @@ def calibrate(
     *,
     substeps: int = DEFAULT_SUBSTEPS,
     reliability: float = DEFAULT_RELIABILITY,
+    default_targets: Target | None = None,
     info: Mapping[str, Any] | None = None,
 ) -> ConfidenceTable:
     """Split-conformal margins per codec, target and confidence from calibration ``items``.
@@ -255,7 +257,10 @@ def calibrate(
     A codec with too few items for a confidence (⌈(n + 1)·P⌉ > n) uses the
     scores of every codec's items for that target instead (``scope="pooled"``);
     a confidence still out of reach gets no margin. The table's default is
-    :func:`choose_default` at ``reliability``.
+    :func:`choose_default` at ``reliability``, among the confidences that do
+    not break ``default_targets`` (the targets a user gets without asking,
+    see :func:`default_obstacle`); the confidences left out and why are in
+    the table's info under ``"default_excluded"``.
     """
     if not items:
         raise InputError("calibration needs at least one item")
@@ -286,7 +291,49 @@ def calibrate(
                         codec, target[0], target[1], confidence, margin, len(chosen), scope, rate, mean_bytes
                     )
                 )
-    return ConfidenceTable(tuple(entries), choose_default(entries, reliability), dict(info or {}))
+    details = dict(info or {})
+    candidates = entries
+    if default_targets is not None:
+        table = ConfidenceTable(tuple(entries))
+        excluded = {}
+        for confidence in confidences:
+            why = default_obstacle(table, items, confidence, default_targets, reliability)
+            if why is not None:
+                excluded[f"{confidence:g}"] = why
+        candidates = [e for e in entries if f"{e.confidence:g}" not in excluded]
+        details |= {"default_targets": list(default_targets), "default_excluded": excluded}
+    return ConfidenceTable(tuple(entries), choose_default(candidates, reliability), details)
+
+
+def default_obstacle(
+    table: ConfidenceTable,
+    items: Sequence[ItemCurves],
+    confidence: float,
+    targets: Target,
+    reliability: float = DEFAULT_RELIABILITY,
+) -> str | None:
+    """Why ``confidence`` cannot be the default at ``targets``, or None when it can.
+
+    A default applies to every run that asks for nothing, so for every codec
+    it needs a calibrated margin at ``targets``, and on a share ≥
+    ``reliability`` of that codec's calibration items the predictions must
+    reach ``target + margin`` at some level (elsewhere compress finds no
+    passing level at all).
+    """
+    for codec in sorted({item.codec for item in items}):
+        try:
+            margin = table.margin_for(codec, confidence, *targets)
+        except InputError as exc:
+            return f"{codec}: {exc}"
+        if any(t is not None and t + margin > 1.0 for t in targets):
+            return f"{codec}: margin {margin:.3f} lifts a target above 1"
+        share = reachable_share([i for i in items if i.codec == codec], targets, margin)
+        if share < reliability - 1e-12:
+            return (
+                f"{codec}: with margin {margin:.3f}, the predictions reach SUR {targets[0]} / SMR {targets[1]} "
+                f"+ margin on {100 * share:.0f} % of the calibration images (needs {100 * reliability:.0f} %)"
+            )
+    return None
 
 
 # --- reading a predictor's table -------------------------------------------------------------
@@ -300,8 +347,7 @@ def table_of(predictor_or_card: object) -> ConfidenceTable | None:
     return ConfidenceTable.from_dict(data) if isinstance(data, Mapping) else None
 
 
-def card_default_confidence(card_file: str | os.PathLike[str]) -> float | None:
-    """The default confidence written in a model card JSON file (None when absent); reads no weights."""
+def _card_table_json(card_file: str | os.PathLike[str]) -> Mapping[str, Any] | None:
     import json
     from pathlib import Path
 
@@ -310,8 +356,19 @@ def card_default_confidence(card_file: str | os.PathLike[str]) -> float | None:
     except (OSError, ValueError):
         return None
     table = data.get("confidence") if isinstance(data, dict) else None
-    value = table.get("default") if isinstance(table, dict) else None
+    return table if isinstance(table, dict) else None
+
+
+def card_default_confidence(card_file: str | os.PathLike[str]) -> float | None:
+    """The default confidence written in a model card JSON file (None when absent); reads no weights."""
+    table = _card_table_json(card_file)
+    value = table.get("default") if table is not None else None
     return float(value) if isinstance(value, int | float) else None
+
+
+def card_has_confidence(card_file: str | os.PathLike[str]) -> bool:
+    """Whether a model card JSON file carries a confidence table (with or without a default); reads no weights."""
+    return _card_table_json(card_file) is not None
 
 
 __all__ = [
@@ -326,15 +383,18 @@ __all__ = [
     "Target",
     "calibrate",
     "card_default_confidence",
+    "card_has_confidence",
     "cheapest_meeting",
     "choose_default",
     "chosen_index",
     "conformal_quantile",
+    "default_obstacle",
     "densify",
     "hit_rate_and_bytes",
     "max_supported_confidence",
     "meets",
     "outcome",
+    "reachable_share",
     "required_margin",
     "table_of",
 ]

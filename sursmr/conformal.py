@@ -4,7 +4,7 @@ The per-item half of :mod:`sursmr.confidence` (which re-exports all of it):
 the conformal quantile, the controller simulated over an item's levels
 (:func:`densify`, :func:`chosen_index`), the item's nonconformity score
 (:func:`required_margin`), the hit and bytes a margin gives
-(:func:`outcome`, :func:`hit_rate_and_bytes`) and the knob search
+(:func:`outcome`, :func:`hit_rate_and_bytes`, :func:`reachable_share`) and the knob search
 (:func:`cheapest_meeting`). See :mod:`sursmr.confidence` for the method.
 """
 
@@ -190,6 +190,17 @@ def outcome(item: ItemCurves, target: Target, margin: float, substeps: int = DEF
     t_sur, t_smr = densify(item.true_sur, substeps), densify(item.true_smr, substeps)
     nbytes = densify(item.nbytes.astype(np.float64), substeps)
     return meets(float(t_sur[index]), float(t_smr[index]), *target), float(nbytes[index])
+
+
+def reachable_share(items: Sequence[ItemCurves], target: Target, margin: float) -> float:
+    """Share of ``items`` with a level whose predictions reach ``target + margin``.
+
+    On the other items the controller finds no passing level: a real run
+    raises ``TargetUnreachable`` (the simulation falls back to the best level).
+    """
+    if not items:
+        raise InputError("no items to evaluate")
+    return float(np.mean([bool(_passes(i.pred_sur, i.pred_smr, target[0], target[1], margin).any()) for i in items]))
 
 
 def hit_rate_and_bytes(

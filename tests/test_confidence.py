@@ -17,9 +17,11 @@ from sursmr.confidence import (
     choose_default,
     chosen_index,
     conformal_quantile,
+    default_obstacle,
     densify,
     hit_rate_and_bytes,
     max_supported_confidence,
+    reachable_share,
     required_margin,
 )
 from sursmr_core.errors import InputError
@@ -138,6 +140,53 @@ def test_calibrate_pools_codecs_with_too_few_items() -> None:
     assert scopes == {"jpeg": "pooled", "bpg": "codec"}
 
 
+def _smr_item(i: int, easy: bool) -> ItemCurves:
+    """SUR predicted exactly; the SMR prediction is a flat 0.95; true SMR ≥ 0.9 everywhere (easy) or only at the top."""
+    true_sur = np.linspace(0.2, 1.0, 9)
+    return ItemCurves(
+        item_id=f"jpeg-{i}",
+        codec="jpeg",
+        group=f"photo{i}",
+        nbytes=np.linspace(1000, 9000, 9),
+        pred_sur=true_sur.copy(),
+        pred_smr=np.full(9, 0.95),
+        true_sur=true_sur,
+        true_smr=np.full(9, 1.0) if easy else np.linspace(0.5, 1.0, 9),
+    )
+
+
+def test_default_leaves_out_a_confidence_whose_margin_the_predictions_cannot_reach() -> None:
+    items = [_smr_item(i, easy=i < 14) for i in range(20)]
+    target = (0.6, 0.9)
+    plain = calibrate(items, [target], (0.5, 0.9), substeps=1)
+    margins = {e.confidence: e.margin for e in plain.entries}
+    assert margins[0.5] == 0.0 and margins[0.9] is not None and margins[0.9] > 0.05  # beyond the 0.95 prediction
+    assert plain.default == 0.9  # the only one with validation hit rate ≥ 0.9 ...
+    guarded = calibrate(items, [target], (0.5, 0.9), substeps=1, default_targets=target)
+    assert guarded.default is None  # ... but no image would find a level at SMR 0.9 + margin
+    assert set(guarded.info["default_excluded"]) == {"0.9"}  # 0.5 is usable, just not reliable enough
+    assert "0 % of the calibration images" in guarded.info["default_excluded"]["0.9"]
+    assert guarded.entries == plain.entries
+
+
+def test_reachable_share_and_default_obstacle() -> None:
+    items = [_smr_item(i, easy=True) for i in range(4)]
+    assert reachable_share(items, (0.75, 0.9), 0.05) == 1.0  # 0.95 reaches 0.95
+    assert reachable_share(items, (0.75, 0.9), 0.06) == 0.0
+    assert reachable_share(items, (0.75, None), 0.2) == 1.0  # the SUR prediction goes up to 1.0
+    entries = (
+        ConfidenceEntry("jpeg", 0.75, 0.9, 0.75, 0.02, 20),
+        ConfidenceEntry("jpeg", 0.75, 0.9, 0.9, 0.1, 20),
+        ConfidenceEntry("jpeg", 0.75, 0.9, 0.95, None, 20),
+    )
+    table = ConfidenceTable(entries)
+    assert default_obstacle(table, items, 0.75, (0.75, 0.9)) is None
+    assert "reach SUR 0.75 / SMR 0.9 + margin on 0 %" in str(default_obstacle(table, items, 0.9, (0.75, 0.9)))
+    assert "not reachable" in str(default_obstacle(table, items, 0.95, (0.75, 0.9)))
+    lifted = ConfidenceTable((ConfidenceEntry("jpeg", 0.75, 0.9, 0.9, 0.15, 20),))
+    assert "above 1" in str(default_obstacle(lifted, items, 0.9, (0.75, 0.9)))
+
+
 def test_cheapest_meeting() -> None:
     assert cheapest_meeting([0.5, 0.92, 0.95, 0.99], [1, 3, 2, 5], 0.9) == 2
     assert cheapest_meeting([0.5, 0.6], [1, 2], 0.9) is None
@@ -240,11 +289,21 @@ def test_cli_help_states_the_default_confidence() -> None:
 
     from sursmr.cli import main
     from sursmr.cli.compress import SHIPPED_MODEL
+    from sursmr.confidence import card_default_confidence, card_has_confidence
 
     result = CliRunner().invoke(main, ["compress", "--help"])
     assert result.exit_code == 0
     assert "--confidence" in result.output and "--margin" in result.output
-    assert SHIPPED_MODEL in result.output.replace("\n", " ").replace("  ", " ")
+    text = " ".join(result.output.split())
+    assert SHIPPED_MODEL in text
+    card = Path(__file__).resolve().parent.parent / "sursmr" / "weights" / f"{SHIPPED_MODEL}.json"
+    default = card_default_confidence(card)
+    if default is not None:
+        assert f"for {SHIPPED_MODEL}: {default:g}" in text
+    elif card_has_confidence(card):
+        assert f"{SHIPPED_MODEL} has none" in text
+    else:
+        assert f"{SHIPPED_MODEL} has no calibration" in text
 
 
 def test_cli_names_the_shipped_model() -> None:
@@ -283,19 +342,22 @@ def test_cli_models_lists_the_shipped_confidences() -> None:
     from click.testing import CliRunner
 
     from sursmr.cli import main
-    from sursmr.confidence import card_default_confidence
+    from sursmr.confidence import ConfidenceTable, card_default_confidence
     from sursmr.predictor import DEFAULT_MODEL
 
     card = Path(__file__).resolve().parent.parent / "sursmr" / "weights" / f"{DEFAULT_MODEL}.json"
-    default = card_default_confidence(card)
-    if default is None:
+    data = json.loads(card.read_text(encoding="utf-8")).get("confidence")
+    if data is None:
         pytest.skip("the shipped card carries no confidence table")
+    default = card_default_confidence(card)
     result = CliRunner().invoke(main, ["models", "--json"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     shipped = f"{DEFAULT_MODEL}.safetensors"
     found = [c for r in rows for path, c in r["confidences"].items() if path.endswith(shipped)]
-    assert found and found[0]["default"] == default and default in found[0]["confidences"]
+    assert found and found[0]["default"] == default
+    assert found[0]["confidences"] == ConfidenceTable.from_dict(data).confidences()
+    assert default is None or default in found[0]["confidences"]
 
 
 def test_update_readme_replaces_between_markers() -> None:

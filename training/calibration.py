@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from sursmr.confidence import CONFIDENCES, DEFAULT_SUBSTEPS, ConfidenceTable, ItemCurves, Target, calibrate
+from sursmr.compress_settings import DEFAULT_TARGET_SMR, DEFAULT_TARGET_SUR
+from sursmr.confidence import (
+    CONFIDENCES,
+    DEFAULT_RELIABILITY,
+    DEFAULT_SUBSTEPS,
+    ConfidenceTable,
+    ItemCurves,
+    Target,
+    calibrate,
+)
 from sursmr_core.errors import InputError
 from sursmr_core.outputs import atomic_write_bytes
 from training.datasets.torch_dataset import LABEL_KEYS
@@ -114,9 +123,21 @@ def calibrate_predictor(
         "items": {codec: sum(1 for i in items if i.codec == codec) for codec in sorted({i.codec for i in items})},
         "source_photos": len({i.group for i in items}),
         "substeps": substeps,
-        "default_rule": "fewest mean validation bytes among the confidences with validation hit rate >= 0.9",
+        "default_rule": (
+            f"fewest mean validation bytes among the confidences with validation hit rate >= {DEFAULT_RELIABILITY:g} "
+            f"whose margins at the default targets (SUR {DEFAULT_TARGET_SUR:g}, SMR {DEFAULT_TARGET_SMR:g}) the "
+            f"predictions reach on >= {DEFAULT_RELIABILITY:g} of the validation images of every codec; none "
+            "(no margin unless --confidence is given) when no confidence qualifies"
+        ),
     }
-    return calibrate(items, targets, confidences, substeps=substeps, info=info)
+    return calibrate(
+        items,
+        targets,
+        confidences,
+        substeps=substeps,
+        default_targets=(DEFAULT_TARGET_SUR, DEFAULT_TARGET_SMR),
+        info=info,
+    )
 
 
 def write_card_confidence(card_file: str | Path, table: ConfidenceTable) -> Path:

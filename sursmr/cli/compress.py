@@ -55,12 +55,18 @@ def _target(ctx: click.Context, param: click.Parameter, value: str) -> float | N
 
 def _default_text() -> str:
     """What the default confidence is for the shipped model, read from its card (no weights loaded)."""
-    from sursmr.confidence import DEFAULT_RELIABILITY, card_default_confidence
+    from sursmr.confidence import DEFAULT_RELIABILITY, card_default_confidence, card_has_confidence
 
     name = SHIPPED_MODEL
-    value = card_default_confidence(Path(__file__).resolve().parent.parent / "weights" / f"{name}.json")
+    card = Path(__file__).resolve().parent.parent / "weights" / f"{name}.json"
+    value = card_default_confidence(card)
     rule = f"the confidence with the fewest bytes at ≥ {DEFAULT_RELIABILITY:g} hit rate on validation"
     if value is None:
+        if card_has_confidence(card):
+            return (
+                f"{name} has none: {rule} would need a margin its predictions cannot reach at the default "
+                "targets, so no margin"
+            )
         return f"{name} has no calibration, so no margin"
     return f"for {name}: {value:g}, {rule}; no margin where the card has none for the targets"
 
