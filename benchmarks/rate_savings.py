@@ -16,7 +16,7 @@ required hit rate h ∈ {0.75, 0.9, 0.95}:
   labels at the chosen level meet every target);
 * on the **test** split: mean bytes, achieved hit rate, encodes and seconds
   per image (encode/decode and metric seconds from the dataset build, the
-  network's seconds per candidate measured in this run), bytes saved against
+  network's seconds per candidate measured when its predictions were computed), bytes saved against
   ``fixed`` at the same h, and the share of the label oracle's saving (the
   oracle satisfies ⌈h·n⌉ test items at least cost), with 95 % bootstrap
   intervals that resample source photos.
@@ -111,7 +111,7 @@ def _grouped(sweeps: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _rounded(value: Any) -> Any:
-    """Floats to 5 significant decimals for the JSON file (the sweeps are long)."""
+    """Floats to 5 decimals for the sweeps in the JSON file (they are long; the tables stay exact)."""
     if isinstance(value, float):
         return value if not math.isfinite(value) else round(value, 5)
     if isinstance(value, dict):
@@ -123,7 +123,7 @@ def _rounded(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, type=Path, help="dataset holding the test split")
+    parser.add_argument("--data", type=Path, help="dataset holding the test split")
     parser.add_argument(
         "--calib-data", type=Path, default=None, help="dataset holding the calibration split [default: --data]"
     )
@@ -139,8 +139,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="only the first N items of each split (a quick look)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the markdown from the JSON in --out (no plots, no run)"
+    )
     args = parser.parse_args(argv)
+    if args.report_only:
+        write_reports(json.loads((args.out / "rate_savings.json").read_text()), args.out)
+        return 0
+    if args.data is None:
+        parser.error("--data is required (or --report-only)")
     started = time.perf_counter()
+
+    import torch
 
     import sursmr.predictor
     import training  # noqa: F401  (lets the factory open training runs and checkpoints)
@@ -229,18 +239,26 @@ def main(argv: list[str] | None = None) -> int:
         "sweeps": _grouped(sweeps),
         "command": "python benchmarks/rate_savings.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "wall_s": time.perf_counter() - started,
-        "host": host_text(),
+        "host": host_text(torch.get_num_threads()),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "rate_savings.json").write_text(json.dumps(_rounded(payload), separators=(",", ":")) + "\n")
-    text = markdown(payload)
-    (args.out / "rate_savings.md").write_text(text)
-    (args.out / "rate_savings_all.md").write_text(markdown_all(rows))
-    (args.out / "rate_savings_headline.md").write_text(headline_text(payload))
+    (args.out / "rate_savings.json").write_text(
+        json.dumps(payload | {"sweeps": _rounded(payload["sweeps"])}, separators=(",", ":")) + "\n"
+    )
+    text = write_reports(payload, args.out)
     for codec in codecs:
         plot(sweeps, rows, codec, args.out / f"rate_savings_{codec}.png")
     sys.stdout.write(text)
     return 0
+
+
+def write_reports(payload: dict[str, Any], out: Path) -> str:
+    """The markdown reports of a payload (as written to ``rate_savings.json``) into ``out``; returns the main one."""
+    text = markdown(payload)
+    (out / "rate_savings.md").write_text(text)
+    (out / "rate_savings_all.md").write_text(markdown_all(payload["table"]))
+    (out / "rate_savings_headline.md").write_text(headline_text(payload))
+    return text
 
 
 if __name__ == "__main__":
@@ -272,4 +290,5 @@ __all__ = [
     "savings_grid",
     "shared_photos",
     "smr_labelled",
+    "write_reports",
 ]

@@ -138,7 +138,7 @@ def markdown(payload: dict[str, Any]) -> str:
         "bytes of `fixed` at the same h; share of oracle saving = (fixed − method) / (fixed − oracle); 95 % "
         f"intervals from {payload['resamples']} bootstrap resamples of the test photos. Seconds per image are "
         "estimates: encode/decode and metric times from the dataset build (shared 2-core CPU), the network's time "
-        "per candidate measured in this run.",
+        "per candidate measured when its predictions were computed (cached beside each dataset).",
         "",
         *headline_markdown(rows),
         "",
@@ -183,8 +183,11 @@ def confidence_markdown(payload: dict[str, Any]) -> list[str]:
     lines = [
         f"Margins from the model card's confidence table (calibrated on {payload['confidence_source']}). "
         "Achieved = share of test items whose proxy labels meet the targets at the controller's pick, "
-        "averaged over the 9 target pairs of the protocol: on the levels densified as in calibration (the codec's "
-        "full axis, interpolated labels) and on the dataset's labelled levels only.",
+        "averaged over the target pairs of the protocol where the card has a margin for that confidence "
+        "('targets', of 9): on the levels densified as in calibration (the codec's full axis, interpolated labels) "
+        "and on the dataset's labelled levels only. A confidence has no margin at a target where fewer than "
+        "⌈(m + 1)·P⌉ of the m calibration items can be hit at all (no labelled level meets the target, so no "
+        "margin helps); `compress --confidence` refuses it there.",
         "",
         "| codec | requested | achieved (densified) | worst target | achieved (labelled levels) | items | "
         "targets | margins |",
@@ -226,8 +229,7 @@ def confidence_misses_text(misses: Sequence[dict[str, Any]], source: str) -> str
         + f". Why: the guarantee is on average over images like the calibration ones ({source}), and the test "
         "split is small, so a gap of one to two standard errors is expected by chance; with m calibration items "
         "per codec the P margin is the ⌈(m + 1)·P⌉-th smallest of m scores (every codec's scores where m is too "
-        "small), and a confidence is only calibrated at targets that enough calibration items reach at some "
-        "labelled level (the 'targets' column counts the 9 targets where it applies)."
+        "small)."
     )
 
 

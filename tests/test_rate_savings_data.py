@@ -100,3 +100,51 @@ def test_rate_savings_refuses_calibration_and_test_on_the_same_photos(
     with pytest.raises(SystemExit):
         main(["--data", str(test), "--calib-data", str(test), "--out", str(tmp_path / "out")])
     assert "split 'val' has no items" in capsys.readouterr().err
+
+
+def test_report_only_rewrites_the_markdown_from_the_json(tmp_path: Path) -> None:
+    from benchmarks.matched import FixedLevel
+    from benchmarks.rate_savings_protocol import protocol
+
+    def item(i: int, shift: float) -> BenchItem:
+        x = np.linspace(0.0, 1.0, 6)
+        sur = np.clip(x + shift, 0.0, 1.0)
+        return BenchItem(f"jpeg-{i}", "jpeg", f"photo{i}", list(range(6)), 1000.0 * (1 + np.arange(6)), sur, sur)
+
+    items = [item(i, s) for i, s in enumerate(np.linspace(-0.3, 0.3, 12))]
+    rows, _ = protocol(items[::2], items[1::2], [FixedLevel()], reliabilities=(0.75, 0.9), resamples=20)
+    payload = {
+        "model": "fake",
+        "weights_sha256": "0" * 64,
+        "data": "`test1`",
+        "calib_data": "`val1`",
+        "calib_split": "val",
+        "test_split": "test",
+        "calib_items": 6,
+        "calib_photos": 6,
+        "test_items": 6,
+        "test_photos": 6,
+        "calib_smr_items": 6,
+        "test_smr_items": 6,
+        "cheap_fit_split": "val",
+        "cheap_fit_data": [],
+        "resamples": 20,
+        "codecs": ["jpeg"],
+        "table": rows,
+        "bd_rate": [],
+        "confidence": None,
+        "command": "python benchmarks/rate_savings.py --calib-data val1 --data test1",
+        "wall_s": 12.0,
+        "host": "a test host",
+    }
+    (tmp_path / "rate_savings.json").write_text(json.dumps(payload))
+    assert main(["--report-only", "--out", str(tmp_path)]) == 0
+    headline = (tmp_path / "rate_savings_headline.md").read_text()
+    assert "calibration data `val1`, test data `test1`" in headline
+    assert "| jpeg | SUR ≥ 0.75 | 0.9 | fixed |" in headline and "| jpeg | SUR ≥ 0.75 | 0.9 | oracle |" in headline
+    report = (tmp_path / "rate_savings.md").read_text()
+    assert "fitted on the `val` split (no dataset here has a train split)" in report
+    assert report.rstrip().endswith(
+        "for this run (network predictions cached beside each dataset by an earlier run are reused)."
+    )
+    assert (tmp_path / "rate_savings_all.md").read_text().startswith("# Rate savings at matched reliability: every h")
