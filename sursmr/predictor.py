@@ -64,7 +64,7 @@ DEFAULT_MAX_TILES = 16
 (:func:`sample_tiles`); a 768×512 photo has 6 tiles of 256², a 4000×3000 one 192."""
 REFERENCE_CACHE_BYTES = 400 * 2**20
 """The last reference's prepared features (:meth:`SurSmrNet.prepare_reference`: for ``sursmr-v2-lite0`` its
-features and reference statistics, ~6.4 MB a 256² tile, so ~60 tiles; a ``max_tiles`` sample of 16 always
+features and reference statistics, ~7.8 MB a 256² tile, so ~50 tiles; a ``max_tiles`` sample of 16 always
 fits) are kept between calls when they fit here; a larger image's are recomputed per call."""
 
 
@@ -348,18 +348,10 @@ class Predictor:
         with torch.inference_mode():
             scores = torch.empty((len(candidates), len(origins), 2), dtype=torch.float32, device=self.device)
             for start, stop, ref_features in self._reference_chunks(reference, origins, digest):
-                # candidate × tile pairs of this chunk, flattened and scored batch_size at a time
-                rows: list[Tensor] = []
-                scored = 0
-                pending: list[Tensor] = []
-                for candidate in candidates:
-                    pending.extend(self._inputs(candidate, origins[start:stop]).unbind(0))
-                    while len(pending) >= self.batch_size:
-                        rows.append(self._score_tiles(ref_features, pending[: self.batch_size], scored))
-                        scored += self.batch_size
-                        del pending[: self.batch_size]
-                if pending:
-                    rows.append(self._score_tiles(ref_features, pending, scored))
+                rows = [
+                    self.model.forward_from_prepared(refs, self._inputs_of(candidates[first:last], tiles))
+                    for first, last, tiles, refs in self._batches(len(candidates), origins[start:stop], ref_features)
+                ]
                 scores[:, start:stop] = torch.cat(rows).view(len(candidates), stop - start, 2).float()
             per_image = torch.stack([aggregate_tiles(s, self.config.patch_aggregate) for s in scores])
             if not bool(torch.isfinite(per_image).all()):
@@ -370,16 +362,31 @@ class Predictor:
             values = per_image.clamp(0.0, 1.0).double().cpu().numpy()
         return [Prediction(sur=float(sur), smr=float(smr)) for sur, smr in values]
 
-    def _score_tiles(self, ref_features: list[Tensor], batch: list[Tensor], first_item: int) -> Tensor:
-        """(b, 2) scores of candidate tiles; item k of the flat candidate×tile sequence is tile k mod P."""
-        tiles = int(ref_features[0].shape[0])
-        distorted = torch.stack(batch)
-        if tiles == 1:
-            matched = ref_features  # batch 1 broadcasts over the candidates
-        else:
-            index = torch.arange(first_item, first_item + len(batch), device=self.device) % tiles
-            matched = [f.index_select(0, index) for f in ref_features]
-        return self.model.forward_from_prepared(matched, distorted)
+    def _batches(
+        self, count: int, origins: Sequence[tuple[int, int]], ref_features: list[Tensor]
+    ) -> Iterator[tuple[int, int, Sequence[tuple[int, int]], list[Tensor]]]:
+        """(first candidate, end candidate, tiles, their reference features) of each network batch.
+
+        Whole candidates when their tiles fit in ``batch_size`` (the references' features are shared by
+        the group, see :meth:`SurSmrNet.forward_from_prepared`), else ``batch_size`` tiles of one
+        candidate at a time against views of the matching reference features: nothing is copied.
+        """
+        tiles = len(origins)
+        if tiles <= self.batch_size:
+            group = self.batch_size // tiles
+            for first in range(0, count, group):
+                yield first, min(first + group, count), origins, ref_features
+            return
+        for index in range(count):
+            for a in range(0, tiles, self.batch_size):
+                b = min(a + self.batch_size, tiles)
+                yield index, index + 1, origins[a:b], [f[a:b] for f in ref_features]
+
+    def _inputs_of(self, candidates: Sequence[RGBImage], origins: Sequence[tuple[int, int]]) -> Tensor:
+        """Network inputs of the tiles at ``origins`` of each candidate, candidate after candidate."""
+        if len(candidates) == 1:
+            return self._inputs(candidates[0], origins)
+        return torch.cat([self._inputs(candidate, origins) for candidate in candidates])
 
     def predict_tensors(self, reference: Tensor, distorted: Tensor) -> Tensor:
         """(N, 2) float (SUR, SMR) for prepared network inputs, in batches of ``batch_size``; no tile aggregation.

@@ -101,11 +101,12 @@ def test_reference_features_are_computed_once_per_reference(
     assert calls.batches[5:] == [1, 1]
 
 
+@pytest.mark.parametrize("batch_size", [5, 8])  # native: one candidate's 4 tiles a batch, or two candidates
 @pytest.mark.parametrize("mode", ["resize224", "native"])
-def test_batched_and_one_by_one_predictions_agree(mode: str) -> None:
+def test_batched_and_one_by_one_predictions_agree(mode: str, batch_size: int) -> None:
     reference = np.ascontiguousarray(np.tile(photo_crop(125, 150), (2, 2, 1)))  # 250x300: 4 native tiles
     candidates = [degraded(reference, s, seed=s) for s in (3, 30, 90)]
-    predictor = tiny_predictor(batch_size=5, input_mode=mode)  # batches straddle candidates
+    predictor = tiny_predictor(batch_size=batch_size, input_mode=mode)
     batched = predictor.predict(reference, candidates)
     predictor.batch_size = 1
     single = [predictor.predict(reference, [c])[0] for c in candidates]
@@ -350,3 +351,33 @@ def test_a_large_image_is_scored_on_max_tiles_tiles_only() -> None:
     seen.clear()
     every.predict(reference, [candidate])
     assert sum(seen) == 32
+
+
+def test_stats_scores_equal_the_per_pair_network_whatever_the_batching() -> None:
+    """Candidates scored in groups of the reference tiles, or a few tiles at a time, against views of the
+    cached reference statistics: the per-pair network's scores, for every batch size."""
+    from sursmr.models.inputs import aggregate_tiles
+
+    torch.manual_seed(0)
+    model = create_model("sursmr_tiny_stats", input_mode="native", input_size=64)
+    predictor = Predictor.from_model(model, channels_last=True, max_tiles=None)
+    reference = photo_crop(128, 192)  # 2 x 3 tiles of 64²
+    candidates = [degraded(reference, s, seed=s) for s in (3, 12, 40)]
+    origins = predictor.scored_tiles(reference)
+    assert len(origins) == 6
+
+    def tiles(image: np.ndarray) -> torch.Tensor:
+        cut = np.stack([image[t : t + 64, le : le + 64] for t, le in origins])
+        return torch.from_numpy(cut).permute(0, 3, 1, 2).float() / 255
+
+    with torch.inference_mode():
+        slow = torch.stack(
+            [aggregate_tiles(predictor.model(tiles(reference), tiles(c)), "mean").clamp(0, 1) for c in candidates]
+        ).numpy()
+    for batch_size in (1, 4, 6, 13):  # tiles of one candidate in slices; one candidate; two per batch
+        predictor.batch_size = batch_size
+        got = np.array([(p.sur, p.smr) for p in predictor.predict(reference, candidates)])
+        np.testing.assert_allclose(got, slow, atol=1e-6, rtol=0)
+        single = np.array([(p.sur, p.smr) for c in candidates for p in predictor.predict(reference, [c])])
+        np.testing.assert_allclose(single, got, atol=1e-6, rtol=0)
+    assert len({tuple(row) for row in slow.round(4)}) == 3  # the candidates get different scores

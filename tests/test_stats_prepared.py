@@ -27,6 +27,7 @@ from sursmr.models.stats_head import (
     backbone_stats,
     pixel_stats,
 )
+from sursmr_core.errors import ModelError
 
 TOLERANCE = 1e-5
 
@@ -160,3 +161,59 @@ def test_prepared_pool_equals_the_per_pair_pool(overrides: dict[str, object]) ->
 def test_shifted_sum_box_is_the_pooling_kernel_bit_for_bit(shape: tuple[int, int, int, int]) -> None:
     values = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape))) * 10
     assert torch.equal(_mean3x3(values), F.avg_pool2d(values, 3, stride=1))
+
+
+def test_downscale_is_the_pooling_kernel_bit_for_bit() -> None:
+    from sursmr.models.stats_head import _downscale
+
+    for shape in [(2, 3, 64, 64), (1, 3, 9, 7), (3, 6, 10, 12)]:
+        values = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape))) * 10
+        assert torch.equal(_downscale(values), F.avg_pool2d(values, 2))
+    # the opponent transform's layout (colour channel outermost) as the pixel stream sees it
+    permuted = torch.rand(3, 2, 32, 32).permute(1, 0, 2, 3)
+    assert torch.equal(_downscale(permuted), F.avg_pool2d(permuted, 2))
+
+
+def _stats_model() -> tuple[torch.nn.Module, StatsHead]:
+    torch.manual_seed(0)
+    model = create_model(
+        "sursmr_tiny_stats", stats_streams=("distance", "pixel"), smr_streams=("channels", "distance", "pixel")
+    ).eval()
+    assert isinstance(model.head, StatsHead)
+    return model, model.head
+
+
+def test_candidates_in_groups_of_the_references_equal_repeated_references() -> None:
+    """R prepared references serve k·R candidates (candidate i against reference i mod R), as if repeated."""
+    model, head = _stats_model()
+    reference, _ = _images(3, 64, 0.0, seed=5)
+    candidate = torch.cat([_images(3, 64, noise, seed=6)[1] for noise in (0.02, 0.1)])  # two groups of three
+    with torch.inference_mode():
+        ref_features, cand_features = model.reference_features(reference), model.reference_features(candidate)
+        grouped = head.pool_prepared(head.prepare_reference(ref_features), cand_features)
+        repeated = head.pool([f.repeat(2, 1, 1, 1) for f in ref_features], cand_features)
+        one = head.pool_prepared(head.prepare_reference([f[1:2] for f in ref_features]), cand_features)
+        one_repeated = head.pool(
+            [f[1:2].expand_as(c) for f, c in zip(ref_features, cand_features, strict=True)], cand_features
+        )
+    assert torch.equal(grouped, repeated)
+    assert torch.equal(one, one_repeated)  # one reference for every candidate
+    assert not torch.allclose(grouped[:3], grouped[3:], atol=1e-3)  # the groups are told apart
+    with pytest.raises(ModelError, match="cannot be matched"):
+        head.pool_prepared(head.prepare_reference(ref_features), [f[:4] for f in cand_features])
+
+
+@pytest.mark.parametrize("block_values", [1, 3 * 64 * 64 * 2, 1 << 30])
+def test_statistics_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPatch, block_values: int) -> None:
+    """Working block by block (tile by tile on the CPU) gives the whole batch's numbers bit for bit."""
+    from sursmr.models import stats_head
+
+    model, head = _stats_model()
+    reference, candidate = _images(5, 64, 0.05, seed=7)
+    with torch.inference_mode():
+        ref_features, cand_features = model.reference_features(reference), model.reference_features(candidate)
+        prepared = head.prepare_reference(ref_features)
+        whole = head.pool_prepared(prepared, cand_features)
+        monkeypatch.setattr(stats_head, "BLOCK_VALUES", block_values)
+        blocked = head.pool_prepared(prepared, cand_features)
+    assert torch.equal(whole, blocked)

@@ -269,11 +269,18 @@ class SurSmrNet(nn.Module):
         return reference_features
 
     def forward_from_prepared(self, prepared: list[Tensor], distorted: Tensor) -> Tensor:
-        """(SUR, SMR) of ``distorted`` (B, 3, S, S) against :meth:`prepare_reference`'s tensors (batch B or 1)."""
+        """(SUR, SMR) of ``distorted`` (B, 3, S, S) against :meth:`prepare_reference`'s tensors.
+
+        The prepared batch is 1 (one reference for every candidate), B, or R with B = k·R: the
+        candidates are then groups of the R references' tiles (candidate ``i`` against reference
+        ``i mod R``), which the ``stats`` head reads without copying them.
+        """
         dist = self._features(distorted)
         if self.pixel_stream:
-            shared = [p.expand(distorted.shape[0], *p.shape[1:]) for p in prepared]
-            return cast("StatsHead", self.head).forward_prepared(shared, dist)
+            return cast("StatsHead", self.head).forward_prepared(prepared, dist)
+        references, batch = (int(prepared[0].shape[0]) if prepared else 1), int(distorted.shape[0])
+        if 1 < references < batch:  # the per-pair heads take the references repeated for each group
+            prepared = [p.repeat(batch // references, *([1] * (p.ndim - 1))) for p in prepared]
         diffs = [ref - d for ref, d in zip(prepared, dist, strict=True)]
         out: Tensor = self.head(diffs)
         return out

@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sursmr_core.errors import ModelError
+
 PIXEL_STATS = 6
 """Statistics per colour channel and scale in the pixel stream."""
 
@@ -71,12 +73,13 @@ _REGIONS = 16
 """Maps are averaged over a grid of at most this many regions per side before their worst regions are found."""
 
 
-def _worst_regions(values: Tensor, share: float) -> Tensor:
+def _worst_regions(values: Tensor, share: float, *, lowest: bool = False) -> Tensor:
     """(B, C, H, W) map → (B, C): mean of the largest ``share`` of its regional means (at least one region).
 
     Regions: the map averaged over an up to 16×16 grid (16×16-pixel regions of
     a 256×256 tile at full resolution), so one value is a local error level,
-    not a single pixel.
+    not a single pixel. ``lowest``: of the negated map (the same numbers as
+    passing ``-values``: region means of negated values are the negated means, bit for bit).
     """
     # int(): plain numbers even while the network is traced for export (ONNX)
     height, width = int(values.shape[2]), int(values.shape[3])
@@ -85,9 +88,47 @@ def _worst_regions(values: Tensor, share: float) -> Tensor:
         grid = F.avg_pool2d(values, (height // rows, width // cols))
     else:
         grid = F.adaptive_avg_pool2d(values, (rows, cols))
-    flat = grid.flatten(2)
+    flat = (grid.neg() if lowest else grid).flatten(2)
     k = max(1, round(int(flat.shape[2]) * share))
     return torch.topk(flat, k, dim=2).values.mean(dim=2)
+
+
+BLOCK_VALUES = 1 << 18
+"""Candidate values (batch × channels × pixels of one map) the statistics work on at a time on the CPU.
+
+Working tile by tile (a 256² tile's 3-channel pixel maps, or its 16-channel first backbone stage) keeps a
+block's temporaries in the processor's cache instead of streaming the whole batch through memory for
+each of the ~70 elementwise passes: measured ~1.7x faster for the box filter on one core. Every value
+is computed exactly as on the whole batch (per-tile reductions are the same reductions).
+"""
+
+
+def _blocks(candidates: int, references: int, per_block: int) -> list[tuple[slice, slice]]:
+    """(candidate rows, reference rows) of blocks of at most ``per_block`` candidates (at least one).
+
+    Candidate ``i`` is scored against reference ``i mod references``; ``references`` is 1 (broadcast over
+    every candidate) or divides ``candidates`` (the candidates are groups of the references' tiles).
+    """
+    if references < 1 or candidates % references:
+        raise ModelError(
+            f"{candidates} candidate tiles cannot be matched with {references} reference tiles: "
+            "give one reference, or the candidates as whole groups of the reference tiles"
+        )
+    size = max(1, per_block)
+    if references == 1:
+        return [(slice(a, min(a + size, candidates)), slice(0, 1)) for a in range(0, candidates, size)]
+    return [
+        (slice(group + a, group + min(a + size, references)), slice(a, min(a + size, references)))
+        for group in range(0, candidates, references)
+        for a in range(0, references, size)
+    ]
+
+
+def _per_block(sample: Tensor) -> int:
+    """Candidates per block for maps like ``sample`` (B, C, H, W): :data:`BLOCK_VALUES` on the CPU, all elsewhere."""
+    if sample.device.type != "cpu":
+        return int(sample.shape[0])
+    return BLOCK_VALUES // max(1, int(sample[0].numel()))
 
 
 def _backbone_parts(streams: Sequence[str]) -> int:
@@ -116,18 +157,28 @@ def prepare_backbone(reference: Tensor, streams: Sequence[str] = ("channels", "d
 def backbone_stats_prepared(
     prepared: Sequence[Tensor], candidate: Tensor, streams: Sequence[str] = ("channels", "distance")
 ) -> Tensor:
-    """:func:`backbone_stats` from :func:`prepare_backbone`'s tensors and the candidate's features."""
+    """:func:`backbone_stats` from :func:`prepare_backbone`'s tensors and the candidate's features.
+
+    The prepared tensors hold 1 reference (shared by every candidate) or R, the candidates being groups
+    of R (:func:`_blocks`); the work goes block by block (:data:`BLOCK_VALUES`).
+    """
+    blocks = _blocks(int(candidate.shape[0]), int(prepared[0].shape[0]), _per_block(candidate))
+    return torch.cat([_backbone_block([p[r] for p in prepared], candidate[c], streams) for c, r in blocks])
+
+
+def _backbone_block(prepared: Sequence[Tensor], candidate: Tensor, streams: Sequence[str]) -> Tensor:
     parts: list[Tensor] = []
     at = 0
     if "channels" in streams:
         reference, ref_abs_mean = prepared[0], prepared[1]
         at = 2
         diff = reference - candidate
-        mean_abs = diff.abs().mean(dim=(2, 3))
+        signed = diff.mean(dim=(2, 3))
+        mean_abs = diff.abs_().mean(dim=(2, 3))
         relative = mean_abs / (ref_abs_mean + 1e-3)
-        parts += [diff.mean(dim=(2, 3)), mean_abs, relative]
+        parts += [signed, mean_abs, relative]
     if "distance" in streams:
-        distance = (prepared[at] - _unit(candidate)).pow(2).sum(dim=1, keepdim=True)  # (B, 1, h, w), in [0, 4]
+        distance = (prepared[at] - _unit(candidate)).pow_(2).sum(dim=1, keepdim=True)  # (B, 1, h, w), in [0, 4]
         parts += [distance.mean(dim=(2, 3)), _worst_regions(distance, 0.1)]
     return torch.cat(parts, dim=1)
 
@@ -169,13 +220,19 @@ def _downscale(x: Tensor) -> Tensor:
     """The next pyramid level: 2×2 means, or 2×2 area resampling when a side is under 4 (tiny inputs)."""
     if min(x.shape[2:]) < 4:
         return F.interpolate(x, size=(2, 2), mode="area")  # tiny inputs: keep shapes defined
-    return F.avg_pool2d(x, 2)
+    height, width = x.shape[2] // 2 * 2, x.shape[3] // 2 * 2
+    # F.avg_pool2d(x, 2) bit for bit (its four taps in its order, then / 4), in fewer passes over memory
+    out = x[:, :, 0:height:2, 0:width:2] + x[:, :, 0:height:2, 1:width:2]
+    out += x[:, :, 1:height:2, 0:width:2]
+    out += x[:, :, 1:height:2, 1:width:2]
+    return out.div_(4)
 
 
 def prepare_pixels(reference: Tensor, scales: int) -> list[Tensor]:
     """The reference-only part of :func:`pixel_stats`, batch first: computed once per reference.
 
-    Per scale: the opponent-colour reference (B, 3, H, W) and its local means and variances (B, 6, H, W).
+    Per scale: the opponent-colour reference (B, 3, H, W) and its local means, variances and the
+    masking denominators (variances + the contrast floor) (B, 9, H, W).
     """
     ref = _opponent(reference)
     out: list[Tensor] = []
@@ -184,7 +241,7 @@ def prepare_pixels(reference: Tensor, scales: int) -> list[Tensor]:
             ref = _downscale(ref)
         mu_r, mean_sq = _box(torch.cat([ref, ref * ref], dim=1)).chunk(2, dim=1)
         var_r = (mean_sq - mu_r * mu_r).clamp_min(0)
-        out += [ref, torch.cat([mu_r, var_r], dim=1)]
+        out += [ref, torch.cat([mu_r, var_r, var_r + _MASK_C], dim=1)]
     return out
 
 
@@ -215,36 +272,50 @@ def _box_of_products(factors: Sequence[tuple[Tensor, Tensor | None]]) -> tuple[T
 def pixel_stats_prepared(prepared: Sequence[Tensor], candidate: Tensor, scales: int) -> Tensor:
     """:func:`pixel_stats` from :func:`prepare_pixels`'s tensors and the candidate's RGB in [0, 1].
 
-    Per scale one stacked box filter (:func:`_box_of_products`); the arithmetic after it is
-    :func:`pixel_stats`'s, done in place on the filter's output to spare allocations.
+    The prepared tensors hold 1 reference or R, the candidates being groups of R (:func:`_blocks`).
+    Per scale and block of candidates (:data:`BLOCK_VALUES`), one stacked box filter
+    (:func:`_box_of_products`); the arithmetic after it is :func:`pixel_stats`'s, done in place
+    on the filter's output to spare allocations.
     """
     cand = _opponent(candidate)
     out: list[Tensor] = []
     for scale in range(scales):
         if scale:
             cand = _downscale(cand)
-        ref = prepared[2 * scale]
-        mu_r, var_r = prepared[2 * scale + 1].chunk(2, dim=1)  # batch 1 broadcasts over the candidates
-        err = cand - ref
-        means, maps = _box_of_products([(cand, None), (cand, cand), (ref, cand), (err, err)])
-        mu_c, mean_cc, mean_rc, mean_err = means.chunk(4, dim=1)
-        sq_err = maps[:, 3 * cand.shape[1] :]
-        var_c = mean_cc.sub_(mu_c * mu_c).clamp_min_(0)  # (E[c²] − μc²)⁺
-        cov = mean_rc.sub_(mu_r * mu_c)  # E[rc] − μr μc
-        masking = var_r + _MASK_C
-        log_masked = mean_err.div_(masking).add_(_EPS).log_()  # log(E[err²] / (σr² + c) + ε)
-        structure = cov.mul_(2).add_(_C2).div_((var_r + var_c).add_(_C2))  # (2 cov + C2) / (σr² + σc² + C2)
-        blur = var_c.sub_(var_r).div_(masking).clamp_(-1, 1)  # ((σc² − σr²) / (σr² + c)) in [−1, 1]
-        stats = [
-            torch.log(sq_err.mean(dim=(2, 3)) + 1e-8),
-            log_masked.mean(dim=(2, 3)),
-            _worst_regions(log_masked, 0.1),
-            structure.mean(dim=(2, 3)),
-            _worst_regions(-structure, 0.1),
-            blur.mean(dim=(2, 3)),
-        ]
-        out.append(torch.stack(stats, dim=2).flatten(1))  # (B, 3·6)
+        ref, ref_stats = prepared[2 * scale], prepared[2 * scale + 1]
+        blocks = _blocks(int(cand.shape[0]), int(ref.shape[0]), _per_block(cand))
+        out.append(torch.cat([_pixel_block(ref[r], ref_stats[r], cand[c]) for c, r in blocks]))
     return torch.cat(out, dim=1)
+
+
+def _scalar(value: float, like: Tensor) -> Tensor:
+    return torch.tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _pixel_block(ref: Tensor, ref_stats: Tensor, cand: Tensor) -> Tensor:
+    """(B, 3 · 6) statistics of one scale: candidates (B, 3, H, W) against references (B or 1, …)."""
+    mu_r, var_r, masking = ref_stats.chunk(3, dim=1)  # batch 1 broadcasts over the candidates
+    err = cand - ref
+    means, maps = _box_of_products([(cand, None), (cand, cand), (ref, cand), (err, err)])
+    mu_c, mean_cc, mean_rc, mean_err = means.chunk(4, dim=1)
+    sq_err = maps[:, 3 * cand.shape[1] :]
+    var_c = mean_cc.sub_(mu_c * mu_c).clamp_min_(0)  # (E[c²] − μc²)⁺
+    cov = mean_rc.sub_(mu_r * mu_c)  # E[rc] − μr μc
+    # fused forms of the same operations, bit for bit: ε + a / b is a / b + ε, and C2 + 2 cov is exact in 2 cov
+    masked = torch.addcdiv(_scalar(_EPS, cov), mean_err, masking, out=mean_err)  # E[err²] / (σr² + c) + ε
+    log_masked = masked.log_()
+    numerator = torch.add(_scalar(_C2, cov), cov, alpha=2, out=cov)
+    structure = numerator.div_((var_r + var_c).add_(_C2))  # (2 cov + C2) / (σr² + σc² + C2)
+    blur = var_c.sub_(var_r).div_(masking).clamp_(-1, 1)  # ((σc² − σr²) / (σr² + c)) in [−1, 1]
+    stats = [
+        torch.log(sq_err.mean(dim=(2, 3)) + 1e-8),
+        log_masked.mean(dim=(2, 3)),
+        _worst_regions(log_masked, 0.1),
+        structure.mean(dim=(2, 3)),
+        _worst_regions(structure, 0.1, lowest=True),
+        blur.mean(dim=(2, 3)),
+    ]
+    return torch.stack(stats, dim=2).flatten(1)  # (B, 3·6)
 
 
 def pixel_stats(reference: Tensor, candidate: Tensor, scales: int) -> Tensor:
@@ -341,7 +412,8 @@ class StatsHead(nn.Module):
         return parts
 
     def pool_prepared(self, prepared: list[Tensor], candidate: list[Tensor]) -> Tensor:
-        """:meth:`pool` from :meth:`prepare_reference`'s tensors (batch 1 or the candidates')."""
+        """:meth:`pool` from :meth:`prepare_reference`'s tensors: batch 1 (shared by every candidate), or R
+        with the candidates' batch a multiple of R (groups of the R references, see :func:`_blocks`)."""
         parts = []
         at = 0
         if self.backbone_streams:
