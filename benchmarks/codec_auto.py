@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     from sursmr.codec_choice import search_order
     from sursmr.rate_control import Targets
     from training.datasets.builder import decode_png, read_items
+    from training.datasets.relabel import smr_labels_of
 
     torch.set_num_threads(args.threads)
     predictor = sursmr.predictor.load(args.model, args.device)
@@ -392,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         "prior_source": "the card's curve model (per image)"
         if "curve_model" in predictor.card.extra
         else "the card's population curve",
+        "smr_labels": smr_labels_of(args.data, predictor.card.training),
         "declared_order": declared,
         "crops": len(crops),
         "codecs": all_codecs,
@@ -424,6 +426,14 @@ def headline(report: Mapping[str, Any], sur: float = 0.75, smr: float | None = 0
     return out
 
 
+def _smr_clause(report: Mapping[str, Any], *, command: bool = True) -> str:
+    """``; SMR labels: ...`` when the report records them (older reports do not)."""
+    from training.datasets.relabel import smr_labels_note_of
+
+    labels = report.get("smr_labels")
+    return f"; {smr_labels_note_of(labels, 'test', command=command)}" if labels else ""
+
+
 def headline_text(report: Mapping[str, Any]) -> str:
     """One README sentence: the declared ``verify`` against ``full`` at the default targets."""
     rows = headline(report)
@@ -432,7 +442,8 @@ def headline_text(report: Mapping[str, Any]) -> str:
     verify, full = rows["verify"], rows["full"]
     return (
         f"On the {verify['images']} photos of the {report['split']} split that some codec's labels let meet "
-        f"SUR ≥ 0.75 and SMR ≥ 0.9 (model `{report['model']}`, labels are proxies), `verify` ({verify['primary']} "
+        f"SUR ≥ 0.75 and SMR ≥ 0.9 (model `{report['model']}`, labels are proxies"
+        f"{_smr_clause(report, command=False)}), `verify` ({verify['primary']} "
         f"searched, each other codec checked at one level) took {verify['encodes_per_image']:.1f} encodes per image "
         f"for {len(report['codecs'])} codecs against `full`'s {full['encodes_per_image']:.1f}, for "
         f"{verify['auto_over_oracle']:.2f}× the bytes of the best single codec per image chosen by the label oracle "
@@ -452,7 +463,7 @@ def render(report: Mapping[str, Any]) -> str:
         f"{report.get('prior_source', 'the card')} for "
         f"{', '.join(c for c, p in report['prior'].items() if p) or 'none, so bisection'}), margin "
         f"{report['margin']}; searches replayed on the stored levels (their bytes and decoded images). Labels are "
-        f"proxies. Declared search order (`choice_rank`): {', '.join(report['declared_order'])}. "
+        f"proxies{_smr_clause(report)}. Declared search order (`choice_rank`): {', '.join(report['declared_order'])}. "
         f"1-min load average {report['load_average_1min'][0]} → {report['load_average_1min'][1]}.",
         "",
         "| SUR ≥ | SMR ≥ | codec search | images | auto bytes (found) | oracle best codec bytes | auto ÷ oracle "

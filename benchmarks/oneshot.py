@@ -71,6 +71,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _smr_clause(result: dict[str, Any], *, command: bool = True) -> str:
+    """``; SMR labels: ...`` when the result records them (older results do not)."""
+    from training.datasets.relabel import smr_labels_note_of
+
+    labels = result.get("smr_labels")
+    return f"; {smr_labels_note_of(labels, 'test', command=command)}" if labels else ""
+
+
 def markdown(result: dict[str, Any]) -> str:
     cols = [
         "codec", "targets", "items", "bisect_encodes", "population_encodes", "predicted_encodes",
@@ -81,8 +89,9 @@ def markdown(result: dict[str, Any]) -> str:
         "# One-shot (`predicted`) search against bisection",
         "",
         f"Model `{result['model']}`, `{result['data']}` split `{result['split']}` ({result['items']} items, every "
-        "level labelled; labels are proxies). The searches are replayed on the stored grid levels with the same "
-        "predictions: `bisect`; `population`, the predicted search from the card's population curve; "
+        f"level labelled; labels are proxies{_smr_clause(result)}). The searches are replayed on the stored grid "
+        "levels with the same predictions: `bisect`; `population`, the predicted search from the card's population "
+        "curve; "
         f"`predicted`, the predicted search from {result.get('prior', 'the per-image curve')}. Encodes = probes "
         "per image; hit rate = share of items whose proxy labels at the chosen level meet the targets; "
         "bytes_ratio = predicted ÷ bisect total bytes over items where both found a level; same_level = share "
@@ -108,7 +117,8 @@ def headline(result: dict[str, Any]) -> str:
 
     lines = [
         f"`benchmarks/oneshot.py` replays the searches on {photos} test photos (`{result['data']}`, every grid "
-        f"level labelled, proxy labels; model `{result['model']}`, prior: {result.get('prior', 'population')}):"
+        f"level labelled, proxy labels{_smr_clause(result, command=False)}; model `{result['model']}`, prior: "
+        f"{result.get('prior', 'population')}):"
     ]
     for targets in dict.fromkeys(r["targets"] for r in result["rows"]):
         mine = [rows[(c, targets)] for c in codecs if (c, targets) in rows]
@@ -143,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     import sursmr.predictor
     from sursmr.rate_control import Targets
     from training.datasets.builder import decode_png, read_items
+    from training.datasets.relabel import smr_labels_of
 
     torch.set_num_threads(args.threads)
     predictor = sursmr.predictor.load(args.model, "cpu")
@@ -203,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "prior": "the card's curve model (per image)"
         if "curve_model" in predictor.card.extra
         else "the card's population curve",
+        "smr_labels": smr_labels_of(args.data, predictor.card.training),
         "rows": table,
         "seconds": round(time.perf_counter() - start, 1),
         "host": f"{platform.machine()} ({platform.python_version()}), {os.cpu_count()} CPUs",

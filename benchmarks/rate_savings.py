@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     from sursmr.models.weights import read_card, resolve_weights
     from sursmr.predictor import DEFAULT_MODEL
     from training.cheap_metrics import CheapMetricRegressor
+    from training.datasets.relabel import SmrJury, smr_labels_of
     from training.evaluate import level_predictions, read_records, samples_of
 
     model = args.model or DEFAULT_MODEL
@@ -209,6 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         confidence_source = (
             f"`{info.get('data')}` split `{info.get('split')}`, {info.get('source_photos')} photos, items per codec: "
             + ", ".join(f"{codec} {n}" for codec, n in sorted(per_codec.items()))
+            + (
+                f"; SMR labels: {SmrJury.from_dict(info['smr_jury']).describe()}"
+                if isinstance(info.get("smr_jury"), dict)
+                else ""
+            )
         )
     codecs = sorted({item.codec for item in test})
     payload = {
@@ -232,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
         "reliabilities": reliabilities,
         "labels": "proxy (JND-calibrated SUR, machine-zoo SMR)",
+        "smr_labels": smr_labels_of(args.data, card.training) | smr_labels_of(calib_data, card.training, "calib"),
         "table": rows,
         "bd_rate": bd_rates(sweeps),
         "confidence": confidence,

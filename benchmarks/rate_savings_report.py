@@ -96,8 +96,10 @@ def data_text(payload: dict[str, Any]) -> str:
         f"data {payload['data']}" if not calib_data else f"calibration data {calib_data}, test data {payload['data']}"
     )
     smr = ""
+    if payload.get("smr_labels"):
+        smr = f"; {smr_text(payload['smr_labels'])}"
     if payload.get("test_smr_items") is not None:
-        smr = (
+        smr += (
             f"; items with an SMR label: {payload.get('calib_smr_items')} of {payload['calib_items']} "
             f"({payload['calib_split']}), {payload['test_smr_items']} of {payload['test_items']} "
             f"({payload['test_split']}), elsewhere an SMR target counts as met"
@@ -107,6 +109,15 @@ def data_text(payload: dict[str, Any]) -> str:
         f"{payload['calib_photos']} photos), measured on the `{payload['test_split']}` split "
         f"({payload['test_items']} items, {payload['test_photos']} photos){smr}"
     )
+
+
+def smr_text(labels: dict[str, Any]) -> str:
+    """Which SMR labels the two splits hold, against the ones the model was trained on."""
+    from training.datasets.relabel import smr_labels_note_of
+
+    if labels.get("calib") == labels.get("test"):
+        return smr_labels_note_of(labels, "test")
+    return f"calibration {smr_labels_note_of(labels, 'calib')}; test {smr_labels_note_of(labels, 'test')}"
 
 
 def _cheap_fit_text(payload: dict[str, Any]) -> str:

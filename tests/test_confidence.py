@@ -133,6 +133,42 @@ def test_calibrate_reaches_the_confidence_and_picks_default() -> None:
     assert rate < 0.9  # without the margin the optimistic items miss
 
 
+def test_calibrated_table_names_the_smr_jury_of_its_labels(tmp_path: Path) -> None:
+    """``calibrate_predictor`` records which SMR labels (jury, K) the margins were calibrated on."""
+    import json
+
+    from training.calibration import calibrate_predictor
+
+    data = tmp_path / "val"
+    (data / ".predictions").mkdir(parents=True)
+    recipe = {"name": "r", "machines": ["b", "a"], "min_applicable_machines": 2}
+    (data / "dataset.json").write_text(json.dumps({"recipe": recipe}))
+    true = np.linspace(0.2, 1.0, 9)
+    records, cached = [], {}
+    for i in range(12):
+        item_id = f"photo{i}.jpeg"
+        records.append(
+            {
+                "item_id": item_id,
+                "codec": "jpeg",
+                "split": "val",
+                "source_id": f"photo{i}",
+                "levels": list(range(10, 100, 10)),
+                "better": "higher",
+                "bytes": list(range(1000, 10000, 1000)),
+                "npz_sha256": f"digest{i}",
+                "labels": {"sur_jnd_proxy": list(true), "smr": [1.0] * 9},
+            }
+        )
+        pred = list(np.clip(true + 0.02 * (i % 3), 0, 1))
+        cached[item_id] = {"npz_sha256": f"digest{i}", "sur": pred, "smr": [1.0] * 9, "seconds": 0.0}
+    (data / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (data / ".predictions" / "fake.json").write_text(json.dumps(cached))
+    table = calibrate_predictor(None, data, confidences=(0.75,), targets=[(0.6, None)], cache_key="fake", substeps=2)
+    assert table.info["smr_jury"]["machines"] == ["a", "b"] and table.info["smr_jury"]["min_applicable"] == 2
+    assert table.info["labels"].endswith("machine-zoo SMR (2 machines at K = 2)")
+
+
 def test_calibrate_pools_codecs_with_too_few_items() -> None:
     items = [_item(i, "jpeg", 0.05) for i in range(5)] + [_item(i, "bpg", 0.05) for i in range(30)]
     table = calibrate(items, [(0.6, None)], (0.9,), substeps=2)

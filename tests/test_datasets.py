@@ -385,6 +385,57 @@ def test_relabel_narrows_the_smr_jury_without_running_machines(photo_dir: Path, 
     assert again.already_done == 4 and again.built == 0
 
 
+def test_relabelled_dataset_names_its_jury_and_the_command_that_made_it(photo_dir: Path, tmp_path: Path) -> None:
+    from training.datasets.relabel import SmrJury, dataset_smr_jury
+
+    out = tmp_path / "ds"
+    build_dataset(tiny_recipe(photo_dir), out, factory=TwoMachineLabellers())
+    built = dataset_smr_jury(out)
+    assert built is not None and built.machines == ("fake_colour", "fake_never")
+    relabel_smr(out, ["fake_never", "fake_colour"], min_applicable=2)
+    jury = dataset_smr_jury(out)
+    assert jury == SmrJury(("fake_colour", "fake_never"), 2)
+    assert jury.command() == "sursmr-train relabel --min-applicable 2 --machines fake_colour,fake_never"
+    assert SmrJury.from_dict(jury.to_dict()) == jury and jury.to_dict()["relabel"] == jury.command()
+    assert dataset_smr_jury(tmp_path / "missing") is None
+
+
+def test_smr_jury_of_a_recipe_sorts_machines_and_defaults_k_to_one() -> None:
+    from training.datasets.relabel import SmrJury
+
+    assert SmrJury.of_recipe({"machines": ["b", "a"]}) == SmrJury(("a", "b"), 1)  # built before K existed
+    assert SmrJury.of_recipe({"machines": [], "min_applicable_machines": 4}) is None
+    assert SmrJury(("a",), 3).describe() == "1 machine at K = 3"
+
+
+def test_smr_labels_note_says_whether_the_labels_are_the_models_training_labels() -> None:
+    from training.datasets.relabel import SmrJury, smr_labels_note, smr_labels_note_of
+
+    quiet, whole = SmrJury(("a", "b"), 2), SmrJury(("a", "b", "c"), 4)
+    same = smr_labels_note(quiet, quiet)
+    assert "the jury and K the model was trained on (2 machines at K = 2" in same
+    assert "`sursmr-train relabel --min-applicable 2 --machines a,b`" in same
+    other = smr_labels_note(whole, quiet, command=False)
+    assert other.startswith("SMR labels: 3 machines at K = 4, not the jury and K the model was trained on")
+    assert "(2 machines at K = 2)" in other and "sursmr-train" not in other
+    assert "records no training jury" in smr_labels_note(quiet, None)
+    assert "records no machine jury" in smr_labels_note(None, quiet)
+    assert smr_labels_note_of({"test": quiet.to_dict(), "model": quiet.to_dict()}, "test") == same
+    assert "records no machine jury" in smr_labels_note_of({"model": quiet.to_dict()}, "test")
+
+
+def test_shipped_card_records_its_relabel_command_in_the_jury_format() -> None:
+    """The card's training relabel command is what ``SmrJury.command`` writes for its training recipe."""
+    from sursmr.models.weights import read_card, resolve_weights
+    from sursmr.predictor import DEFAULT_MODEL
+    from training.datasets.relabel import model_smr_jury
+
+    training = read_card(resolve_weights(DEFAULT_MODEL)).training
+    jury = model_smr_jury(training)
+    assert jury is not None and training is not None
+    assert jury.command() == training["data_snapshot"]["smr_relabel"]
+
+
 def test_default_recipe_jury_is_registered_and_sorted() -> None:
     from training.datasets.recipe import DEFAULT_MACHINES, V1_MACHINES, V1_RECIPE
     from training.machines import MACHINES

@@ -51,3 +51,35 @@ def test_headline_states_the_measured_numbers_per_codec() -> None:
     assert "25 test photos" in text and "3.1 (BPG), 3.4 (JPEG)" in text
     assert "at least 96% of the images of each codec" in text
     assert text.rstrip().endswith("(`benchmarks/results/oneshot.md`).")
+
+
+def test_reports_name_the_smr_jury_when_the_result_records_it() -> None:
+    from benchmarks.oneshot import markdown
+    from training.datasets.relabel import SmrJury
+
+    jury = SmrJury(("a", "b"), 2).to_dict()
+    result = {
+        "data": "/data/test1",
+        "split": "test",
+        "items": 3,
+        "model": "m",
+        "rows": [
+            {
+                "codec": "jpeg",
+                "targets": "SUR≥0.75 SMR≥0.9",
+                "items": 1,
+                "predicted_encodes": 2.0,
+                "population_encodes": 3.0,
+                "bisect_encodes": 5.0,
+                "predicted_same_level": 1.0,
+            }
+        ],
+        "command": "python benchmarks/oneshot.py",
+        "seconds": 1.0,
+        "host": "h",
+    }
+    assert "SMR labels" not in markdown(result) and "SMR labels" not in headline(result)
+    result["smr_labels"] = {"test": jury, "model": SmrJury(("a", "b", "c"), 4).to_dict()}
+    assert "SMR labels: 2 machines at K = 2, not the jury and K the model was trained on" in markdown(result)
+    short = headline(result)
+    assert "(3 machines at K = 4)" in short and "sursmr-train relabel" not in short

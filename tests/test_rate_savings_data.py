@@ -84,6 +84,32 @@ def test_data_text_names_both_datasets_and_smr_coverage() -> None:
     assert "(75 items, 25 photos)" in text and "(72 items, 24 photos)" in text
     assert "6 of 75 (val), 9 of 72 (test)" in text
     assert data_text({**payload, "calib_data": None}).startswith("data `test1`;")
+    assert "SMR labels" not in text  # an older payload without the juries
+
+
+def test_data_text_names_the_smr_jury_of_each_split_against_the_models() -> None:
+    from training.datasets.relabel import SmrJury
+
+    quiet, whole = SmrJury(("a", "b"), 2).to_dict(), SmrJury(("a", "b", "c"), 4).to_dict()
+    payload: dict[str, Any] = {
+        "data": "`test1`",
+        "calib_data": "`val1`",
+        "calib_split": "val",
+        "test_split": "test",
+        "calib_items": 36,
+        "calib_photos": 12,
+        "test_items": 75,
+        "test_photos": 25,
+        "calib_smr_items": 9,
+        "test_smr_items": 30,
+        "smr_labels": {"calib": quiet, "test": quiet, "model": quiet},
+    }
+    text = data_text(payload)
+    assert "; SMR labels: the jury and K the model was trained on (2 machines at K = 2" in text
+    assert text.index("SMR labels:") < text.index("items with an SMR label: 9 of 36 (val), 30 of 75 (test)")
+    mixed = data_text({**payload, "smr_labels": {"calib": quiet, "test": whole, "model": quiet}})
+    assert "calibration SMR labels: the jury and K the model was trained on" in mixed
+    assert "test SMR labels: 3 machines at K = 4, not the jury and K the model was trained on" in mixed
 
 
 def test_rate_savings_refuses_calibration_and_test_on_the_same_photos(

@@ -30,6 +30,7 @@ from sursmr.confidence import (
 )
 from sursmr_core.errors import InputError
 from sursmr_core.outputs import atomic_write_bytes
+from training.datasets.relabel import SmrJury
 from training.datasets.torch_dataset import LABEL_KEYS
 
 CALIBRATION_TARGETS: tuple[Target, ...] = tuple(
@@ -110,6 +111,7 @@ def calibrate_predictor(
         raise InputError(f"{data}: no {split} item has every level labelled")
     header = Path(data) / "dataset.json"
     recipe = json.loads(header.read_text(encoding="utf-8")).get("recipe", {}) if header.is_file() else {}
+    jury = SmrJury.of_recipe(recipe)
     info = {
         "method": (
             "split-conformal: per item, the smallest margin from which the controller's pick (levels densified "
@@ -119,7 +121,9 @@ def calibrate_predictor(
         "data": Path(data).name,
         "recipe": recipe.get("name"),
         "split": split,
-        "labels": f"proxy: {LABEL_KEYS[label_kind]} and machine-zoo SMR",
+        "labels": f"proxy: {LABEL_KEYS[label_kind]} and machine-zoo SMR"
+        + (f" ({jury.describe()})" if jury is not None else ""),
+        "smr_jury": jury.to_dict() if jury is not None else None,
         "items": {codec: sum(1 for i in items if i.codec == codec) for codec in sorted({i.codec for i in items})},
         "source_photos": len({i.group for i in items}),
         "substeps": substeps,
