@@ -45,6 +45,7 @@ from sursmr.models.fuse import fold_batchnorm
 from sursmr.models.inputs import aggregate_tiles, image_to_input, tile_origins
 from sursmr.models.network import SurSmrNet
 from sursmr.models.onnx_backbone import resolve_runtime, use_runtime
+from sursmr.models.stats_head import StatsHead
 from sursmr.models.weights import ModelCard, load_state_into, read_card, resolve_weights, save_weights
 from sursmr.rate_control import Prior
 from sursmr.scoring import Prediction
@@ -156,6 +157,8 @@ class Predictor:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.fused = fuse and fold_batchnorm(self.model.backbone) > 0  # changes the weights: never while training
+        if fuse and isinstance(self.model.head, StatsHead):
+            self.model.head.stack_members()  # the MLP ensembles as batched products (a copy of their weights)
         if channels_last:
             # tiles arrive as NHWC uint8 permuted to NCHW, i.e. already channels-last; a channels-last network
             # skips a layout conversion per convolution (same outputs; measured ~1.26x faster on 2 CPU threads)
@@ -191,7 +194,8 @@ class Predictor:
         """Wrap an in-memory network; the card defaults to one named after its config with no provenance.
 
         ``channels_last`` converts the network's layout in place and ``fuse`` folds the backbone's
-        BatchNorms into its convolutions in place (:func:`~sursmr.models.fuse.fold_batchnorm`), as
+        BatchNorms into its convolutions in place (:func:`~sursmr.models.fuse.fold_batchnorm`) and runs a
+        ``stats`` head's MLP ensembles as batched products (:meth:`StatsHead.stack_members`), as
         :func:`load` does (faster on CPU, outputs equal to float rounding); both off by default so a
         network being trained is left as it is. A fused predictor cannot :meth:`save`; on the CPU it runs its
         backbone with ``runtime`` (ONNX Runtime by default).

@@ -21,6 +21,7 @@ from sursmr.models.stats_head import (
     _EPS,
     _MASK_C,
     _OPPONENT,
+    StackedMembers,
     StatsHead,
     _mean3x3,
     _worst_regions,
@@ -217,3 +218,17 @@ def test_statistics_do_not_depend_on_the_block_size(monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(stats_head, "BLOCK_VALUES", block_values)
         blocked = head.pool_prepared(prepared, cand_features)
     assert torch.equal(whole, blocked)
+
+
+def test_stacked_members_give_the_members_outputs() -> None:
+    _, head = _stats_model()
+    pooled = head.feature_mean + torch.randn(5, head.size, generator=torch.Generator().manual_seed(2))
+    with torch.inference_mode():
+        looped = head.member_outputs(pooled)
+        head.stack_members()
+        stacked = head.member_outputs(pooled)
+    assert stacked.shape == looped.shape == (2, 5, 2)
+    assert float((stacked - looped).abs().max()) <= 1e-6
+    assert set(head.state_dict()) == set(_stats_model()[1].state_dict())  # nothing new is saved
+    with pytest.raises(ModelError, match="three linear layers"):
+        StackedMembers([torch.nn.Linear(3, 2)])

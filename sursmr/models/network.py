@@ -239,10 +239,22 @@ class SurSmrNet(nn.Module):
         self.register_buffer("mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
+    def _normalised(self, images: Tensor) -> Tensor:
+        """(images − mean) / std, written to a contiguous (NCHW) tensor.
+
+        The predictor's tiles are channels-last, where broadcasting the per-channel constants runs
+        along an innermost axis of 3 (~5x slower on the CPU); the values are the same, and ONNX Runtime
+        takes the NCHW tensor without another copy.
+        """
+        if images.requires_grad:
+            return (images - self.mean) / self.std
+        out = torch.empty(images.shape, dtype=torch.result_type(images, self.mean), device=images.device)
+        return torch.sub(images, self.mean, out=out).div_(self.std)
+
     def _features(self, images: Tensor) -> list[Tensor]:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ModelError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-        features: list[Tensor] = self.backbone((images - self.mean) / self.std) if self.config.uses_backbone else []
+        features: list[Tensor] = self.backbone(self._normalised(images)) if self.config.uses_backbone else []
         if self.config.feature_norm:
             features = [
                 f * (f.shape[1] ** 0.5) / f.norm(dim=1, keepdim=True).clamp_min(FEATURE_NORM_EPS) for f in features

@@ -343,6 +343,45 @@ def stream_columns(channels: list[int], streams: Sequence[str], pixel_scales: in
     return columns
 
 
+class StackedMembers(nn.Module):
+    """An ensemble of :func:`~sursmr.models.network.regression_mlp` members run as batched products.
+
+    (B, in) → (M, B, 2), the members' outputs as ``torch.stack([member(x) for member in members])``
+    gives them to float rounding (~1e-7): one product for every member's first layer and a batched
+    product per later layer, instead of three small products, two GELUs and a sigmoid per member
+    (measured ~3x fewer milliseconds for the 8 members of ``sursmr-v2-lite0`` on 6 rows, one CPU
+    thread). A copy of the weights at construction, for inference (:meth:`StatsHead.stack_members`).
+    """
+
+    def __init__(self, members: Sequence[nn.Module]) -> None:
+        super().__init__()
+        layers = [[m for m in member.modules() if isinstance(m, nn.Linear)] for member in members]
+        if not layers or any(len(linear) != 3 for linear in layers):
+            raise ModelError("StackedMembers takes regression_mlp members (three linear layers each)")
+        first, second, third = ([linear[i] for linear in layers] for i in range(3))
+        self.members = len(layers)
+        self.hidden = int(first[0].out_features)
+        self.w1: Tensor
+        self.b1: Tensor
+        self.w2: Tensor
+        self.b2: Tensor
+        self.w3: Tensor
+        self.b3: Tensor
+        with torch.no_grad():
+            self.register_buffer("w1", torch.cat([layer.weight for layer in first]), persistent=False)
+            self.register_buffer("b1", torch.cat([layer.bias for layer in first]), persistent=False)
+            self.register_buffer("w2", torch.stack([layer.weight.t() for layer in second]), persistent=False)
+            self.register_buffer("b2", torch.stack([layer.bias for layer in second]).unsqueeze(1), persistent=False)
+            self.register_buffer("w3", torch.stack([layer.weight.t() for layer in third]), persistent=False)
+            self.register_buffer("b3", torch.stack([layer.bias for layer in third]).unsqueeze(1), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        hidden = F.gelu(F.linear(x, self.w1, self.b1))  # (B, M · h1)
+        hidden = hidden.view(x.shape[0], self.members, self.hidden).transpose(0, 1)  # (M, B, h1)
+        hidden = F.gelu(torch.baddbmm(self.b2, hidden, self.w2))  # (M, B, h2)
+        return torch.sigmoid(torch.baddbmm(self.b3, hidden, self.w3))  # (M, B, 2)
+
+
 class StatsHead(nn.Module):
     """Pooled statistics → standardisation → mean of ``members`` 3-layer MLPs → (SUR, SMR) in [0, 1].
 
@@ -396,6 +435,16 @@ class StatsHead(nn.Module):
         self.smr_members = nn.ModuleList(
             regression_mlp(len(self.smr_columns), hidden, dropout) for _ in range(members if split else 0)
         )
+        self.stacked: nn.ModuleList | None = None
+
+    def stack_members(self) -> None:
+        """Run the ensembles as :class:`StackedMembers` from now on (inference: a copy of today's weights).
+
+        The members stay as they are (and in the state dict); training them again needs a new head.
+        """
+        self.stacked = nn.ModuleList(
+            StackedMembers(list(group)) for group in (self.members, self.smr_members) if len(group)
+        ).to(self.feature_mean.device)
 
     def prepare_reference(self, reference: list[Tensor]) -> list[Tensor]:
         """The reference-only work of :meth:`pool` for feature list ``[stage_0, …, stage_k, image]``.
@@ -439,6 +488,11 @@ class StatsHead(nn.Module):
         """(M, B, 2): every member's prediction from raw pooled vectors (B, size)."""
         x = ((pooled - self.feature_mean) / self.feature_std).clamp(-8, 8)
         sur_x = x[:, self.sur_columns]
+        if self.stacked is not None:
+            sur: Tensor = self.stacked[0](sur_x)
+            if not self.split:
+                return sur
+            return torch.stack([sur[..., 0], self.stacked[1](x[:, self.smr_columns])[..., 1]], dim=2)
         if not self.split:
             return torch.stack([member(sur_x) for member in self.members])
         smr_x = x[:, self.smr_columns]
