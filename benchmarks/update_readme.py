@@ -20,6 +20,7 @@ ORDER = [
     "rate_savings",
     "speed",
     "speed_phone",
+    "tile_sampling",
     "codec_auto",
     "oneshot",
     "codec_speed",

@@ -206,7 +206,7 @@ class CompressResult:
         }
 
 
-_PREDICTORS: OrderedDict[tuple[str | None, str, str], QualityPredictor] = OrderedDict()
+_PREDICTORS: OrderedDict[tuple[str | None, str, str, int | None], QualityPredictor] = OrderedDict()
 _KEPT_PREDICTORS = 2
 
 
@@ -219,11 +219,13 @@ def cached_predictor(spec: str | os.PathLike[str] | None = None, device: str = "
     import sursmr.predictor
     from sursmr.models.onnx_backbone import resolve_runtime
 
-    # the runtime (sursmr.predictor.load's default, from the environment) is part of what was loaded
-    key = (None if spec is None else os.fspath(spec), device, resolve_runtime(None))
+    # the runtime (sursmr.predictor.load's default, from the environment) and the tile sample
+    # ($SURSMR_MAX_TILES, what --max-tiles sets) are part of what was loaded
+    max_tiles = sursmr.predictor.max_tiles_from_env()
+    key = (None if spec is None else os.fspath(spec), device, resolve_runtime(None), max_tiles)
     found = _PREDICTORS.get(key)
     if found is None:
-        found = _PREDICTORS[key] = sursmr.predictor.load(spec, device)
+        found = _PREDICTORS[key] = sursmr.predictor.load(spec, device, max_tiles=max_tiles)
         while len(_PREDICTORS) > _KEPT_PREDICTORS:
             _PREDICTORS.popitem(last=False)
     _PREDICTORS.move_to_end(key)

@@ -381,3 +381,60 @@ def test_stats_scores_equal_the_per_pair_network_whatever_the_batching() -> None
         single = np.array([(p.sur, p.smr) for c in candidates for p in predictor.predict(reference, [c])])
         np.testing.assert_allclose(single, got, atol=1e-6, rtol=0)
     assert len({tuple(row) for row in slow.round(4)}) == 3  # the candidates get different scores
+
+
+def test_max_tiles_from_text_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sursmr.predictor import DEFAULT_MAX_TILES, max_tiles_from_env, parse_max_tiles
+
+    assert parse_max_tiles("4") == 4 and parse_max_tiles(" ALL ") is None
+    assert parse_max_tiles(None) == parse_max_tiles("") == DEFAULT_MAX_TILES
+    for bad in ("0", "-2", "four", "1.5"):
+        with pytest.raises(InputError, match="at least 1 or 'all'"):
+            parse_max_tiles(bad)
+    monkeypatch.delenv("SURSMR_MAX_TILES", raising=False)
+    assert max_tiles_from_env() == DEFAULT_MAX_TILES
+    monkeypatch.setenv("SURSMR_MAX_TILES", "3")
+    assert max_tiles_from_env() == 3
+
+
+def test_cli_max_tiles_reaches_the_predictor_and_the_workers(
+    image_pair: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import sursmr.batch
+    import sursmr.compress
+    import sursmr.predictor
+
+    monkeypatch.delenv("SURSMR_MAX_TILES", raising=False)
+    ref, dist = image_pair
+    asked: list[object] = []
+
+    def fake_load(*args: object, max_tiles: int | None = 16, **kwargs: object) -> object:
+        asked.append(max_tiles)
+        raise ModelError("stop here")
+
+    monkeypatch.setattr(sursmr.predictor, "load", fake_load)
+    for text, expected in (("4", 4), ("all", None)):
+        result = CliRunner().invoke(main, ["predict", str(ref), str(dist), "--max-tiles", text])
+        assert result.exit_code == ModelError.exit_code and asked[-1] == expected
+    bad = CliRunner().invoke(main, ["predict", str(ref), str(dist), "--max-tiles", "0"])
+    assert bad.exit_code == 2 and "tile count" in bad.output and len(asked) == 2
+
+    # compress: its workers load through cached_predictor, which reads the variable and keys on it
+    seen: list[str | None] = []
+
+    def fake_many(*args: object, **kwargs: object) -> Iterator[object]:
+        seen.append(os.environ.get("SURSMR_MAX_TILES"))
+        return iter(())
+
+    monkeypatch.setattr(sursmr.batch, "compress_many", fake_many)
+    done = CliRunner().invoke(main, ["compress", str(ref), "--codec", "jpeg", "--max-tiles", "4"])
+    assert done.exit_code == 0, done.output
+    assert seen == ["4"] and "SURSMR_MAX_TILES" not in os.environ  # restored after the command
+    monkeypatch.setattr(sursmr.predictor, "load", lambda *a, max_tiles=16, **k: ("predictor", max_tiles))
+    monkeypatch.setattr(sursmr.compress, "_PREDICTORS", type(sursmr.compress._PREDICTORS)())
+    monkeypatch.setenv("SURSMR_MAX_TILES", "2")
+    assert sursmr.compress.cached_predictor("m", "cpu") == ("predictor", 2)
+    monkeypatch.setenv("SURSMR_MAX_TILES", "all")
+    assert sursmr.compress.cached_predictor("m", "cpu") == ("predictor", None)

@@ -171,16 +171,51 @@ def runtime_option(fn: F) -> F:
 
 def export_runtime(runtime: str) -> None:
     """Put ``runtime`` in ``$SURSMR_RUNTIME`` for this command, so the predictors its workers load use it."""
-    previous = os.environ.get("SURSMR_RUNTIME")
-    os.environ["SURSMR_RUNTIME"] = runtime
+    _export("SURSMR_RUNTIME", runtime)
+
+
+def _export(name: str, value: str | None) -> None:
+    """Set (or with None, leave) environment variable ``name`` for this command; restored when it closes."""
+    if value is None:
+        return
+    previous = os.environ.get(name)
+    os.environ[name] = value
 
     def restore() -> None:
         if previous is None:
-            os.environ.pop("SURSMR_RUNTIME", None)
+            os.environ.pop(name, None)
         else:
-            os.environ["SURSMR_RUNTIME"] = previous
+            os.environ[name] = previous
 
     click.get_current_context().call_on_close(restore)
+
+
+def _tile_count(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text == "all" or (text.isdigit() and int(text) >= 1):
+        return text
+    raise click.BadParameter(f"{value!r} is not a tile count (1 or more) or 'all'")
+
+
+def max_tiles_option(fn: F) -> F:
+    """``--max-tiles``: the predictor's tile sample (a count or ``all``); default ``$SURSMR_MAX_TILES`` or 16."""
+    return click.option(
+        "--max-tiles",
+        metavar="N|all",
+        default=None,
+        callback=_tile_count,
+        envvar="SURSMR_MAX_TILES",
+        help="Score at most N of an image's 256² tiles, a content-aware sample (default 16; 'all': every tile). "
+        "Each candidate costs about N/tiles of the predictor's time, with an accuracy cost: "
+        "benchmarks/results/tile_sampling.md (4 of a 768x512 photo's 6 tiles: ~2/3 of the time).",
+    )(fn)
+
+
+def export_max_tiles(max_tiles: str | None) -> None:
+    """Put ``--max-tiles`` in ``$SURSMR_MAX_TILES`` for this command, for the predictors its workers load."""
+    _export("SURSMR_MAX_TILES", max_tiles)
 
 
 def jobs_option(fn: F) -> F:

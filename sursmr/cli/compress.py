@@ -11,10 +11,12 @@ import click
 from sursmr.cli.app import (
     emit_json,
     emit_table,
+    export_max_tiles,
     export_runtime,
     jobs_option,
     json_option,
     main,
+    max_tiles_option,
     positive_seconds,
     progress,
     quiet_option,
@@ -125,6 +127,7 @@ def _default_text() -> str:
 @click.option("--model", default=None, help="Model name or .safetensors path [default: the shipped model].")
 @click.option("--device", default="auto", show_default=True, help="Where the predictor runs: auto, cpu or cuda.")
 @runtime_option
+@max_tiles_option
 @click.option(
     "--strategy",
     type=click.Choice(STRATEGIES.names()),
@@ -194,6 +197,7 @@ def compress(
     model: str | None,
     device: str,
     runtime: str,
+    max_tiles: str | None,
     strategy: str,
     max_probes: int | None,
     out_dir: Path | None,
@@ -253,6 +257,7 @@ def compress(
     several = len(inputs) > 1
     workers = (jobs or default_jobs()) if several or executor == "ray" else 1
     export_runtime(runtime)  # worker processes inherit it and load the model with it
+    export_max_tiles(max_tiles)
     # bad targets, options or codecs stop here, before any work; the model loads after the first image is read
     outcomes = compress_many(
         inputs,

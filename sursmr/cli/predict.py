@@ -6,7 +6,15 @@ from pathlib import Path
 
 import click
 
-from sursmr.cli.app import device_option, emit_rows, json_option, main, runtime_option, strict_option
+from sursmr.cli.app import (
+    device_option,
+    emit_rows,
+    json_option,
+    main,
+    max_tiles_option,
+    runtime_option,
+    strict_option,
+)
 from sursmr_core.errors import InputError
 from sursmr_core.imaging import load_image
 
@@ -23,10 +31,18 @@ from sursmr_core.imaging import load_image
 )
 @device_option
 @runtime_option
+@max_tiles_option
 @strict_option
 @json_option
 def predict(
-    reference: Path, distorted: Path, model_name: str | None, device: str, runtime: str, strict: bool, as_json: bool
+    reference: Path,
+    distorted: Path,
+    model_name: str | None,
+    device: str,
+    runtime: str,
+    max_tiles: str | None,
+    strict: bool,
+    as_json: bool,
 ) -> None:
     """Predict SUR and SMR (each in [0, 1]) of DISTORTED as a compressed version of REFERENCE.
 
@@ -48,7 +64,8 @@ def predict(
     # torch loads only once the inputs are known to be usable
     import sursmr.predictor
 
-    predictor = sursmr.predictor.load(model_name, device, runtime=runtime)
+    tiles = sursmr.predictor.parse_max_tiles(max_tiles)
+    predictor = sursmr.predictor.load(model_name, device, runtime=runtime, max_tiles=tiles)
     (result,) = predictor.predict(ref, [dist])
     row = {
         "reference": str(reference),
