@@ -120,6 +120,26 @@ class LazyScores:
         return [tuple(entry["levels"][str(i)]) for i in indices]  # type: ignore[misc]
 
 
+class ItemPriors:
+    """The prior a real run searches from for each item: the predictor's curve for the item's original, kept."""
+
+    def __init__(self, predictor: Any, data: Path) -> None:
+        self.predictor, self.data = predictor, data
+        self.priors: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, record: Mapping[str, Any]) -> Any:
+        import numpy as np
+
+        from training.datasets.builder import decode_png
+
+        key = (str(record["crop_id"]), str(record["codec"]))
+        if key not in self.priors:
+            with np.load(self.data / record["npz"]) as arrays:
+                reference = decode_png(arrays["reference_png"])
+            self.priors[key] = self.predictor.curve(reference, str(record["codec"]))
+        return self.priors[key]
+
+
 class StoredLevels:
     """One labelled item as a level axis: grid positions 0 (worst) .. n-1, its stored bytes, the model's scores.
 
@@ -238,14 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    import numpy as np
     import torch
 
     import sursmr.predictor
     import training  # noqa: F401  (lets the factory open training runs and checkpoints)
     from sursmr.codec_choice import search_order
     from sursmr.rate_control import Targets
-    from training.datasets.builder import decode_png, read_items
+    from training.datasets.builder import read_items
     from training.datasets.relabel import smr_labels_of
 
     torch.set_num_threads(args.threads)
@@ -266,16 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     all_codecs = sorted({codec for codecs in crops.values() for codec in codecs})
     declared = search_order(all_codecs)
-    prior_cache: dict[tuple[str, str], Any] = {}
-
-    def prior_of(record: dict[str, Any]) -> Any:
-        """The prior a real run would search from: the predictor's curve for the item's original."""
-        key = (str(record["crop_id"]), str(record["codec"]))
-        if key not in prior_cache:
-            with np.load(args.data / record["npz"]) as arrays:
-                reference = decode_png(arrays["reference_png"])
-            prior_cache[key] = predictor.curve(reference, str(record["codec"]))
-        return prior_cache[key]
+    prior_of = ItemPriors(predictor, args.data)
 
     runs: list[tuple[str, str | None, bool]] = []  # (mode, primary or None, carry the shift)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -389,7 +399,9 @@ def main(argv: list[str] | None = None) -> int:
         "model": args.model or sursmr.predictor.DEFAULT_MODEL,
         "strategy": args.strategy,
         "margin": args.margin,
-        "prior": {codec: any(p is not None for (_, c), p in prior_cache.items() if c == codec) for codec in all_codecs},
+        "prior": {
+            codec: any(p is not None for (_, c), p in prior_of.priors.items() if c == codec) for codec in all_codecs
+        },
         "prior_source": "the card's curve model (per image)"
         if "curve_model" in predictor.card.extra
         else "the card's population curve",

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from codec_auto import LazyScores, StoredLevels, full_search
+from codec_auto import ItemPriors, LazyScores, StoredLevels, full_search
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("bisect", "population", "predicted")
@@ -147,12 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
-    import numpy as np
     import torch
 
     import sursmr.predictor
     from sursmr.rate_control import Targets
-    from training.datasets.builder import decode_png, read_items
+    from training.datasets.builder import read_items
     from training.datasets.relabel import smr_labels_of
 
     torch.set_num_threads(args.threads)
@@ -166,15 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     codecs = sorted({str(r["codec"]) for r in records})
     population = {codec: predictor.curve(None, codec) for codec in codecs}
-    per_image: dict[str, Any] = {}
-
-    def image_prior(record: dict[str, Any]) -> Any:
-        key = str(record["item_id"])
-        if key not in per_image:
-            with np.load(args.data / record["npz"]) as arrays:
-                reference = decode_png(arrays["reference_png"])
-            per_image[key] = predictor.curve(reference, str(record["codec"]))
-        return per_image[key]
+    image_prior = ItemPriors(predictor, args.data)
 
     table: list[dict[str, Any]] = []
     for pair in args.targets.split(","):
