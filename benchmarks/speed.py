@@ -185,15 +185,7 @@ def compress_once(rgb: np.ndarray, codec: str, scorer: Any, sur: float | None, s
         result = compress_to_target(
             rgb, codec=codec, target_sur=sur, target_smr=smr, predictor=timed, strategy=strategy, cache=EncodeCache()
         )
-        outcome: dict[str, Any] = {
-            "level": result.level,
-            "bytes": result.nbytes,
-            "probes": len(result.probes),
-            "encodes": result.encodes,
-            "sur": round(result.sur, 4),
-            "smr": round(result.smr, 4),
-            "strategy": result.strategy,
-        }
+        outcome: dict[str, Any] = {**result.outcome(), "strategy": result.strategy}
     except TargetUnreachable as exc:
         outcome = {"level": None, "bytes": None, "probes": len(exc.probes), "encodes": None, "sur": None, "smr": None}
     seconds = time.perf_counter() - start

@@ -170,16 +170,7 @@ class CodecChoice:
             how = self.searches.get(name, "full")
             result = self.results.get(name)
             if result is not None:
-                out[name] = {
-                    "search": how,
-                    "level": result.level,
-                    "bytes": result.nbytes,
-                    "probes": len(result.probes),
-                    "encodes": result.encodes,
-                    "sur": round(result.sur, 4),
-                    "smr": round(result.smr, 4),
-                    "seconds": round(result.seconds, 3),
-                }
+                out[name] = {"search": how, **result.outcome(), "seconds": round(result.seconds, 3)}
                 continue
             exc = self.unreachable[name]
             closest = exc.best

@@ -188,6 +188,17 @@ class CompressResult:
         """Bits per pixel of the chosen bitstream."""
         return 8.0 * len(self.data) / float(self.width * self.height)
 
+    def outcome(self) -> dict[str, Any]:
+        """What the search found: level, bytes, probes, encodes, predicted SUR and SMR (JSON-ready)."""
+        return {
+            "level": self.level,
+            "bytes": self.nbytes,
+            "probes": len(self.probes),
+            "encodes": self.encodes,
+            "sur": round(self.sur, 4),
+            "smr": round(self.smr, 4),
+        }
+
     def summary(self) -> dict[str, Any]:
         """JSON-ready fields (no bitstream)."""
         return {
