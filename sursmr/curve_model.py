@@ -289,8 +289,6 @@ class CurveModel:
                 if len(levels) < 2:
                     raise ModelError(f"{where}: {codec} needs at least two levels")
                 codecs[str(codec)] = (levels, ridges)
-        except ModelError:
-            raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ModelError(
                 f"{where}: malformed {CURVE_MODEL_KEY} section ({exc!r}); export the model card again"
