@@ -426,3 +426,50 @@ def test_error_table_reports_signed_bias_beside_the_mae() -> None:
     # SUR errors +0.1 and −0.2: MAE 0.15, bias −0.05; SMR only the labelled sample: +0.4
     assert table["mae_sur"] == pytest.approx(0.15) and table["bias_sur"] == pytest.approx(-0.05)
     assert table["bias_smr"] == pytest.approx(0.4) and table["mae_smr"] == pytest.approx(0.4)
+
+
+def test_item_vector_cache_gives_the_same_vectors_and_skips_the_backbone(tiny_data: Path, tmp_path: Path) -> None:
+    from training.datasets.torch_dataset import SurSmrDataset
+    from training.train import build_model
+    from training.train.data import prepare_split
+
+    config = TrainConfig(data=str(tiny_data), out=str(tmp_path / "run"), model="sursmr_tiny_stats")
+    model = build_model(config)
+    dataset = SurSmrDataset(tiny_data, "train", label_kind=config.labels)
+    device = torch.device("cpu")
+    plain = prepare_split(dataset, model, frozen=True, device=device)
+    cache = tmp_path / "items"
+    first = prepare_split(dataset, model, frozen=True, device=device, item_cache=cache)
+    files = sorted(cache.glob("*.pt"))
+    assert len(files) == len(dataset.records)  # one file per item
+    assert plain.pooled is not None and first.pooled is not None and plain.identity is not None
+    assert torch.equal(plain.pooled, first.pooled) and torch.equal(plain.identity, first.identity)
+    assert torch.equal(plain.owner, first.owner) and torch.equal(plain.sur, first.sur)
+
+    calls = 0
+    original = model.reference_features
+
+    def counting(images: torch.Tensor) -> list[torch.Tensor]:
+        nonlocal calls
+        calls += 1
+        return original(images)
+
+    model.reference_features = counting  # type: ignore[method-assign]
+    again = prepare_split(dataset, model, frozen=True, device=device, item_cache=cache)
+    assert calls == 0 and again.pooled is not None and torch.equal(again.pooled, plain.pooled)
+    # a damaged cache file is computed again, never trusted
+    files[0].write_bytes(b"not a tensor file")
+    repaired = prepare_split(dataset, model, frozen=True, device=device, item_cache=cache)
+    assert calls > 0 and repaired.pooled is not None and torch.equal(repaired.pooled, plain.pooled)
+
+
+def test_item_vector_cache_is_keyed_on_the_backbone_weights(tiny_data: Path, tmp_path: Path) -> None:
+    from training.train import build_model
+    from training.train.data import feature_signature
+
+    config = TrainConfig(data=str(tiny_data), out=str(tmp_path / "run"), model="sursmr_tiny_stats")
+    model = build_model(config)
+    before = feature_signature(model)
+    with torch.no_grad():
+        next(iter(model.backbone.parameters())).add_(1.0)
+    assert feature_signature(model) != before

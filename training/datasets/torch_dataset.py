@@ -106,19 +106,10 @@ class SurSmrDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
             self._cache.popitem(last=False)
         return arrays
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+    def sample(self, i: int) -> tuple[int, int, float, float, dict[str, Any]]:
+        """``(record number, level index, sur_label, smr_label, meta)`` of sample ``i``, without decoding images."""
         number, level_index = self.index[i]
         record = self.records[number]
-        arrays = self._arrays(number)
-        reference = decode_png(arrays["reference_png"])
-        distorted = decode_png(arrays[f"decoded_png_{level_index}"])
-        if self.flip:
-            rng = np.random.default_rng([self.seed, i])
-            flips = rng.integers(0, 2, size=2)
-            if flips[0]:
-                reference, distorted = reference[:, ::-1], distorted[:, ::-1]
-            if flips[1]:
-                reference, distorted = reference[::-1], distorted[::-1]
         labels = record["labels"]
         sur = float(labels[LABEL_KEYS[self.label_kind]][level_index])
         smr_value = labels["smr"][level_index] if labels.get("smr") is not None else None  # null: no SMR label
@@ -130,6 +121,26 @@ class SurSmrDataset(Dataset[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torc
             "level": int(record["levels"][level_index]),
             "bpp": float(record["bpp"][level_index]),
         }
+        return number, level_index, sur, smr, meta
+
+    def images(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (reference, distorted) uint8 (H, W, 3) arrays of sample ``i``, flipped as :meth:`__getitem__` does."""
+        number, level_index = self.index[i]
+        arrays = self._arrays(number)
+        reference = decode_png(arrays["reference_png"])
+        distorted = decode_png(arrays[f"decoded_png_{level_index}"])
+        if self.flip:
+            rng = np.random.default_rng([self.seed, i])
+            flips = rng.integers(0, 2, size=2)
+            if flips[0]:
+                reference, distorted = reference[:, ::-1], distorted[:, ::-1]
+            if flips[1]:
+                reference, distorted = reference[::-1], distorted[::-1]
+        return reference, distorted
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        _, _, sur, smr, meta = self.sample(i)
+        reference, distorted = self.images(i)
         return (
             _to_tensor(reference),
             _to_tensor(distorted),

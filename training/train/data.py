@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sursmr.models.inputs import tensor_to_input
+from sursmr.models.inputs import image_to_input, tensor_to_input
 from sursmr.models.network import SurSmrNet
 from sursmr_core.errors import InputError
 from sursmr_core.outputs import atomic_write_bytes
@@ -67,14 +68,18 @@ def prepare_split(
     device: torch.device,
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    item_cache: Path | None = None,
 ) -> SplitData:
-    """Turn a dataset split into :class:`SplitData` (backbone features cached when ``frozen``)."""
+    """Turn a dataset split into :class:`SplitData` (backbone features cached when ``frozen``).
+
+    ``item_cache``: per-item vector cache of the frozen ``stats`` head (see :func:`item_cache_dir`).
+    """
     count = len(dataset) if limit is None else min(limit, len(dataset))
     if count == 0:
         raise InputError(f"split {dataset!r} of {dataset.root} has no labelled samples")
     config = model.config
     if frozen and config.head == "stats":
-        return _prepare_stats_split(dataset, model, device, count, progress)
+        return _prepare_stats_split(dataset, model, device, count, progress, item_cache)
     sur, smr, meta, owner = [], [], [], []
     stage_chunks: list[list[Tensor]] = []
     refs: list[Tensor] = []
@@ -125,49 +130,52 @@ def _prepare_stats_split(
     device: torch.device,
     count: int,
     progress: Callable[[int, int], None] | None,
+    item_cache: Path | None = None,
 ) -> SplitData:
     """The frozen path of the ``stats`` head: one vector per tile, plus each reference against itself.
 
     Nothing before the head's MLPs has parameters, so the vectors are exactly
     what the network computes at prediction time. Samples of one item are
     scored in batches of :data:`STATS_BATCH` against one reference pass.
+    ``item_cache``: a folder keeping each item's vectors (keyed by the item's
+    npz digest and :func:`feature_signature`), so a relabelled copy, a holdout
+    view or a larger snapshot of the same build computes only items it has
+    not seen (unused with flip augmentation).
     """
-    config = model.config
+    signature = feature_signature(model)
+    use_cache = item_cache is not None and not dataset.flip
     sur, smr, meta, owner = [], [], [], []
     pooled: list[Tensor] = []
     identity: list[Tensor] = []
-    pending: list[tuple[int, Tensor]] = []  # (sample, tiles) of the current item
-    ref_features: list[Tensor] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        tiles = torch.cat([t for _, t in pending]).to(device)
-        per_tile = tiles.shape[0] // len(pending)
-        shared = [f.repeat(len(pending), *([1] * (f.ndim - 1))) for f in ref_features]
-        pooled.append(model.head.pool(shared, model.reference_features(tiles)).cpu())
-        for sample, _ in pending:
-            owner.extend([sample] * per_tile)
-        pending.clear()
-
-    last_item: str | None = None
+    groups: dict[int, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(dataset.index[i][0], []).append(i)
+    done = 0
     model.eval()
     with torch.inference_mode():
-        for i in range(count):
-            reference, distorted, sur_label, smr_label, info = dataset[i]
-            if info["item_id"] != last_item or len(pending) == STATS_BATCH:
-                flush()
-            if info["item_id"] != last_item:
-                ref_features = model.reference_features(tensor_to_input(reference, config).to(device))
-                identity.append(model.head.pool(ref_features, ref_features).cpu())
-                last_item = info["item_id"]
-            pending.append((i, tensor_to_input(distorted, config)))
-            sur.append(float(sur_label))
-            smr.append(float(smr_label))
-            meta.append(info)
+        for number, samples in groups.items():
+            record = dataset.records[number]
+            path = None
+            if use_cache and item_cache is not None and record.get("npz_sha256"):
+                path = item_cache / f"{record['npz_sha256'][:32]}-{signature}.pt"
+            stored = _load_item_vectors(path)
+            wanted = [dataset.index[i][1] for i in samples]
+            if stored is None or any(level not in stored["levels"] for level in wanted):
+                stored = _item_vectors(dataset, model, device, samples, stored)
+                if path is not None:
+                    save_torch(path, stored)
+            identity.append(stored["identity"])
+            for i in samples:
+                _, level_index, sur_label, smr_label, info = dataset.sample(i)
+                vectors = stored["levels"][level_index]
+                pooled.append(vectors)
+                owner.extend([i] * vectors.shape[0])
+                sur.append(sur_label)
+                smr.append(smr_label)
+                meta.append(info)
+            done += len(samples)
             if progress is not None:
-                progress(i + 1, count)
-        flush()
+                progress(done, count)
     return SplitData(
         sur=torch.tensor(sur, dtype=torch.float32),
         smr=torch.tensor(smr, dtype=torch.float32),
@@ -176,6 +184,43 @@ def _prepare_stats_split(
         pooled=torch.cat(pooled),
         identity=torch.cat(identity),
     )
+
+
+def _load_item_vectors(path: Path | None) -> dict[str, Any] | None:
+    """An item's cached stats-head vectors, or None (no cache, missing or unreadable file: computed again)."""
+    if path is None or not path.is_file():
+        return None
+    try:
+        stored = torch.load(path, weights_only=True)
+    except Exception:  # a damaged cache file is recomputed, never trusted
+        return None
+    if not isinstance(stored, dict) or "identity" not in stored or "levels" not in stored:
+        return None
+    return stored
+
+
+def _item_vectors(
+    dataset: SurSmrDataset,
+    model: SurSmrNet,
+    device: torch.device,
+    samples: list[int],
+    stored: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Stats-head vectors of one item's ``samples`` (and its identity), merged into ``stored``."""
+    config = model.config
+    reference, _ = dataset.images(samples[0])
+    ref_features = model.reference_features(image_to_input(reference, config).to(device))
+    levels: dict[int, Tensor] = dict(stored["levels"]) if stored is not None else {}
+    for start in range(0, len(samples), STATS_BATCH):
+        chunk = samples[start : start + STATS_BATCH]
+        tiles = [image_to_input(dataset.images(i)[1], config) for i in chunk]
+        batch = torch.cat(tiles).to(device)
+        per_tile = batch.shape[0] // len(chunk)
+        shared = [f.repeat(len(chunk), *([1] * (f.ndim - 1))) for f in ref_features]
+        vectors = model.head.pool(shared, model.reference_features(batch)).cpu()
+        for j, i in enumerate(chunk):
+            levels[dataset.index[i][1]] = vectors[j * per_tile : (j + 1) * per_tile].clone()
+    return {"identity": model.head.pool(ref_features, ref_features).cpu(), "levels": levels}
 
 
 def with_identity(data: SplitData, share: float) -> SplitData:
@@ -205,6 +250,35 @@ def with_identity(data: SplitData, share: float) -> SplitData:
         ref = data.pairs[0][donors]
         extra.pairs = (torch.cat([data.pairs[0], ref]), torch.cat([data.pairs[1], ref]))
     return extra
+
+
+def _model_key(config: TrainConfig | None, model: SurSmrNet) -> dict[str, Any]:
+    """What backbone features depend on in ``model`` (and, with ``config``, its weights' origin)."""
+    net = model.config
+    return {
+        "backbone": net.backbone,
+        "stages": list(net.stages),
+        "input": [net.input_mode, net.input_size, list(net.mean), list(net.std)],
+        "feature_norm": net.feature_norm,
+        "stats_head": [net.pixel_scales, 1, sorted(set(net.stats_streams) | set(net.smr_streams or ()))]
+        if net.head == "stats"
+        else None,
+    }
+
+
+def feature_signature(model: SurSmrNet) -> str:
+    """A short digest of the backbone's weights and what the cached vectors depend on (item cache key)."""
+    digest = hashlib.sha256(json.dumps(_model_key(None, model), sort_keys=True).encode())
+    for name, tensor in sorted(model.backbone.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def item_cache_dir(data: str | Path) -> Path:
+    """Where per-item stats-head vectors are kept: ``$SURSMR_FEATURE_CACHE`` or ``<data>/.feature-cache/items``."""
+    chosen = os.environ.get("SURSMR_FEATURE_CACHE")
+    return Path(chosen) if chosen else Path(data) / ".feature-cache" / "items"
 
 
 def feature_cache_path(config: TrainConfig, model: SurSmrNet, split: str) -> Path:
@@ -276,11 +350,26 @@ def load_splits(
             say(f"{split}: cached features from {cache}")
             continue
         splits[split] = prepare_split(
-            dataset, model, frozen=frozen, device=device, limit=config.limit, progress=features_progress
+            dataset,
+            model,
+            frozen=frozen,
+            device=device,
+            limit=config.limit,
+            progress=features_progress,
+            item_cache=item_cache_dir(config.data) if frozen else None,
         )
         if cache is not None:
             save_torch(cache, dataclasses.asdict(splits[split]))
     return splits
 
 
-__all__ = ["SplitData", "feature_cache_path", "load_splits", "prepare_split", "save_torch", "with_identity"]
+__all__ = [
+    "SplitData",
+    "feature_cache_path",
+    "feature_signature",
+    "item_cache_dir",
+    "load_splits",
+    "prepare_split",
+    "save_torch",
+    "with_identity",
+]
