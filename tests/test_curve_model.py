@@ -179,3 +179,61 @@ def test_curve_model_command_fits_from_real_encodes_and_writes_the_card(tmp_path
     assert (card[CURVE_MODEL_KEY]["photos"], card[CURVE_MODEL_KEY]["crops"]) == (4, 8)
     bad = CliRunner().invoke(main, [*common, "--step", "bpg=2", "--grids", str(grids)])
     assert bad.exit_code != 0 and "bpg" in bad.output
+
+
+def test_dataset_grids_score_the_stored_levels_of_training_items(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No encodes: every stored level of each train item is scored once, resumed from the cache, and fitted."""
+    from pathlib import Path
+
+    from conftest import photo_crop
+    from PIL import Image
+    from test_datasets import FakeLabellers
+
+    from sursmr.predictor import Prediction
+    from training.curve_model import dataset_grids
+    from training.datasets.builder import build_dataset
+    from training.datasets.recipe import CodecPlan, Recipe
+
+    photos = Path(tmp_path) / "photos"
+    photos.mkdir()
+    for i in range(6):
+        Image.fromarray(photo_crop(64, 64, top=40 * i, left=30 * i)).save(photos / f"p{i}.png")
+    recipe = Recipe(
+        name="tiny-curve",
+        collections=(),
+        source_dirs=(str(photos),),
+        crop_sizes=((48, 48),),
+        crop_scales=(1.0,),
+        crops_per_source=1,
+        codecs=(CodecPlan("jpeg", (10, 30, 50, 70, 90), train_levels=3),),
+        split=(1.0, 0.0, 0.0),
+        seed=3,
+    )
+    data = Path(tmp_path) / "data"
+    assert not build_dataset(recipe, data, factory=FakeLabellers()).failed
+
+    class Counting:
+        calls = 0
+
+        def predict(self, reference, candidates):  # type: ignore[no-untyped-def]
+            self.calls += len(candidates)
+            # a curve that rises with the damage the candidate lacks: mean absolute difference, squashed
+            return [
+                Prediction(sur=float(np.exp(-np.abs(c.astype(float) - reference).mean() / 4)), smr=1.0)
+                for c in candidates
+            ]
+
+    scorer = Counting()
+    cache = Path(tmp_path) / "grids.json"
+    grids, originals = dataset_grids(scorer, data, cache)
+    assert sorted(grids) == sorted(originals) and len(grids) == 6
+    for entry in grids.values():
+        levels = [row[0] for row in entry["jpeg"]]
+        assert len(levels) == 3 and {10, 90} <= set(levels)  # the seeded subset keeps both ends
+        by_level = sorted(entry["jpeg"])
+        assert by_level[0][2] <= by_level[-1][2]  # the best level scores at least the worst
+    assert scorer.calls == 18
+    again, _ = dataset_grids(scorer, data, cache)
+    assert again == grids and scorer.calls == 18  # resumed from the cache: nothing scored twice
+    with pytest.raises(InputError, match="no val item"):
+        dataset_grids(scorer, data, cache, split="val")

@@ -83,6 +83,47 @@ def prediction_grids(
     return grids
 
 
+def dataset_grids(
+    predictor: Any,
+    data: str | Path,
+    cache: str | Path,
+    *,
+    split: str = "train",
+    on_item: Callable[[str], None] | None = None,
+) -> tuple[dict[str, dict[str, Grid]], dict[str, RGBImage]]:
+    """The model's grids on a built dataset's ``split`` items (their stored decoded levels: no encodes).
+
+    Returns ``(grids, references)``: per crop id and codec the scored levels
+    the item holds (a training item's seeded subset of the grid, both ends
+    included), and each crop's original. Resumable through the JSON ``cache``
+    like :func:`prediction_grids` (written per item).
+    """
+    from training.datasets.items import decode_png, read_items
+
+    grids = read_grids(cache)
+    references: dict[str, RGBImage] = {}
+    records = [r for r in read_items(data) if r.get("split") == split]
+    if not records:
+        raise InputError(f"{data}: no {split} item (build the dataset first: sursmr-train build)")
+    for record in records:
+        crop_id, codec = str(record["crop"]["crop_id"]), str(record["codec"])
+        with np.load(Path(data) / str(record["npz"])) as arrays:
+            reference = decode_png(arrays["reference_png"])
+            references[crop_id] = reference
+            if codec not in grids.get(crop_id, {}):
+                count = len(record["levels"])
+                decoded = [decode_png(arrays[f"decoded_png_{i}"]) for i in range(count)]
+                predictions = predictor.predict(reference, decoded)
+                grids.setdefault(crop_id, {})[codec] = [
+                    (int(level), int(nbytes), float(p.sur), float(p.smr))
+                    for level, nbytes, p in zip(record["levels"], record["bytes"], predictions, strict=True)
+                ]
+                atomic_write_bytes(Path(cache), json.dumps(grids).encode("utf-8"))
+        if on_item is not None:
+            on_item(str(record["item_id"]))
+    return {c: g for c, g in grids.items() if c in references}, references
+
+
 def crossing_targets(grid: Grid, order: Sequence[int]) -> dict[str, list[float]]:
     """Per output, the crossing index (on ``order``, the grid worst to best) of each of its :data:`THRESHOLDS`."""
     index_of = {level: i for i, level in enumerate(order)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,6 +20,20 @@ def _steps(values: tuple[str, ...]) -> dict[str, int]:
             raise click.BadParameter(f"expected CODEC=N with N ≥ 1, got {value!r}", param_hint="--step")
         steps[codec.strip()] = int(step)
     return steps
+
+
+def _dataset_recipe(data: Path) -> Any:
+    """The recipe a built dataset records in its ``dataset.json``."""
+    import json
+
+    from sursmr_core.errors import InputError
+    from training.datasets.recipe import Recipe
+
+    header = data / "dataset.json"
+    try:
+        return Recipe.from_dict(json.loads(header.read_text(encoding="utf-8"))["recipe"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise InputError(f"{data}: not a built dataset ({exc}); build one with sursmr-train build") from None
 
 
 @main.command("curve-model")
@@ -45,6 +60,13 @@ def _steps(values: tuple[str, ...]) -> dict[str, int]:
     required=True,
     help="JSON cache of the predicted grids; resumed when it exists (crops and codecs already in it are kept).",
 )
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Fit on a built dataset's training items (their stored levels: no encodes) instead of encoding "
+    "crops of the recipe's photos; --recipe, --photos, --crops-per-photo and --step are then unused.",
+)
 @click.option("--write-card", is_flag=True, help="Store the model in the model card beside the weights.")
 @click.option("--device", default="cpu", show_default=True)
 @jobs_option
@@ -57,6 +79,7 @@ def curve_model_command(
     crops_per_photo: int,
     steps: tuple[str, ...],
     grids: Path,
+    data: Path | None,
     write_card: bool,
     device: str,
     jobs: int | None,
@@ -78,6 +101,7 @@ def curve_model_command(
     Examples:
       sursmr-train curve-model --photos 16 --crops-per-photo 1 --grids /tmp/grids.json
       sursmr-train curve-model --step bpg=2 --step vvc=2 --grids grids.json --write-card
+      sursmr-train curve-model --data data/default --grids grids-data.json --write-card
     """
     import codec_adapters
     from sursmr.curve_model import image_features
@@ -86,6 +110,7 @@ def curve_model_command(
     from sursmr.predictor import DEFAULT_MODEL, load
     from training.curve_model import (
         CURVE_SOURCE,
+        dataset_grids,
         fit_curve_model,
         photo_of,
         prediction_grids,
@@ -95,7 +120,11 @@ def curve_model_command(
     from training.curve_prior import prior_crops
     from training.datasets.recipe import load_recipe
 
-    recipe = load_recipe(recipe_spec)
+    if data is not None:
+        recipe = _dataset_recipe(data)
+        steps = ()
+    else:
+        recipe = load_recipe(recipe_spec)
     step_of = _steps(steps)
     unknown = sorted(set(step_of) - {plan.codec for plan in recipe.codecs})
     if unknown:
@@ -110,11 +139,17 @@ def curve_model_command(
     name = model or DEFAULT_MODEL
     weights = resolve_weights(name)
     predictor = load(name, device)
-    chosen = prior_crops(recipe, photos, per_photo=crops_per_photo)
-    with progress(total=len(chosen), desc="curve grids", quiet=quiet) as bar:
-        grid = prediction_grids(
-            predictor, chosen, levels, grids, jobs=jobs or default_jobs(), on_crop=lambda _: bar.update()
-        )
+    if data is not None:
+        count = sum(1 for _ in data.glob("items/*/*.json"))
+        with progress(total=count, desc="curve grids (stored levels)", quiet=quiet) as bar:
+            grid, originals = dataset_grids(predictor, data, grids, on_item=lambda _: bar.update())
+        chosen = list(originals.items())
+    else:
+        chosen = prior_crops(recipe, photos, per_photo=crops_per_photo)
+        with progress(total=len(chosen), desc="curve grids", quiet=quiet) as bar:
+            grid = prediction_grids(
+                predictor, chosen, levels, grids, jobs=jobs or default_jobs(), on_crop=lambda _: bar.update()
+            )
     wanted = {crop_id for crop_id, _ in chosen}
     features = {crop_id: image_features(rgb) for crop_id, rgb in chosen}
     section, report = fit_curve_model(features, {c: g for c, g in grid.items() if c in wanted}, orders)
@@ -129,6 +164,7 @@ def curve_model_command(
             "photos": len({photo_of(c) for c in features}),
             "crops": report["crops"],
             "steps": {codec: step_of.get(codec, 1) for codec in orders},
+            "data": None if data is None else f"{data.name} (stored levels of its train split)",
             "leave_one_photo_out": rows,
         }
     )
