@@ -252,8 +252,8 @@ def with_identity(data: SplitData, share: float) -> SplitData:
     return extra
 
 
-def _model_key(config: TrainConfig | None, model: SurSmrNet) -> dict[str, Any]:
-    """What backbone features depend on in ``model`` (and, with ``config``, its weights' origin)."""
+def _model_key(model: SurSmrNet) -> dict[str, Any]:
+    """What the backbone features and stats-head vectors of ``model`` depend on, besides the weights."""
     net = model.config
     return {
         "backbone": net.backbone,
@@ -268,7 +268,7 @@ def _model_key(config: TrainConfig | None, model: SurSmrNet) -> dict[str, Any]:
 
 def feature_signature(model: SurSmrNet) -> str:
     """A short digest of the backbone's weights and what the cached vectors depend on (item cache key)."""
-    digest = hashlib.sha256(json.dumps(_model_key(None, model), sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(_model_key(model), sort_keys=True).encode())
     for name, tensor in sorted(model.backbone.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -297,16 +297,10 @@ def feature_cache_path(config: TrainConfig, model: SurSmrNet, split: str) -> Pat
     )
     key = json.dumps(
         {
+            **_model_key(model),
             "manifest": hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else None,
-            "backbone": net.backbone,
             "backbone_weights": config.backbone_weights,
             "init": config.init,
-            "stages": list(net.stages),
-            "input": [net.input_mode, net.input_size, list(net.mean), list(net.std)],
-            "feature_norm": net.feature_norm,
-            "stats_head": [net.pixel_scales, 1, sorted(set(net.stats_streams) | set(net.smr_streams or ()))]
-            if net.head == "stats"
-            else None,
             "labels": config.labels,
             "limit": config.limit,
             "split": split,
