@@ -438,7 +438,7 @@ def headline(report: Mapping[str, Any], sur: float = 0.75, smr: float | None = 0
     return out
 
 
-def _smr_clause(report: Mapping[str, Any], *, command: bool = True) -> str:
+def smr_clause(report: Mapping[str, Any], *, command: bool = True) -> str:
     """``; SMR labels: ...`` when the report records them (older reports do not)."""
     from training.datasets.relabel import smr_labels_note_of
 
@@ -455,7 +455,7 @@ def headline_text(report: Mapping[str, Any]) -> str:
     return (
         f"On the {verify['images']} photos of the {report['split']} split that some codec's labels let meet "
         f"SUR ≥ 0.75 and SMR ≥ 0.9 (model `{report['model']}`, labels are proxies"
-        f"{_smr_clause(report, command=False)}), `verify` ({verify['primary']} "
+        f"{smr_clause(report, command=False)}), `verify` ({verify['primary']} "
         f"searched, each other codec checked at one level) took {verify['encodes_per_image']:.1f} encodes per image "
         f"for {len(report['codecs'])} codecs against `full`'s {full['encodes_per_image']:.1f}, for "
         f"{verify['auto_over_oracle']:.2f}× the bytes of the best single codec per image chosen by the label oracle "
@@ -475,7 +475,7 @@ def render(report: Mapping[str, Any]) -> str:
         f"{report.get('prior_source', 'the card')} for "
         f"{', '.join(c for c, p in report['prior'].items() if p) or 'none, so bisection'}), margin "
         f"{report['margin']}; searches replayed on the stored levels (their bytes and decoded images). Labels are "
-        f"proxies{_smr_clause(report)}. Declared search order (`choice_rank`): {', '.join(report['declared_order'])}. "
+        f"proxies{smr_clause(report)}. Declared search order (`choice_rank`): {', '.join(report['declared_order'])}. "
         f"1-min load average {report['load_average_1min'][0]} → {report['load_average_1min'][1]}.",
         "",
         "| SUR ≥ | SMR ≥ | codec search | images | auto bytes (found) | oracle best codec bytes | auto ÷ oracle "

@@ -42,7 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from codec_auto import ItemPriors, LazyScores, StoredLevels, full_search
+from codec_auto import ItemPriors, LazyScores, StoredLevels, full_search, smr_clause
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("bisect", "population", "predicted")
@@ -71,14 +71,6 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _smr_clause(result: dict[str, Any], *, command: bool = True) -> str:
-    """``; SMR labels: ...`` when the result records them (older results do not)."""
-    from training.datasets.relabel import smr_labels_note_of
-
-    labels = result.get("smr_labels")
-    return f"; {smr_labels_note_of(labels, 'test', command=command)}" if labels else ""
-
-
 def markdown(result: dict[str, Any]) -> str:
     cols = [
         "codec", "targets", "items", "bisect_encodes", "population_encodes", "predicted_encodes",
@@ -89,7 +81,7 @@ def markdown(result: dict[str, Any]) -> str:
         "# One-shot (`predicted`) search against bisection",
         "",
         f"Model `{result['model']}`, `{result['data']}` split `{result['split']}` ({result['items']} items, every "
-        f"level labelled; labels are proxies{_smr_clause(result)}). The searches are replayed on the stored grid "
+        f"level labelled; labels are proxies{smr_clause(result)}). The searches are replayed on the stored grid "
         "levels with the same predictions: `bisect`; `population`, the predicted search from the card's population "
         "curve; "
         f"`predicted`, the predicted search from {result.get('prior', 'the per-image curve')}. Encodes = probes "
@@ -117,7 +109,7 @@ def headline(result: dict[str, Any]) -> str:
 
     lines = [
         f"`benchmarks/oneshot.py` replays the searches on {photos} test photos (`{result['data']}`, every grid "
-        f"level labelled, proxy labels{_smr_clause(result, command=False)}; model `{result['model']}`, prior: "
+        f"level labelled, proxy labels{smr_clause(result, command=False)}; model `{result['model']}`, prior: "
         f"{result.get('prior', 'population')}):"
     ]
     for targets in dict.fromkeys(r["targets"] for r in result["rows"]):
