@@ -229,10 +229,11 @@ def cached_predictor(spec: str | os.PathLike[str] | None = None, device: str = "
     """
     import sursmr.predictor
     from sursmr.models.onnx_backbone import resolve_runtime
+    from sursmr.tiling import max_tiles_from_env
 
     # the runtime (sursmr.predictor.load's default, from the environment) and the tile sample
     # ($SURSMR_MAX_TILES, what --max-tiles sets) are part of what was loaded
-    max_tiles = sursmr.predictor.max_tiles_from_env()
+    max_tiles = max_tiles_from_env()
     key = (None if spec is None else os.fspath(spec), device, resolve_runtime(None), max_tiles)
     found = _PREDICTORS.get(key)
     if found is None:

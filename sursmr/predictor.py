@@ -49,6 +49,7 @@ from sursmr.models.stats_head import StatsHead
 from sursmr.models.weights import ModelCard, load_state_into, read_card, resolve_weights, save_weights
 from sursmr.rate_control import Prior
 from sursmr.scoring import Prediction
+from sursmr.tiling import DEFAULT_MAX_TILES
 from sursmr_core.errors import InputError, ModelError
 from sursmr_core.imaging import RGBImage, check_rgb, image_digest
 
@@ -60,11 +61,6 @@ _UNREAD = object()  # the card's curve model not parsed yet
 DEFAULT_BATCH_SIZE = 8
 TILE_CHUNK = 32
 """Reference tiles whose features are held at once while scoring (``native`` mode); bounds memory."""
-DEFAULT_MAX_TILES = 16
-"""Most tiles scored per image (``native`` mode): a larger image is scored on a sample of this many
-(:func:`sample_tiles`); a 768×512 photo has 6 tiles of 256², a 4000×3000 one 192."""
-MAX_TILES_ENV = "SURSMR_MAX_TILES"
-"""Environment variable :func:`max_tiles_from_env` reads (the CLI's ``--max-tiles`` sets it for its workers)."""
 REFERENCE_CACHE_BYTES = 400 * 2**20
 """The last reference's prepared features (:meth:`SurSmrNet.prepare_reference`: for ``sursmr-v2-lite0`` its
 features and reference statistics, ~7.8 MB a 256² tile, so ~50 tiles; a ``max_tiles`` sample of 16 always
@@ -96,26 +92,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
                 f"device {device} does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
             )
     return chosen
-
-
-def parse_max_tiles(text: str | None) -> int | None:
-    """``max_tiles`` from text: a count ≥ 1, or ``all`` (None: every tile); None or empty: :data:`DEFAULT_MAX_TILES`."""
-    if text is None or not text.strip():
-        return DEFAULT_MAX_TILES
-    if text.strip().lower() == "all":
-        return None
-    try:
-        count = int(text)
-    except ValueError:
-        count = 0
-    if count < 1:
-        raise InputError(f"max tiles must be a count of at least 1 or 'all', got {text!r}")
-    return count
-
-
-def max_tiles_from_env() -> int | None:
-    """:func:`parse_max_tiles` of ``$SURSMR_MAX_TILES`` (:data:`DEFAULT_MAX_TILES` when unset)."""
-    return parse_max_tiles(os.environ.get(MAX_TILES_ENV))
 
 
 def tile_activity(image: RGBImage, origins: Sequence[tuple[int, int]], side: int) -> list[float]:

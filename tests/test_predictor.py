@@ -384,11 +384,11 @@ def test_stats_scores_equal_the_per_pair_network_whatever_the_batching() -> None
 
 
 def test_max_tiles_from_text_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sursmr.predictor import DEFAULT_MAX_TILES, max_tiles_from_env, parse_max_tiles
+    from sursmr.tiling import DEFAULT_MAX_TILES, max_tiles_from_env, parse_max_tiles
 
-    assert parse_max_tiles("4") == 4 and parse_max_tiles(" ALL ") is None
+    assert parse_max_tiles("4") == 4 and parse_max_tiles(" ALL ") is None and parse_max_tiles(" 12 ") == 12
     assert parse_max_tiles(None) == parse_max_tiles("") == DEFAULT_MAX_TILES
-    for bad in ("0", "-2", "four", "1.5"):
+    for bad in ("0", "-2", "+3", "four", "1.5", "1_0", "\uff13"):
         with pytest.raises(InputError, match="at least 1 or 'all'"):
             parse_max_tiles(bad)
     monkeypatch.delenv("SURSMR_MAX_TILES", raising=False)
@@ -419,7 +419,7 @@ def test_cli_max_tiles_reaches_the_predictor_and_the_workers(
         result = CliRunner().invoke(main, ["predict", str(ref), str(dist), "--max-tiles", text])
         assert result.exit_code == ModelError.exit_code and asked[-1] == expected
     bad = CliRunner().invoke(main, ["predict", str(ref), str(dist), "--max-tiles", "0"])
-    assert bad.exit_code == 2 and "tile count" in bad.output and len(asked) == 2
+    assert bad.exit_code == 2 and "at least 1 or 'all'" in bad.output and len(asked) == 2
 
     # compress: its workers load through cached_predictor, which reads the variable and keys on it
     seen: list[str | None] = []

@@ -26,7 +26,7 @@ import click
 from tqdm import tqdm
 
 from sursmr import __version__
-from sursmr_core.errors import ExitCode, SursmrError
+from sursmr_core.errors import ExitCode, InputError, SursmrError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -191,12 +191,15 @@ def _export(name: str, value: str | None) -> None:
 
 
 def _tile_count(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    from sursmr.tiling import parse_max_tiles
+
     if value is None:
         return None
-    text = value.strip().lower()
-    if text == "all" or (text.isdigit() and int(text) >= 1):
-        return text
-    raise click.BadParameter(f"{value!r} is not a tile count (1 or more) or 'all'")
+    try:
+        parse_max_tiles(value)
+    except InputError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value.strip().lower()
 
 
 def max_tiles_option(fn: F) -> F:

@@ -15,6 +15,7 @@ from sursmr.cli.app import (
     runtime_option,
     strict_option,
 )
+from sursmr.tiling import parse_max_tiles
 from sursmr_core.errors import InputError
 from sursmr_core.imaging import load_image
 
@@ -64,7 +65,7 @@ def predict(
     # torch loads only once the inputs are known to be usable
     import sursmr.predictor
 
-    tiles = sursmr.predictor.parse_max_tiles(max_tiles)
+    tiles = parse_max_tiles(max_tiles)
     predictor = sursmr.predictor.load(model_name, device, runtime=runtime, max_tiles=tiles)
     (result,) = predictor.predict(ref, [dist])
     row = {
