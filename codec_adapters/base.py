@@ -38,6 +38,9 @@ class CodecAdapter(ABC):
     min_side: ClassVar[int] = 1
     # encodes take milliseconds: probing in this process beats paying for worker processes
     fast: ClassVar[bool] = False
+    # the option that sets the encoder's threads for one encode without changing a bit of its output (None: none);
+    # a caller encoding one level at a time may give it the cores its worker processes would otherwise use
+    threads_option: ClassVar[str | None] = None
     # --codec auto searches the listed codec with the lowest rank in full and checks one predicted level of each
     # other codec, so the codec most often smallest at the targets should lead (benchmarks/codec_auto.py measures it)
     choice_rank: ClassVar[int] = 100

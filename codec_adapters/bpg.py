@@ -112,6 +112,7 @@ class BpgAdapter(CodecAdapter):
     # preset: x265 preset (bpgenc -m 8 = veryslow); threads: x265 pool threads per encode
     # (1 because encode_levels already runs one encode per core; 0 = x265's default)
     options: ClassVar[dict[str, Any]] = {"preset": DEFAULT_PRESET, "threads": 1}
+    threads_option = "threads"  # same bitstream for any thread count (tests/test_codecs.py checks it)
 
     @classmethod
     def availability(cls) -> Availability:

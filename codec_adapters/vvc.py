@@ -211,6 +211,7 @@ class VvcAdapter(CodecAdapter):
     # preset: vvenc speed/efficiency trade-off; threads: vvenc worker threads per encode
     # (1 because encode_levels already runs one encode per core; 0 = vvenc's default)
     options: ClassVar[dict[str, Any]] = {"preset": "faster", "threads": 1}
+    threads_option = "threads"  # same bitstream for any thread count (tests/test_codecs.py checks it)
 
     @classmethod
     def availability(cls) -> Availability:

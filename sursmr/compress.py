@@ -47,7 +47,16 @@ from sursmr.encoding import (
     encode_in_worker,
     encoder_pool,
 )
-from sursmr.rate_control import DEFAULT_STRATEGY, Prior, Probe, SearchResult, Targets, search, verify
+from sursmr.rate_control import (
+    DEFAULT_STRATEGY,
+    Prior,
+    Probe,
+    SearchResult,
+    Targets,
+    opening_level,
+    search,
+    verify,
+)
 from sursmr.scoring import QualityPredictor
 from sursmr_core.errors import ModelError, TargetUnreachable, UnsupportedImageError
 from sursmr_core.imaging import MIN_SIDE, RGBImage, check_rgb, image_digest, load_image
@@ -71,11 +80,12 @@ class LevelEncoder:
 
     It holds the call's one codec adapter and the bitstream cache. ``workers``
     (decided by :meth:`plan`, before the search starts) is 1 when the codec
-    declares itself fast, when one job is asked for, or when the best level
-    (the search's first probe, encoded here to time it) took under
-    :data:`FAST_ENCODE_S`; otherwise ``jobs``. The search then asks for
-    ``workers`` levels per round, so rounds match the processes that really
-    run. Worker processes start once and serve every round.
+    declares itself fast or declares a ``threads_option`` (then each encode
+    runs on ``jobs`` threads instead), when one job is asked for, or when the search's
+    first probe (:func:`~sursmr.rate_control.opening_level`, encoded here to
+    time it) took under :data:`FAST_ENCODE_S`; otherwise ``jobs``. The search
+    then asks for ``workers`` levels per round, so rounds match the processes
+    that really run. Worker processes start once and serve every round.
     """
 
     def __init__(self, rgb: RGBImage, settings: CompressSettings, cache: EncodeCache) -> None:
@@ -83,7 +93,10 @@ class LevelEncoder:
         self.adapter = settings.adapter()
         self.digest = image_digest(rgb)
         self.jobs = settings.jobs or default_jobs()
-        self.workers = 1 if self.adapter.fast or self.jobs <= 1 else 0  # 0: not decided yet
+        # a codec whose encoder threads leave the bitstream alone gets the cores as threads of one encode at a time:
+        # on 2 cores a round of 2 worker encodes cost more than 2 threaded ones (pool start-up; measured, BPG 768x512)
+        threaded = self.adapter.threads_option is not None
+        self.workers = 1 if self.adapter.fast or self.jobs <= 1 or threaded else 0  # 0: not decided yet
         self.count = 0
         self._fresh: dict[int, CandidateEncode] = {}
         self._pool: ProcessPoolExecutor | None = None
@@ -92,7 +105,12 @@ class LevelEncoder:
         return EncodeCache.key(self.digest, self.settings.codec, level, self.settings.options)
 
     def _encode_here(self, level: int) -> CandidateEncode:
-        candidate = encode_candidate(self.adapter, self.rgb, level, self.settings.options)
+        options = self.settings.options
+        threads = self.adapter.threads_option
+        if threads is not None and self.jobs > 1:
+            # one encode at a time here: it may use the cores the worker processes would (same bitstream)
+            options = {**options, threads: self.jobs}
+        candidate = encode_candidate(self.adapter, self.rgb, level, options)
         self.count += 1
         spent = candidate.encode_seconds + candidate.decode_seconds
         self.cache.put(self._key(level), candidate.data, spent)
@@ -310,7 +328,7 @@ def compress_image(
                 targets,
                 strategy=settings.strategy,
                 max_probes=settings.max_probes,
-                batch=encoder.plan(axis.worst_to_best()[-1]),
+                batch=encoder.plan(opening_level(axis, targets, settings.strategy, prior)),
                 prior=prior,
             )
     except TargetUnreachable as exc:

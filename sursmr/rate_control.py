@@ -470,6 +470,20 @@ def _predicted(session: _Session, batch: int) -> None:
         _anchored(session, batch, session.prior)
 
 
+def opening_level(axis: LevelAxis, targets: Targets, strategy: str, prior: Prior | None = None) -> int:
+    """The level :func:`search` with these arguments evaluates first, on its own.
+
+    The ``predicted`` strategy with a prior opens at the prior's guess; every
+    other search opens at the axis's best level. A caller that must time its
+    encoder before the search (to choose its batch) times it on this level, so
+    that encode is the search's first probe and is not spent on timing alone.
+    """
+    order = axis.worst_to_best()
+    if prior is not None and STRATEGIES.get(strategy) is _predicted:
+        return order[first_guess(curves_on_axis(prior, order), targets.required)]
+    return order[-1]
+
+
 def search(
     axis: LevelAxis,
     evaluate: Evaluate,

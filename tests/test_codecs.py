@@ -43,6 +43,28 @@ def test_declared_metadata_is_consistent(name: str) -> None:
     assert cls.levels.is_better(order[-1], order[0])
 
 
+THREADED = [
+    pytest.param(name, marks=pytest.mark.slow) for name in CODEC_NAMES if codec_adapters.get(name).threads_option
+]
+
+
+@pytest.mark.parametrize("name", THREADED)
+def test_the_declared_threads_option_leaves_the_bitstream_alone(name: str) -> None:
+    """The controller gives single encodes more threads on this promise: same bytes for 1, 2 and 3 threads."""
+    assert THREADED, "bpg and vvc declare a threads option"
+    adapter = adapter_or_skip(name)
+    option = codec_adapters.get(name).threads_option
+    assert option is not None and option in adapter.options
+    rng = np.random.default_rng(3)
+    # 5 rows of 64-px CTUs, so wavefront threads really split the picture
+    ramp = np.linspace(0, 255, 320)[None, :, None] + 40 * np.sin(np.arange(288) / 9.0)[:, None, None]
+    rgb = np.clip(ramp + rng.normal(0, 10, (288, 320, 3)), 0, 255).astype(np.uint8)
+    for level in (adapter.default_level, adapter.levels.worst_to_best()[-8]):
+        streams = {threads: adapter.encode(rgb, level, **{option: threads}) for threads in (1, 2, 3)}
+        sizes = [len(v) for v in streams.values()]
+        assert streams[1] == streams[2] == streams[3], f"{name} level {level}: bytes {sizes}"
+
+
 @pytest.mark.parametrize("name", ENCODING)
 @pytest.mark.parametrize("fixture", ["small_photo", "odd_photo"])
 def test_round_trip_keeps_size(name: str, fixture: str, request: pytest.FixtureRequest) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from codec_adapters.jpeg import JpegAdapter
 from sursmr import fidelity
 from sursmr.cli import main
 from sursmr.compress import EncodeCache, compress_to_target
-from sursmr.rate_control import Targets
+from sursmr.rate_control import Targets, opening_level
 from sursmr.scoring import Prediction
 from sursmr_core.errors import ExitCode, InputError, TargetUnreachable, UnknownNameError
 from sursmr_core.imaging import RGBImage
@@ -177,6 +178,64 @@ def test_slow_codecs_encode_a_batch_per_round_in_workers(
     )
     assert max(fake.calls) == 2
     check_choice(result, Targets(0.6, None))
+
+
+def test_a_codec_with_a_threads_option_encodes_one_level_at_a_time_on_every_core(
+    small_photo: np.ndarray, fake: PsnrPredictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # JPEG made to look slow and thread-invariant: no worker processes, one level per round, jobs threads each
+    monkeypatch.setattr(JpegAdapter, "fast", False, raising=False)
+    monkeypatch.setattr(JpegAdapter, "threads_option", "threads", raising=False)
+    monkeypatch.setattr(sursmr.compress, "FAST_ENCODE_S", 0.0)
+    seen: list[dict[str, object]] = []
+    real = sursmr.compress.encode_candidate
+
+    def spy(adapter: object, rgb: np.ndarray, level: int, options: dict[str, object]) -> object:
+        seen.append(dict(options))
+        return real(adapter, rgb, level, {k: v for k, v in options.items() if k != "threads"})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sursmr.compress, "encode_candidate", spy)
+    monkeypatch.setattr(sursmr.compress, "encoder_pool", None)  # a pool would fail loudly
+    result = compress_to_target(
+        small_photo, codec="jpeg", target_sur=0.6, target_smr=None, predictor=fake, jobs=3, cache=EncodeCache()
+    )
+    assert set(fake.calls) == {1} and result.encodes == len(result.probes) == len(seen)
+    assert all(options.get("threads") == 3 for options in seen)
+    check_choice(result, Targets(0.6, None))
+    seen.clear()
+    compress_to_target(small_photo, codec="jpeg", target_sur=0.6, predictor=fake, jobs=1, cache=EncodeCache())
+    assert seen and all("threads" not in options for options in seen)  # one job: the codec's own setting
+
+
+class _CurvedPsnr(PsnrPredictor):
+    """:class:`PsnrPredictor` with a prior: its own scores at every level, so the first guess is the answer."""
+
+    def __init__(self, prior: dict[int, tuple[float, float]]) -> None:
+        super().__init__()
+        self.prior = prior
+
+    def curve(self, reference: np.ndarray, codec: str) -> dict[int, tuple[float, float]]:
+        return self.prior
+
+
+def test_the_encoder_is_timed_on_the_searchs_first_probe_not_on_the_best_level(
+    small_photo: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(JpegAdapter, "fast", False, raising=False)
+    kwargs: dict[str, Any] = {"codec": "jpeg", "target_sur": 0.6, "target_smr": None, "jobs": 1}
+    swept = compress_to_target(small_photo, predictor=PsnrPredictor(), strategy="exhaustive", **kwargs)
+    prior = {p.level: (p.sur, p.smr) for p in swept.probes}
+    guided = _CurvedPsnr(prior)
+    # two jobs and a slow-looking codec: plan() times one encode before the search
+    kwargs["jobs"] = 2
+    result = compress_to_target(small_photo, predictor=guided, strategy="predicted", cache=EncodeCache(), **kwargs)
+    levels = [p.level for p in result.probes]
+    assert result.level == swept.level and 100 not in levels
+    assert result.encodes == len(result.probes)  # the timing encode was the first probe, not an extra one
+    axis = JpegAdapter.levels
+    targets = Targets(0.6, None)
+    assert opening_level(axis, targets, "predicted", prior) == levels[0] == swept.level
+    assert opening_level(axis, targets, "bisect", prior) == opening_level(axis, targets, "predicted", None) == 100
 
 
 # --- CLI ----------------------------------------------------------------------------------------------------
