@@ -443,3 +443,18 @@ def test_default_recipe_jury_is_registered_and_sorted() -> None:
     assert V1_RECIPE.machines == V1_MACHINES == tuple(sorted(V1_MACHINES))
     assert DEFAULT_RECIPE.machines == DEFAULT_MACHINES == tuple(sorted(DEFAULT_MACHINES))
     assert set(DEFAULT_MACHINES) < set(MACHINES.names())
+
+
+def test_the_dataset_header_reader_names_the_folder_and_what_to_do(tmp_path: Path) -> None:
+    from training.datasets.items import read_header
+
+    with pytest.raises(InputError, match="built by 'sursmr-train build'"):
+        read_header(tmp_path)
+    assert read_header(tmp_path, required=False) == {}
+    (tmp_path / "dataset.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(InputError, match="unreadable .*not a JSON object"):
+        read_header(tmp_path)
+    (tmp_path / "dataset.json").write_text('{"recipe": {"name": "v2"}', encoding="utf-8")
+    assert read_header(tmp_path, required=False) == {}
+    (tmp_path / "dataset.json").write_text('{"recipe": {"name": "v2"}}', encoding="utf-8")
+    assert read_header(tmp_path)["recipe"] == {"name": "v2"}

@@ -30,6 +30,7 @@ from sursmr.confidence import (
 )
 from sursmr_core.errors import InputError
 from sursmr_core.outputs import atomic_write_bytes
+from training.datasets.items import read_header
 from training.datasets.relabel import SmrJury
 from training.datasets.torch_dataset import LABEL_KEYS
 
@@ -109,8 +110,7 @@ def calibrate_predictor(
     items = item_curves(records, predictions, label_kind)
     if not items:
         raise InputError(f"{data}: no {split} item has every level labelled")
-    header = Path(data) / "dataset.json"
-    recipe = json.loads(header.read_text(encoding="utf-8")).get("recipe", {}) if header.is_file() else {}
+    recipe = read_header(data, required=False).get("recipe") or {}
     jury = SmrJury.of_recipe(recipe)
     info = {
         "method": (

@@ -20,6 +20,7 @@ from sursmr.curves import LEVEL_STATISTICS_KEY, level_statistics
 from sursmr.models.weights import WEIGHTS_DIR, ModelCard
 from sursmr.predictor import Predictor
 from sursmr_core.errors import InputError
+from training.datasets.items import read_header
 from training.train import load_checkpoint, model_from_checkpoint
 
 LABEL_SOURCES = {
@@ -83,7 +84,7 @@ def export_run(
     trained = model.config
     model.config = trained.for_inference(input_mode=input_mode, input_size=input_size)  # type: ignore[arg-type]
     label_kind = config.get("label_kind") or ("eq3" if config.get("stage") == "pretrain" else "jnd")
-    dataset = _read_json(Path(config["data"]) / "dataset.json") or {}
+    dataset = read_header(config["data"], required=False)
     command_file = run / "command.txt"
     report = _read_json(Path(report_path)) if report_path else None
     card = ModelCard(

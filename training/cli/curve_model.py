@@ -24,16 +24,14 @@ def _steps(values: tuple[str, ...]) -> dict[str, int]:
 
 def _dataset_recipe(data: Path) -> Any:
     """The recipe a built dataset records in its ``dataset.json``."""
-    import json
-
     from sursmr_core.errors import InputError
+    from training.datasets.items import read_header
     from training.datasets.recipe import Recipe
 
-    header = data / "dataset.json"
-    try:
-        return Recipe.from_dict(json.loads(header.read_text(encoding="utf-8"))["recipe"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise InputError(f"{data}: not a built dataset ({exc}); build one with sursmr-train build") from None
+    recipe = read_header(data).get("recipe")
+    if not isinstance(recipe, dict):
+        raise InputError(f"{data}/dataset.json records no recipe; build the dataset with sursmr-train build")
+    return Recipe.from_dict(recipe)
 
 
 @main.command("curve-model")

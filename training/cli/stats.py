@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from sursmr.cli.app import emit_json, emit_table, json_option
-from sursmr_core.errors import InputError
 from training.cli import main
 
 
@@ -51,12 +49,10 @@ def stats(data_dir: Path, label: str, markdown: bool, as_json: bool) -> None:
       sursmr-train stats --data data/default --markdown > docs/dataset-default.md
     """
     from training.datasets.builder import read_items
+    from training.datasets.items import read_header
     from training.datasets.stats import dataset_stats, stats_markdown
 
-    header_path = data_dir / "dataset.json"
-    if not header_path.is_file():
-        raise InputError(f"{header_path} not found; is {data_dir} a dataset built by 'sursmr-train build'?")
-    header = json.loads(header_path.read_text(encoding="utf-8"))
+    header = read_header(data_dir)
     records = read_items(data_dir)
     result = dataset_stats(records, header, label=label)
     sections: list[tuple[str, list[dict[str, Any]], list[str]]] = [

@@ -83,6 +83,34 @@ def write_header_document(path: Path, document: Mapping[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
+HEADER_NAME = "dataset.json"
+
+
+def read_header(data: str | Path, *, required: bool = True) -> dict[str, Any]:
+    """A built dataset's ``dataset.json`` (recipe, labellers, build runs) as a dict.
+
+    ``required``: a missing or unreadable header raises :class:`InputError`
+    naming the folder; otherwise it reads as ``{}`` (a folder of items copied
+    without their header still loads).
+    """
+    from sursmr_core.errors import InputError
+
+    path = Path(data) / HEADER_NAME
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        return document
+    except FileNotFoundError:
+        if not required:
+            return {}
+        raise InputError(f"{path} not found; is {Path(data)} a dataset built by 'sursmr-train build'?") from None
+    except (OSError, ValueError) as exc:
+        if not required:
+            return {}
+        raise InputError(f"{path} is unreadable ({exc}); rebuild or restore it") from None
+
+
 def item_is_done(job: ItemJob) -> bool:
     npz_path, json_path = job.paths()
     if not json_path.is_file() or not npz_path.is_file():

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from sursmr_core.errors import InputError
-from training.datasets.items import read_items, rebuild_manifest, write_header_document, write_item_record
+from training.datasets.items import (
+    HEADER_NAME,
+    read_header,
+    read_items,
+    rebuild_manifest,
+    write_header_document,
+    write_item_record,
+)
 
 
 @dataclass(frozen=True)
@@ -61,13 +68,13 @@ def dataset_smr_jury(data: str | Path) -> SmrJury | None:
     """
     root = Path(data)
     try:
-        recipe = dict(json.loads((root / "dataset.json").read_text(encoding="utf-8")).get("recipe") or {})
+        recipe = dict(read_header(root).get("recipe") or {})
         if not recipe.get("machines"):
             first = next(iter(sorted((root / "items").glob("*/*.json"))), None)
             if first is not None:
                 verdicts = json.loads(first.read_text(encoding="utf-8"))["labels"].get("machine_verdicts") or {}
                 recipe["machines"] = list(verdicts)
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+    except (InputError, OSError, json.JSONDecodeError, KeyError, TypeError):
         return None
     return SmrJury.of_recipe(recipe)
 
@@ -163,10 +170,8 @@ def relabel_smr(
     from training.labels.smr import smr_over_levels
 
     root = Path(out_dir)
-    header_path = root / "dataset.json"
-    if not header_path.is_file():
-        raise InputError(f"{header_path} not found; build the dataset first (sursmr-train build)")
-    header = json.loads(header_path.read_text(encoding="utf-8"))
+    header_path = root / HEADER_NAME
+    header = read_header(root)
     if machines is None:
         machines = header["recipe"].get("machines") or [
             name for record in read_items(root)[:1] for name in record["labels"]["machine_verdicts"]
