@@ -9,11 +9,15 @@ the mean signed error. Labels are proxies; nothing here is typed by hand.
 Usage::
 
     python benchmarks/model_report.py --model sursmr-v2-lite0
+    # the same table for another evaluation of the shipped weights (e.g. a larger test split)
+    sursmr-train evaluate sursmr-v2-lite0 --data DIR --report /tmp/eval.json
+    python benchmarks/model_report.py --model sursmr-v2-lite0 --report /tmp/eval.json --suffix full-test
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +43,10 @@ def report_markdown(card: dict[str, Any]) -> str:
     mean, ridge = baselines["level_mean"], baselines["cheap_ridge"]
     training = card.get("training") or {}
     recipe = (training.get("dataset_recipe") or {}).get("name")
+    data = metrics.get("data") or Path(training.get("config", {}).get("data", "?")).name
     lines = [
         f"Model `{card['name']}` ({card['config']['name']}), split `{metrics['split']}` of data "
-        f"`{Path(training.get('config', {}).get('data', '?')).name}` (recipe `{recipe}`), baselines fitted on "
+        f"`{data}` (trained on recipe `{recipe}`), baselines fitted on "
         f"`{metrics.get('baselines_fitted_on')}`; labels are proxies. Ratios: model MAE / baseline MAE "
         "(lower is better); bias: mean of prediction − label.",
         "",
@@ -69,14 +74,27 @@ def report_markdown(card: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, help="weights name or .safetensors path")
+    parser.add_argument(
+        "--report", type=Path, default=None, help="an evaluate report (sursmr-train evaluate --report), not the card's"
+    )
+    parser.add_argument("--suffix", default=None, help="written as model_<name>-<suffix>.md (needed with --report)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     card = read_card(resolve_weights(args.model)).to_dict()
+    if args.report is not None:
+        if not args.suffix:
+            parser.error("--report needs --suffix (the card's own table keeps its file name)")
+        card["metrics"] = json.loads(args.report.read_text(encoding="utf-8"))
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"evaluate_{card['name']}-{args.suffix}.json").write_text(
+            json.dumps(card["metrics"], indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
     if not card.get("metrics"):
         parser.error(f"{args.model}: its card has no measured metrics (export it with --report)")
     text = report_markdown(card)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"model_{card['name']}.md").write_text(text, encoding="utf-8")
+    name = card["name"] if args.suffix is None else f"{card['name']}-{args.suffix}"
+    (args.out / f"model_{name}.md").write_text(text, encoding="utf-8")
     print(text)
     return 0
 

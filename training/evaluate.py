@@ -237,6 +237,7 @@ def evaluate(
     if not samples:
         raise InputError(f"{data}: split {split!r} has no labelled samples")
     report: dict[str, Any] = {
+        "data": Path(data).name,
         "split": split,
         "baselines_fitted_on": fit_split,
         "labels": {
