@@ -36,9 +36,9 @@ Usage: rerun the first line whenever the model or its curves change (e.g. a
 per-image curve model behind ``Predictor.curve``), then
 ``python benchmarks/update_readme.py``, and update the numbers quoted in the
 ``--codec-search`` help (``sursmr/cli/compress.py``). The cache keeps the
-model's predictions per stored level and is keyed by item, not by model: give
-a new file (or none) after changing the model's weights; a new curve alone
-needs no new predictions::
+model's predictions per stored level, keyed by item and by the weights'
+SHA-256 (entries of other weights are recomputed); a new curve alone needs no
+new predictions::
 
     python benchmarks/codec_auto.py --data /root/sursmr-data/test1 --cache /root/auto-preds.json
     python benchmarks/codec_auto.py --data DIR --model runs/x --primaries declared --modes verify
@@ -91,11 +91,14 @@ def oracle(record: Mapping[str, Any], sur: float | None, smr: float | None) -> i
 class LazyScores:
     """The predictor's (SUR, SMR) at stored levels, computed only for the levels a search asks for and kept.
 
-    ``cache``: ``{item_id: {"npz_sha256": ..., "levels": {"<index>": [sur, smr]}}}`` (JSON-ready).
+    ``cache``: ``{item_id: {"npz_sha256": ..., "model": ..., "levels": {"<index>": [sur, smr]}}}`` (JSON-ready);
+    an entry of another item file or other weights (``model``: the weights' SHA-256, else the predictor's name)
+    is recomputed.
     """
 
     def __init__(self, predictor: Any, data: Path, cache: dict[str, Any]) -> None:
         self.predictor, self.data, self.cache = predictor, data, cache
+        self.model = str(getattr(predictor, "weights_sha256", None) or getattr(predictor, "name", "model"))
         self.candidates = 0
         self.seconds = 0.0
 
@@ -105,8 +108,9 @@ class LazyScores:
         from training.datasets.builder import decode_png
 
         entry = self.cache.get(str(record["item_id"]))
-        if entry is None or entry.get("npz_sha256") != record.get("npz_sha256"):
-            entry = self.cache[str(record["item_id"])] = {"npz_sha256": record.get("npz_sha256"), "levels": {}}
+        if entry is None or (entry.get("npz_sha256"), entry.get("model")) != (record.get("npz_sha256"), self.model):
+            fresh = {"npz_sha256": record.get("npz_sha256"), "model": self.model, "levels": {}}
+            entry = self.cache[str(record["item_id"])] = fresh
         missing = [i for i in indices if str(i) not in entry["levels"]]
         if missing:
             with np.load(self.data / record["npz"]) as arrays:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from benchmarks.oneshot import headline, summarise
 
 
@@ -83,3 +86,42 @@ def test_reports_name_the_smr_jury_when_the_result_records_it() -> None:
     assert "SMR labels: 2 machines at K = 2, not the jury and K the model was trained on" in markdown(result)
     short = headline(result)
     assert "(3 machines at K = 4)" in short and "sursmr-train relabel" not in short
+
+
+def test_replay_scores_are_cached_per_item_file_and_per_weights(tmp_path: Path) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from benchmarks.codec_auto import LazyScores
+    from sursmr.scoring import Prediction
+
+    def png(value: int) -> np.ndarray:
+        buffer = io.BytesIO()
+        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(buffer, "PNG")
+        return np.frombuffer(buffer.getvalue(), np.uint8)
+
+    np.savez(tmp_path / "item.npz", reference_png=png(0), decoded_png_0=png(10), decoded_png_1=png(20))
+    record = {"item_id": "a/jpeg", "npz": "item.npz", "npz_sha256": "s1"}
+
+    class Scorer:
+        name = "scorer"
+
+        def __init__(self, sha: str, scale: float) -> None:
+            self.weights_sha256, self.scale, self.scored = sha, scale, 0
+
+        def predict(self, reference: np.ndarray, candidates: list[np.ndarray]) -> list[Prediction]:
+            self.scored += len(candidates)
+            return [Prediction(float(c.mean()) * self.scale, 1.0) for c in candidates]
+
+    cache: dict[str, Any] = {}
+    first = Scorer("w1", 0.01)
+    assert LazyScores(first, tmp_path, cache)(record, [0, 1]) == [(0.1, 1.0), (0.2, 1.0)] and first.scored == 2
+    again = Scorer("w1", 0.01)
+    assert LazyScores(again, tmp_path, cache)(record, [1]) == [(0.2, 1.0)] and again.scored == 0  # kept
+    other = Scorer("w2", 0.02)
+    assert LazyScores(other, tmp_path, cache)(record, [1]) == [(0.4, 1.0)] and other.scored == 1  # other weights
+    rebuilt = Scorer("w2", 0.02)
+    assert LazyScores(rebuilt, tmp_path, cache)({**record, "npz_sha256": "s2"}, [1]) == [(0.4, 1.0)]
+    assert rebuilt.scored == 1  # another item file
