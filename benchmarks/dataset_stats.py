@@ -17,6 +17,7 @@ import json
 from pathlib import Path
 
 from training.datasets.builder import read_items
+from training.datasets.items import read_header
 from training.datasets.stats import dataset_stats, stats_markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="a dataset folder (finished or still building)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    header = json.loads((args.data / "dataset.json").read_text(encoding="utf-8"))
+    header = read_header(args.data)
     records = read_items(args.data)
     result = dataset_stats(records, header)
     planned = header.get("crops")

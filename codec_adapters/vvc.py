@@ -46,7 +46,7 @@ from codec_adapters._ffmpeg import (
     yuv_planes,
 )
 from codec_adapters._nal import escape_rbsp, split_annexb, unescape_rbsp
-from codec_adapters._yuv import Matrix, Planes420, planes_420_to_rgb, rgb_to_420
+from codec_adapters._yuv import ChromaFilter, Matrix, Planes420, planes_420_to_rgb, rgb_to_420
 from codec_adapters.base import CodecAdapter
 from sursmr_core.errors import CodecError, CorruptBitstreamError, ToolError, ToolTimeout
 from sursmr_core.imaging import RGBImage
@@ -212,6 +212,9 @@ class VvcAdapter(CodecAdapter):
     # (1 because encode_levels already runs one encode per core; 0 = vvenc's default)
     options: ClassVar[dict[str, Any]] = {"preset": "faster", "threads": 1}
     threads_option = "threads"  # same bitstream for any thread count (tests/test_codecs.py checks it)
+    # how decode upsamples the 4:2:0 chroma (VVC leaves it to the player); the labels of the v2 build use
+    # "bilinear": benchmarks/chroma_ceiling.py measures what libbpg's 7-tap filter would change
+    chroma_filter: ClassVar[ChromaFilter] = "bilinear"
 
     @classmethod
     def availability(cls) -> Availability:
@@ -290,5 +293,13 @@ class VvcAdapter(CodecAdapter):
                 )
             width, height = exact
         return planes_420_to_rgb(
-            y, cb, cr, width=width, height=height, bit_depth=bit_depth, full_range=FULL_RANGE, matrix=MATRIX
+            y,
+            cb,
+            cr,
+            width=width,
+            height=height,
+            bit_depth=bit_depth,
+            full_range=FULL_RANGE,
+            matrix=MATRIX,
+            chroma_filter=self.chroma_filter,
         )
