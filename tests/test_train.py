@@ -109,6 +109,23 @@ def test_frozen_training_run_resumes_evaluates_and_exports(tiny_data: Path, tmp_
     report = evaluate(predictor, tiny_data, split="test")
     assert report["model"]["overall"]["samples"] == report["baselines"]["level_mean"]["overall"]["samples"] > 0
     assert isinstance(beats_baselines(report), bool)
+    # through the shared prediction cache: the same numbers, and the second run reads the file
+    key = f"tiny-test-{predictor.weights_sha256}"
+    cached = evaluate(predictor, tiny_data, split="test", cache_key=key)
+    assert (tiny_data / ".predictions" / f"{key}.json").is_file()
+    again = evaluate(_Refuses(), tiny_data, split="test", cache_key=key)
+    for got in (cached, again):
+        for target in ("mae_sur", "mae_smr"):
+            assert got["model"]["overall"][target] == pytest.approx(report["model"]["overall"][target], abs=1e-6)
+
+
+class _Refuses:
+    """A predictor that must not be asked: every score has to come from the cache."""
+
+    name = "refuses"
+
+    def predict(self, reference: object, candidates: object) -> list[object]:
+        raise AssertionError("predicted although the cache holds every item")
 
 
 @pytest.mark.slow

@@ -200,10 +200,13 @@ def evaluate(
     limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     fit_split: str = "train",
+    cache_key: str | None = None,
 ) -> dict[str, Any]:
     """MAE/SRCC of ``predictor`` and of the baselines on ``split`` of the dataset at ``data``.
 
-    Baselines are fitted on ``fit_split`` (the train split unless a dataset has none).
+    Baselines are fitted on ``fit_split`` (the train split unless a dataset has none). With
+    ``cache_key`` the predictions come from (and go to) :func:`level_predictions`' cache beside the
+    dataset, which ``benchmarks/rate_savings.py`` and ``sursmr-train calibrate`` share.
     """
     from training.cheap_metrics import CHEAP_METRICS, CheapMetricRegressor
 
@@ -222,16 +225,23 @@ def evaluate(
     records = read_records(data, split)[:limit] if limit else read_records(data, split)
     samples: list[Sample] = []
     model_pred: list[tuple[float, float]] = []
+    stored_all = None
+    if cache_key is not None:
+        stored_all = level_predictions(predictor, data, records, cache_key=cache_key, progress=progress)
     for done, record in enumerate(records, start=1):
         chosen = list(samples_of(record, label_kind))
         if not chosen:
             continue
-        with np.load(Path(data) / record["npz"]) as arrays:
-            reference = decode_png(arrays["reference_png"])
-            decoded = [decode_png(arrays[f"decoded_png_{i}"]) for i, _ in chosen]
-        predictions = predictor.predict(reference, decoded)
+        if stored_all is not None:
+            stored = stored_all[str(record["item_id"])]
+            scored = [(float(stored["sur"][i]), float(stored["smr"][i])) for i, _ in chosen]
+        else:
+            with np.load(Path(data) / record["npz"]) as arrays:
+                reference = decode_png(arrays["reference_png"])
+                decoded = [decode_png(arrays[f"decoded_png_{i}"]) for i, _ in chosen]
+            scored = [(p.sur, p.smr) for p in predictor.predict(reference, decoded)]
         samples.extend(s for _, s in chosen)
-        model_pred.extend((p.sur, p.smr) for p in predictions)
+        model_pred.extend(scored)
         if progress is not None:
             progress(done, len(records))
     if not samples:

@@ -64,8 +64,19 @@ def evaluate(
         bar.n = done
         bar.refresh()
 
+    # shipped or exported weights at their own input settings: share the prediction cache of calibrate/rate_savings
+    sha = getattr(predictor, "weights_sha256", None)
+    cache_key = f"{predictor.name}-{sha}" if sha and input_mode is None and input_size is None else None
     try:
-        report = run_evaluation(predictor, data_dir, split=split, label_kind=label_kind, limit=limit, progress=step)
+        report = run_evaluation(
+            predictor,
+            data_dir,
+            split=split,
+            label_kind=label_kind,
+            limit=limit,
+            progress=step,
+            cache_key=cache_key,
+        )
     finally:
         bar.close()
     if report_path is not None:
