@@ -27,12 +27,18 @@ QUICK_ITEMS = 12
 
 
 def data_description(data: Path) -> str:
-    """Which dataset: its folder name, recipe name and splits built (from ``dataset.json``)."""
-    try:
-        header = json.loads((data / "dataset.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    """Which dataset: its folder name, recipe name and the splits it holds items of."""
+    from sursmr_core.errors import InputError
+    from training.datasets.items import read_header
+    from training.evaluate import read_records
+
+    header = read_header(data, required=False)
+    if not header:
         return f"`{data.name}`"
-    splits = header.get("only_splits") or ["train", "val", "test"]
+    try:
+        splits = [s for s in ("train", "val", "test") if read_records(data, s)] or ["none"]
+    except InputError:  # no manifest yet: what the last build run was asked for
+        splits = list(header.get("only_splits") or ["train", "val", "test"])
     recipe = header.get("recipe", {})
     crops = recipe.get("crops_per_source")
     per_photo = "" if crops is None else f", {crops} crop{'s' if crops != 1 else ''} per photo"

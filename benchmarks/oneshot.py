@@ -102,13 +102,13 @@ def headline(result: dict[str, Any]) -> str:
     """The README's sentences on the predicted search, from one oneshot result (numbers never typed by hand)."""
     rows = {(r["codec"], r["targets"]): r for r in result["rows"]}
     codecs = sorted({r["codec"] for r in result["rows"]})
-    photos = max(r["items"] for r in result["rows"])
+    crops = max(r["items"] for r in result["rows"])
 
     def per_codec(targets: str, column: str) -> str:
         return ", ".join(f"{rows[(c, targets)][column]} ({c.upper()})" for c in codecs if (c, targets) in rows)
 
     lines = [
-        f"`benchmarks/oneshot.py` replays the searches on {photos} test photos (`{result['data']}`, every grid "
+        f"`benchmarks/oneshot.py` replays the searches on {crops} test crops per codec (`{result['data']}`, every grid "
         f"level labelled, proxy labels{smr_clause(result, command=False)}; model `{result['model']}`, prior: "
         f"{result.get('prior', 'population')}):"
     ]

@@ -231,7 +231,7 @@ def confidence_misses_text(misses: Sequence[dict[str, Any]], source: str) -> str
         spread = 100 * math.sqrt(p * (1 - p) / n) if n else math.nan
         return (
             f"{r['codec']} {p:g}: {_pct(r['achieved_dense'], False)} on {n} test items "
-            f"(one item = {100 / n:.0f} points, standard error at {p:g} ≈ {spread:.0f} points)"
+            f"(one item = {100 / n:.2g} points, standard error at {p:g} ≈ {spread:.0f} points)"
         )
 
     return (

@@ -452,7 +452,7 @@ def test_the_dataset_header_reader_names_the_folder_and_what_to_do(tmp_path: Pat
         read_header(tmp_path)
     assert read_header(tmp_path, required=False) == {}
     (tmp_path / "dataset.json").write_text("[1, 2]", encoding="utf-8")
-    with pytest.raises(InputError, match="unreadable .*not a JSON object"):
+    with pytest.raises(InputError, match=r"unreadable .*not a JSON object"):
         read_header(tmp_path)
     (tmp_path / "dataset.json").write_text('{"recipe": {"name": "v2"}', encoding="utf-8")
     assert read_header(tmp_path, required=False) == {}

@@ -51,7 +51,7 @@ def test_headline_states_the_measured_numbers_per_codec() -> None:
         ],
     }
     text = headline(result)
-    assert "25 test photos" in text and "3.1 (BPG), 3.4 (JPEG)" in text
+    assert "25 test crops per codec" in text and "3.1 (BPG), 3.4 (JPEG)" in text
     assert "at least 96% of the images of each codec" in text
     assert text.rstrip().endswith("(`benchmarks/results/oneshot.md`).")
 
