@@ -35,6 +35,8 @@ DATASET_BEGIN = "<!-- dataset:begin (written by benchmarks/update_readme.py) -->
 DATASET_END = "<!-- dataset:end -->"
 MODEL_BEGIN = "<!-- model:begin (written by benchmarks/update_readme.py) -->"
 MODEL_END = "<!-- model:end -->"
+MODEL_FULL_BEGIN = "<!-- model-full-test:begin (written by benchmarks/update_readme.py) -->"
+MODEL_FULL_END = "<!-- model-full-test:end -->"
 SEARCH_BEGIN = "<!-- search:begin (written by benchmarks/update_readme.py) -->"
 SEARCH_END = "<!-- search:end -->"
 BATCH_BEGIN = "<!-- batch:begin (written by benchmarks/update_readme.py) -->"
@@ -70,6 +72,7 @@ def main() -> int:
         ("oneshot_headline", SEARCH_BEGIN, SEARCH_END),
         ("dataset_stats", DATASET_BEGIN, DATASET_END),
         (f"model_{DEFAULT_MODEL}", MODEL_BEGIN, MODEL_END),
+        (f"model_{DEFAULT_MODEL}-v2-test", MODEL_FULL_BEGIN, MODEL_FULL_END),
     ):
         headline = HERE / "results" / f"{name}.md"
         if headline.is_file() and main_readme.is_file():
