@@ -31,9 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     header = read_header(args.data)
     records = read_items(args.data)
     result = dataset_stats(records, header)
-    planned = header.get("crops")
-    planned_items = len(planned) * len((header.get("recipe") or {}).get("codecs") or []) if planned else None
-    state = "finished" if result["build"]["last_run_finished"] else "still building"
+    recipe = header.get("recipe") or {}
+    codecs = len(recipe.get("codecs") or [])
+    # every split's photos (the header's crop list holds only the last run's splits when it was given --splits)
+    photos = sum(int(row.get("photos_planned") or 0) for row in result["splits"])
+    planned_items = photos * int(recipe.get("crops_per_source") or 1) * codecs or None
+    complete = planned_items is not None and len(records) >= planned_items
+    state = "finished" if result["build"]["last_run_finished"] and complete else "still building"
     lead = (
         f"Build `{args.data.name}` ({state}: {len(records)} of {planned_items} items done). "
         if planned_items
