@@ -457,7 +457,7 @@ def headline_text(report: Mapping[str, Any]) -> str:
         return ""
     verify, full = rows["verify"], rows["full"]
     return (
-        f"On the {verify['images']} photos of the {report['split']} split that some codec's labels let meet "
+        f"On the {verify['images']} crops of the {report['split']} split that some codec's labels let meet "
         f"SUR ≥ 0.75 and SMR ≥ 0.9 (model `{report['model']}`, labels are proxies"
         f"{smr_clause(report, command=False)}), `verify` ({verify['primary']} "
         f"searched, each other codec checked at one level) took {verify['encodes_per_image']:.1f} encodes per image "
@@ -514,8 +514,8 @@ def render(report: Mapping[str, Any]) -> str:
         "(its prior's guess moved by the searched codec's shift; 'no carry': the prior's own guess) and keeps it "
         "when the predictor says it passes. Bytes are means over the images where auto found a level (count in "
         "brackets), the oracle's over the same images; auto ÷ oracle: their totals (below 1: auto undershoots the "
-        "labels, see its true hit rate). Encodes: replayed probes of all codecs (no cache; a real run of a slow "
-        "codec on several cores also spends one encode timing the encoder).",
+        "labels, see its true hit rate). Encodes: replayed probes of all codecs (no cache; a real run encodes "
+        "exactly its probes).",
         "",
         f"Run: `{report['command']}`; {report['seconds']} s, {report['host']}.",
     ]
