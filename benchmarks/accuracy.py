@@ -30,13 +30,14 @@ def data_description(data: Path) -> str:
     """Which dataset: its folder name, recipe name and the splits it holds items of."""
     from sursmr_core.errors import InputError
     from training.datasets.items import read_header
-    from training.evaluate import read_records
+    from training.evaluate import read_manifest
 
     header = read_header(data, required=False)
     if not header:
         return f"`{data.name}`"
     try:
-        splits = [s for s in ("train", "val", "test") if read_records(data, s)] or ["none"]
+        held = {record["split"] for record in read_manifest(data)}
+        splits = [s for s in ("train", "val", "test") if s in held] or ["none"]
     except InputError:  # no manifest yet: what the last build run was asked for
         splits = list(header.get("only_splits") or ["train", "val", "test"])
     recipe = header.get("recipe", {})

@@ -62,11 +62,10 @@ EXTRA_VARIANTS: dict[str, list[tuple[str, type[CodecAdapter] | None, int | None,
 
 def variants(codec: str, best: int) -> list[tuple[str, CodecAdapter, int, dict[str, Any]]]:
     """(label, adapter, level, options) to try for an item of ``codec`` whose grid's best level is ``best``."""
-    rows: list[tuple[str, CodecAdapter, int, dict[str, Any]]] = [
-        ("as labelled", codec_adapters.create(codec), best, {})
-    ]
+    shipped = codec_adapters.create(codec)
+    rows: list[tuple[str, CodecAdapter, int, dict[str, Any]]] = [("as labelled", shipped, best, {})]
     for name, cls, level, options in EXTRA_VARIANTS.get(codec, []):
-        adapter = cls() if cls is not None else codec_adapters.create(codec)
+        adapter = cls() if cls is not None else shipped
         rows.append((name, adapter, best if level is None else level, options))
     return rows
 

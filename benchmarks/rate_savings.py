@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     from sursmr.predictor import DEFAULT_MODEL
     from training.cheap_metrics import CheapMetricRegressor
     from training.datasets.relabel import SmrJury, smr_labels_of
-    from training.evaluate import level_predictions, read_records, samples_of
+    from training.evaluate import level_predictions, prediction_cache_key, read_records, samples_of
 
     model = args.model or DEFAULT_MODEL
     card = read_card(resolve_weights(model))
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     def report(done: int, total: int) -> None:
         print(f"\rpredicting {done}/{total}", end="", file=sys.stderr)
 
-    key = f"{card.name}-{card.weights_sha256}"
+    key = prediction_cache_key(card)
     predictions = {
         **level_predictions(predictor, calib_data, calib_records, cache_key=key, progress=report),
         **level_predictions(predictor, args.data, test_records, cache_key=key, progress=report),

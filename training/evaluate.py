@@ -52,12 +52,16 @@ class Sample:
     scores: Mapping[str, float]
 
 
-def read_records(data: str | Path, split: str) -> list[dict[str, Any]]:
+def read_manifest(data: str | Path) -> list[dict[str, Any]]:
+    """Every item record of a built dataset's ``manifest.jsonl``."""
     manifest = Path(data) / "manifest.jsonl"
     if not manifest.is_file():
         raise InputError(f"{manifest} not found; build the dataset first (sursmr-train build)")
-    records = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r for r in records if r["split"] == split]
+    return [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def read_records(data: str | Path, split: str) -> list[dict[str, Any]]:
+    return [r for r in read_manifest(data) if r["split"] == split]
 
 
 def samples_of(record: Mapping[str, Any], label_kind: str) -> Iterator[tuple[int, Sample]]:
@@ -275,6 +279,16 @@ def beats_baselines(report: Mapping[str, Any]) -> bool:
 
 
 # --- predictions at every level, cached beside the dataset --------------------------------------
+
+
+def prediction_cache_key(weights: Any) -> str | None:
+    """The :func:`level_predictions` cache key of a model card or predictor: ``<name>-<weights SHA-256>``.
+
+    None when the weights have no digest (a run directory or checkpoint): nothing is cached then.
+    ``calibrate``, ``evaluate`` and ``benchmarks/rate_savings.py`` share the cache through this key.
+    """
+    sha = getattr(weights, "weights_sha256", None)
+    return f"{weights.name}-{sha}" if sha else None
 
 
 def level_predictions(

@@ -49,6 +49,7 @@ def calibrate(
     from sursmr.predictor import DEFAULT_MODEL, load
     from sursmr_core.errors import InputError
     from training.calibration import calibrate_predictor, write_card_confidence
+    from training.evaluate import prediction_cache_key
 
     try:
         wanted = tuple(float(v) for v in confidences.split(",") if v.strip())
@@ -59,7 +60,7 @@ def calibrate(
     card = read_card(weights)
     predictor = load(name, device)
     table = calibrate_predictor(
-        predictor, data_dir, split=split, confidences=wanted, cache_key=f"{card.name}-{card.weights_sha256}"
+        predictor, data_dir, split=split, confidences=wanted, cache_key=prediction_cache_key(card)
     )
     rows = [
         {

@@ -55,6 +55,7 @@ def evaluate(
     import sursmr.predictor
     from sursmr_core.outputs import atomic_write_bytes
     from training.evaluate import evaluate as run_evaluation
+    from training.evaluate import prediction_cache_key
 
     predictor = sursmr.predictor.load(model, device, input_mode=input_mode, input_size=input_size)
     bar = progress(desc=f"evaluate {split}", quiet=quiet)
@@ -65,8 +66,7 @@ def evaluate(
         bar.refresh()
 
     # shipped or exported weights at their own input settings: share the prediction cache of calibrate/rate_savings
-    sha = getattr(predictor, "weights_sha256", None)
-    cache_key = f"{predictor.name}-{sha}" if sha and input_mode is None and input_size is None else None
+    cache_key = prediction_cache_key(predictor) if input_mode is None and input_size is None else None
     try:
         report = run_evaluation(
             predictor,
