@@ -53,6 +53,11 @@ class CodecAdapter(ABC):
     # --- declared facts -----------------------------------------------------
 
     @classmethod
+    def settings(cls) -> dict[str, Any]:
+        """What fixes this codec's bitstreams and decodes besides the level (a dataset records it with its labels)."""
+        return {"options": dict(cls.options)}
+
+    @classmethod
     def availability(cls) -> Availability:
         """Whether this codec can run here, and if not, why (override when it depends on binaries)."""
         return Availability(True)

@@ -15,6 +15,7 @@ from sursmr_core.levels import LevelAxis
 
 # Pillow's subsampling codes
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
+AUTO = "auto"
 
 
 @register
@@ -26,13 +27,29 @@ class JpegAdapter(CodecAdapter):
     choice_rank = 2  # the largest bitstreams of the three (benchmarks/results/codec_auto.md)
     fast = True
     description = "JPEG (Pillow/libjpeg-turbo), baseline, Huffman-optimised"
-    # 4:2:0 is libjpeg's default and what MCL-JCI / KonJND-1k used
-    options: ClassVar[dict[str, Any]] = {"subsampling": "4:2:0", "optimize": True, "progressive": False}
+    # subsampling "auto": 4:2:0 (libjpeg's default, what MCL-JCI / KonJND-1k used) below this quality and
+    # 4:4:4 from it on. At 4:2:0 even quality 100 leaves saturated-colour photos far from "nobody notices"
+    # (SUR proxy 0.51-0.83 on five v2 crops) while 4:4:4 at 90 reaches 1.000 on all of them with 51-61 % of
+    # those bytes (benchmarks/chroma_ceiling.py, first run at b1354d7), so the top of the axis keeps full chroma
+    full_chroma_from: ClassVar[int] = 90
+    options: ClassVar[dict[str, Any]] = {"subsampling": AUTO, "optimize": True, "progressive": False}
+
+    @classmethod
+    def settings(cls) -> dict[str, Any]:
+        return {**super().settings(), "full_chroma_from": cls.full_chroma_from}
+
+    @classmethod
+    def subsampling_at(cls, level: int, subsampling: str = AUTO) -> str:
+        """The chroma subsampling an encode at ``level`` uses under the ``subsampling`` option."""
+        if subsampling == AUTO:
+            return "4:4:4" if level >= cls.full_chroma_from else "4:2:0"
+        if subsampling not in _SUBSAMPLING:
+            choices = ", ".join([AUTO, *_SUBSAMPLING])
+            raise InputError(f"jpeg: subsampling must be one of {choices}, got {subsampling!r}")
+        return subsampling
 
     def _encode(self, rgb: RGBImage, level: int, options: dict[str, Any]) -> bytes:
-        subsampling = options["subsampling"]
-        if subsampling not in _SUBSAMPLING:
-            raise InputError(f"jpeg: subsampling must be one of {', '.join(_SUBSAMPLING)}, got {subsampling!r}")
+        subsampling = self.subsampling_at(level, options["subsampling"])
         buffer = io.BytesIO()
         Image.fromarray(rgb, "RGB").save(
             buffer,

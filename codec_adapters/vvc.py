@@ -212,9 +212,15 @@ class VvcAdapter(CodecAdapter):
     # (1 because encode_levels already runs one encode per core; 0 = vvenc's default)
     options: ClassVar[dict[str, Any]] = {"preset": "faster", "threads": 1}
     threads_option = "threads"  # same bitstream for any thread count (tests/test_codecs.py checks it)
-    # how decode upsamples the 4:2:0 chroma (VVC leaves it to the player); the labels of the v2 build use
-    # "bilinear": benchmarks/chroma_ceiling.py measures what libbpg's 7-tap filter would change
-    chroma_filter: ClassVar[ChromaFilter] = "bilinear"
+    # how decode upsamples the 4:2:0 chroma (VVC leaves it to the player): libbpg's 7-tap filter, as our BPG
+    # decode and bpgdec do; bilinear upsampling capped saturated-colour crops at SUR proxy 0.63-0.82 even at
+    # QP 0, the 7-tap filter lifts the same bitstreams to 0.89-0.996 (benchmarks/chroma_ceiling.py, first
+    # run at b1354d7)
+    chroma_filter: ClassVar[ChromaFilter] = "libbpg"
+
+    @classmethod
+    def settings(cls) -> dict[str, Any]:
+        return {**super().settings(), "chroma_filter": cls.chroma_filter}
 
     @classmethod
     def availability(cls) -> Availability:

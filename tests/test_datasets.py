@@ -237,6 +237,21 @@ def test_build_refuses_an_out_dir_of_another_recipe(photo_dir: Path, tmp_path: P
         build_dataset(tiny_recipe(photo_dir, seed=99), out, factory=FakeLabellers(), limit=1)
 
 
+def test_build_refuses_to_resume_under_other_codec_settings(
+    photo_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codec_adapters.jpeg import JpegAdapter
+
+    out = tmp_path / "ds"
+    build_dataset(tiny_recipe(photo_dir), out, factory=FakeLabellers(), limit=1)
+    recorded = json.loads((out / "dataset.json").read_text())["codec_settings"]["jpeg"]
+    assert recorded == {"options": dict(JpegAdapter.options), "full_chroma_from": JpegAdapter.full_chroma_from}
+    build_dataset(tiny_recipe(photo_dir), out, factory=FakeLabellers(), limit=1)  # same settings resume
+    monkeypatch.setattr(JpegAdapter, "full_chroma_from", 95)
+    with pytest.raises(InputError, match=r"other settings of codec.*jpeg"):
+        build_dataset(tiny_recipe(photo_dir), out, factory=FakeLabellers(), limit=1)
+
+
 @pytest.mark.slow  # real VVC encodes
 def test_adding_a_codec_to_a_built_dataset_keeps_its_items(photo_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"

@@ -184,6 +184,8 @@ def plan_jobs(
     header = {
         "format": DATASET_FORMAT,
         "recipe": recipe.to_dict(),
+        # labels hold only for these codec settings (options, chroma path): a resume under others is refused
+        "codec_settings": {plan.codec: codec_adapters.get(plan.codec).settings() for plan in recipe.codecs},
         "labels_are_proxies": True,
         "sources": [
             {
@@ -252,6 +254,17 @@ def _write_header(out_dir: Path, header: Mapping[str, Any], labellers: Mapping[s
                     f"{out_dir} holds a build of a different recipe ({old['recipe'].get('name')!r}); "
                     "use another --out, or delete it to start over"
                 )
+        changed = sorted(
+            codec
+            for codec, settings in (old.get("codec_settings") or {}).items()
+            if codec in header.get("codec_settings", {}) and header["codec_settings"][codec] != settings
+        )
+        if changed:
+            raise InputError(
+                f"{out_dir} was built with other settings of codec(s) {', '.join(changed)} "
+                f"(was {old['codec_settings'][changed[0]]}, now {header['codec_settings'][changed[0]]}), "
+                "so its labels do not hold for today's codecs; use another --out, or delete it to start over"
+            )
         runs = list(old.get("runs") or [])
     document = {**header, "labellers": labellers, "runs": runs}
     write_header_document(path, document)
