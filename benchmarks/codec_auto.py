@@ -62,6 +62,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sursmr.rate_control import DEFAULT_SETTLE_MARGIN
+
 RESULTS = Path(__file__).resolve().parent / "results"
 SUR_LABEL = "sur_jnd_proxy"
 
@@ -183,14 +185,23 @@ class Outcome:
     checked: bool
 
 
-def full_search(item: StoredLevels, targets: Any, strategy: str) -> tuple[Outcome, float | None]:
+def settle_margin_arg(text: str) -> float | None:
+    """``--settle-margin``: logit units, or ``none`` for the exact search (what ``--thorough`` does)."""
+    return None if text.strip().lower() == "none" else float(text)
+
+
+def full_search(
+    item: StoredLevels, targets: Any, strategy: str, settle_margin: float | None = None
+) -> tuple[Outcome, float | None]:
     """The codec's own search; also its result's shift against its prior (None: no result or no prior)."""
     from sursmr.anchoring import curves_on_axis, relative_shift
     from sursmr.rate_control import search
     from sursmr_core.errors import TargetUnreachable
 
     try:
-        result = search(item.axis, item.evaluate, targets, strategy=strategy, prior=item.prior)
+        result = search(
+            item.axis, item.evaluate, targets, strategy=strategy, prior=item.prior, settle_margin=settle_margin
+        )
     except TargetUnreachable as exc:
         return Outcome(None, len(exc.probes), False), None
     shift = None
@@ -217,7 +228,13 @@ def check_one(item: StoredLevels, targets: Any, shift: float | None) -> Outcome 
 
 
 def replay(
-    items: Mapping[str, StoredLevels], targets: Any, strategy: str, mode: str, order: Sequence[str], carry: bool
+    items: Mapping[str, StoredLevels],
+    targets: Any,
+    strategy: str,
+    mode: str,
+    order: Sequence[str],
+    carry: bool,
+    settle_margin: float | None = None,
 ) -> dict[str, Outcome]:
     """Every codec's outcome for one crop, searched as :func:`sursmr.codec_choice.choose_codec` does in ``mode``."""
     outcomes: dict[str, Outcome] = {}
@@ -225,12 +242,14 @@ def replay(
     primary_found = False
     for codec in order:
         if mode == "full" or not primary_found:
-            outcomes[codec], found_shift = full_search(items[codec], targets, strategy)
+            outcomes[codec], found_shift = full_search(items[codec], targets, strategy, settle_margin)
             if mode == "verify" and outcomes[codec].position is not None:
                 primary_found, shift = True, found_shift if carry else None
             continue
         checked = check_one(items[codec], targets, shift)
-        outcomes[codec] = checked if checked is not None else full_search(items[codec], targets, strategy)[0]
+        if checked is None:
+            checked = full_search(items[codec], targets, strategy, settle_margin)[0]
+        outcomes[codec] = checked
     return outcomes
 
 
@@ -247,6 +266,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--model", default=None, help="weights name/path, run dir or .pt [default: shipped]")
     parser.add_argument("--strategy", default="predicted", help="search of a codec searched in full")
+    parser.add_argument(
+        "--settle-margin",
+        type=settle_margin_arg,
+        default=DEFAULT_SETTLE_MARGIN,
+        help="the predicted search's settle margin (logit units; 'none': exact) [default: compress's]",
+    )
     parser.add_argument("--targets", default="0.75:0.9,0.5:0.9,0.9:none", help="SUR:SMR pairs ('none': no target)")
     parser.add_argument("--margin", type=float, default=0.0, help="added to every target for the model's search")
     parser.add_argument("--modes", default="full,verify", help="codec searches to replay: full, verify or both")
@@ -333,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
             for k, (mode, first, carry) in enumerate(runs):
                 order = present if mode == "full" else [c for c in [first, *declared] if c in items]
                 order = list(dict.fromkeys(order))
-                outcomes = replay(items, targets, args.strategy, mode, order, carry)
+                outcomes = replay(items, targets, args.strategy, mode, order, carry, args.settle_margin)
                 stats = per_run[k]
                 stats["encodes"].append(sum(o.probes for o in outcomes.values()))
                 stats["extra_max"].append(max([o.probes for o in outcomes.values() if o.checked], default=0))
@@ -402,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         "split": args.split,
         "model": args.model or sursmr.predictor.DEFAULT_MODEL,
         "strategy": args.strategy,
+        "settle_margin": args.settle_margin,
         "margin": args.margin,
         "prior": {
             codec: any(p is not None for (_, c), p in prior_of.priors.items() if c == codec) for codec in all_codecs

@@ -42,7 +42,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from codec_auto import ItemPriors, LazyScores, StoredLevels, full_search, smr_clause
+from codec_auto import ItemPriors, LazyScores, StoredLevels, full_search, settle_margin_arg, smr_clause
+
+from sursmr.rate_control import DEFAULT_SETTLE_MARGIN
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("bisect", "population", "predicted")
@@ -87,7 +89,13 @@ def markdown(result: dict[str, Any]) -> str:
         f"`predicted`, the predicted search from {result.get('prior', 'the per-image curve')}. Encodes = probes "
         "per image; hit rate = share of items whose proxy labels at the chosen level meet the targets; "
         "bytes_ratio = predicted ÷ bisect total bytes over items where both found a level; same_level = share "
-        "choosing the same level as bisection.",
+        "choosing the same level as bisection. "
+        + (
+            "Both predicted searches close every bracket (settle margin none, as `--thorough`)."
+            if result.get("settle_margin") is None
+            else f"Both predicted searches stop at a pass whose cheaper neighbour the curve predicts to fail by more "
+            f"than {result.get('settle_margin')} logit (compress's settle margin; `--thorough` closes the bracket)."
+        ),
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "---|" * len(cols),
@@ -136,6 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default="0.75:0.9,0.75:none", help="SUR:SMR pairs ('none': no target)")
     parser.add_argument("--cache", type=Path, default=None, help="JSON file keeping the model's level predictions")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--settle-margin",
+        type=settle_margin_arg,
+        default=DEFAULT_SETTLE_MARGIN,
+        help="settle margin of both predicted searches (logit units; 'none': exact, as --thorough) "
+        "[default: compress's]",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -175,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
                     strategy = "bisect" if name == "bisect" else "predicted"
                     prior = image_prior(record) if name == "predicted" else population[codec]
                     item = StoredLevels(record, scores, prior)
-                    outcome, _ = full_search(item, targets, strategy)
+                    margin = None if name == "bisect" else args.settle_margin
+                    outcome, _ = full_search(item, targets, strategy, margin)
                     found = outcome.position
                     row[name] = {
                         "index": None if found is None else item.order[found],
@@ -198,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if "curve_model" in predictor.card.extra
         else "the card's population curve",
         "smr_labels": smr_labels_of(args.data, predictor.card.training),
+        "settle_margin": args.settle_margin,
         "rows": table,
         "seconds": round(time.perf_counter() - start, 1),
         "host": f"{platform.machine()} ({platform.python_version()}), {os.cpu_count()} CPUs",

@@ -48,6 +48,7 @@ from sursmr.encoding import (
     encoder_pool,
 )
 from sursmr.rate_control import (
+    DEFAULT_SETTLE_MARGIN,
     DEFAULT_STRATEGY,
     Prior,
     Probe,
@@ -330,6 +331,7 @@ def compress_image(
                 max_probes=settings.max_probes,
                 batch=encoder.plan(opening_level(axis, targets, settings.strategy, prior)),
                 prior=prior,
+                settle_margin=None if settings.thorough else DEFAULT_SETTLE_MARGIN,
             )
     except TargetUnreachable as exc:
         raise TargetUnreachable(str(exc), exc.best, exc.probes, encodes=encoder.count) from None
@@ -368,6 +370,7 @@ def compress_to_target(
     device: str = "auto",
     strategy: str = DEFAULT_STRATEGY,
     max_probes: int | None = None,
+    thorough: bool = False,
     jobs: int | None = None,
     options: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT_S,
@@ -388,9 +391,11 @@ def compress_to_target(
     ``device`` by :func:`sursmr.predictor.load` after the image is read, and
     kept for later calls). ``strategy``: a name in
     :data:`sursmr.rate_control.STRATEGIES`; ``max_probes`` caps the levels
-    evaluated. ``jobs``: parallel encoder processes (default: the usable
-    cores); codecs whose encode+decode takes milliseconds are always encoded
-    in this process, and the search asks for as many levels per round as
+    evaluated; ``thorough`` makes the ``predicted`` search encode the chosen
+    level's cheaper neighbour even when the curve says it fails. ``jobs``:
+    parallel encoder processes (default: the usable cores); codecs whose
+    encode+decode takes milliseconds are always encoded in this process,
+    and the search asks for as many levels per round as
     processes encode them. ``options``: codec options (see ``sursmr codecs``);
     ``timeout``: seconds per encode/decode. ``cache``: where bitstreams are
     remembered across calls (default: one per process, 64 MiB).
@@ -411,6 +416,7 @@ def compress_to_target(
         options=options,
         timeout=timeout,
         strict=strict,
+        thorough=thorough,
     )
     return compress_image(image, settings, predictor, device=device, cache=cache)
 

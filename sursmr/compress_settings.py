@@ -39,6 +39,8 @@ class CompressSettings:
     whose margin is read from the predictor's model card once the predictor
     is known (:func:`resolve_targets`); or :data:`CARD_DEFAULT` for the
     card's default confidence (margin 0 when the card has none).
+    ``thorough``: the ``predicted`` search encodes the chosen level's cheaper
+    neighbour even when the curve says it fails (no ``settle_margin``).
     Instances are picklable, so batch workers receive them whole.
     """
 
@@ -51,6 +53,7 @@ class CompressSettings:
     timeout: float = DEFAULT_TIMEOUT_S
     strict: bool = False
     confidence: float | str | None = None
+    thorough: bool = False
 
     @classmethod
     def create(
@@ -67,6 +70,7 @@ class CompressSettings:
         options: Mapping[str, Any] | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         strict: bool = False,
+        thorough: bool = False,
     ) -> CompressSettings:
         if margin is not None and confidence is not None:
             raise InputError("give a margin or a confidence, not both")
@@ -82,7 +86,7 @@ class CompressSettings:
         adapter = codec_adapters.create(codec, timeout=timeout)
         resolved = adapter.resolve_options(dict(options or {}))
         adapter.require_available()
-        return cls(codec, targets, strategy, max_probes, jobs, resolved, timeout, strict, chosen)
+        return cls(codec, targets, strategy, max_probes, jobs, resolved, timeout, strict, chosen, bool(thorough))
 
     def adapter(self) -> CodecAdapter:
         return codec_adapters.create(self.codec, timeout=self.timeout)
@@ -95,6 +99,7 @@ class CompressSettings:
             "confidence": self.confidence,
             "strategy": self.strategy,
             "max_probes": self.max_probes,
+            "thorough": self.thorough,
             "options": json.loads(json.dumps(dict(self.options), sort_keys=True, default=repr)),
         }
 

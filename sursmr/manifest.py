@@ -13,7 +13,7 @@ Fields of a line (``null`` where not applicable): ``format``, ``input``
 array's shape and pixels), ``input_bytes``, ``output``, ``output_sha256``,
 ``codec``, ``level``, ``bytes``, ``sur``, ``smr`` (predicted), ``probes``,
 ``encodes``, ``targets`` (``sur``, ``smr``, ``margin``), ``strategy``,
-``max_probes``, ``options`` (the codec's resolved options), ``model``,
+``max_probes``, ``thorough``, ``options`` (the codec's resolved options), ``model``,
 ``model_sha256``, ``seconds``, ``finished`` (UTC, ISO 8601), and for a
 failure ``error`` and ``exit_code``.
 """

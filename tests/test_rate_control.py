@@ -375,3 +375,80 @@ def test_verify_evaluates_only_the_given_levels_and_never_returns_a_failing_one(
     for bad in ([], [0], [21]):
         with pytest.raises(InputError):
             verify(axis, codec, Targets(0.75), bad)
+
+
+@pytest.mark.parametrize("axis", [LevelAxis(1, 100, "higher"), LevelAxis(0, 51, "lower")])
+def test_settling_saves_the_confirming_encode_where_the_images_own_line_says_it_fails(axis: LevelAxis) -> None:
+    # an S-shaped (logit-linear) image curve: the line through a bracket's probes is right, so settling keeps
+    # the exact answer, and it skips the neighbour's encode whenever the bracket was wider than one level
+    truth = search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    exact_total = settled_total = 0
+    for shift in range(-12, 13):
+        exact, settled = sigmoid_codec(axis), sigmoid_codec(axis)
+        prior = shifted_prior(exact, shift)
+        search(axis, exact, Targets(0.75, None), strategy="predicted", prior=prior)
+        result = search(axis, settled, Targets(0.75, None), strategy="predicted", prior=prior, settle_margin=0.0)
+        assert result.best == truth, shift
+        assert settled.evaluated <= exact.evaluated, shift
+        exact_total += exact.evaluated
+        settled_total += settled.evaluated
+    assert settled_total < exact_total
+
+
+def test_one_probe_never_settles_however_sure_the_prior_is() -> None:
+    # the prior is a step right where the first probe lands, so it "knows" the level below fails; only the
+    # image's own probes may say so, so the neighbour is still encoded
+    axis = LevelAxis(1, 100, "higher")
+    codec = sigmoid_codec(axis)
+    truth = search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    prior = {level: (0.99, 0.99) if level >= truth.level else (0.01, 0.01) for level in range(1, 101)}
+    result = search(axis, codec, Targets(0.75, None), strategy="predicted", prior=prior, settle_margin=0.0)
+    assert result.best == truth and codec.evaluated >= 2
+
+
+def test_a_large_settle_margin_is_the_exact_search() -> None:
+    axis = LevelAxis(1, 100, "higher")
+    for shift in (-6, 0, 4, 12):
+        exact, cautious = sigmoid_codec(axis), sigmoid_codec(axis)
+        prior = shifted_prior(exact, shift)
+        a = search(axis, exact, Targets(0.75, None), strategy="predicted", prior=prior)
+        b = search(axis, cautious, Targets(0.75, None), strategy="predicted", prior=prior, settle_margin=1e6)
+        assert a.best == b.best and exact.calls == cautious.calls
+
+
+def test_settling_on_a_wrong_prior_costs_bytes_never_a_failing_answer() -> None:
+    # the prior thinks the image is 8 levels harder than it is: the first probe passes with room to spare,
+    # so the moved curve predicts its neighbour passes too and the search goes on down
+    axis = LevelAxis(1, 100, "higher")
+    codec = sigmoid_codec(axis)
+    truth = search(axis, sigmoid_codec(axis), Targets(0.75, None), strategy="exhaustive").best
+    result = search(
+        axis, codec, Targets(0.75, None), strategy="predicted", prior=shifted_prior(codec, 8), settle_margin=0.0
+    )
+    assert Targets(0.75, None).passes(result.best)
+    assert result.best.level >= truth.level and result.best.level - truth.level <= 2
+    assert result.best.nbytes == min(p.nbytes for p in result.probes if Targets(0.75, None).passes(p))
+
+
+@settings(max_examples=100, deadline=None)
+@given(jagged_curves(), targets_st, st.integers(-20, 20), st.sampled_from([0.0, 0.3, 1.0]))
+def test_settling_never_returns_a_failing_probe(
+    case: tuple[LevelAxis, FakeCodec], targets: Targets, shift: int, margin: float
+) -> None:
+    axis, codec = case
+    try:
+        result = search(
+            axis, codec, targets, strategy="predicted", prior=shifted_prior(codec, shift), settle_margin=margin
+        )
+    except TargetUnreachable as exc:
+        assert exc.probes and not any(targets.passes(p) for p in exc.probes)
+        return
+    assert targets.passes(result.best)
+    assert codec.evaluated == len(result.probes) == len({p.level for p in result.probes})
+
+
+def test_settle_margin_must_be_a_non_negative_number() -> None:
+    axis = LevelAxis(1, 100, "higher")
+    for bad in (-0.1, float("nan"), "1"):
+        with pytest.raises(InputError, match="settle_margin"):
+            search(axis, sigmoid_codec(axis), Targets(0.75), strategy="predicted", settle_margin=bad)  # type: ignore[arg-type]

@@ -144,6 +144,12 @@ def _default_text() -> str:
     help="Most levels to evaluate per image [default: no cap].",
 )
 @click.option(
+    "--thorough",
+    is_flag=True,
+    help="With the predicted search, also encode the chosen level's cheaper neighbour when the curve says it "
+    "fails (about one more encode per image; by default the search stops there).",
+)
+@click.option(
     "-o",
     "--out",
     "out_dir",
@@ -200,6 +206,7 @@ def compress(
     max_tiles: str | None,
     strategy: str,
     max_probes: int | None,
+    thorough: bool,
     out_dir: Path | None,
     recursive: bool,
     pattern: str | None,
@@ -271,6 +278,7 @@ def compress(
         device=device,
         strategy=strategy,
         max_probes=max_probes,
+        thorough=thorough,
         timeout=timeout,
         strict=strict,
         out_dir=out_dir,
