@@ -447,8 +447,8 @@ def test_settling_never_returns_a_failing_probe(
     assert codec.evaluated == len(result.probes) == len({p.level for p in result.probes})
 
 
-def test_settle_margin_must_be_a_non_negative_number() -> None:
+def test_settle_margin_must_be_a_finite_non_negative_number() -> None:
     axis = LevelAxis(1, 100, "higher")
-    for bad in (-0.1, float("nan"), "1"):
+    for bad in (-0.5, float("inf"), float("nan"), "1"):
         with pytest.raises(InputError, match="settle_margin"):
             search(axis, sigmoid_codec(axis), Targets(0.75), strategy="predicted", settle_margin=bad)  # type: ignore[arg-type]
