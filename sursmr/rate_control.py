@@ -300,11 +300,10 @@ DEFAULT_STRATEGY = "predicted"
 DEFAULT_SETTLE_MARGIN = 0.0
 """The ``settle_margin`` compress gives the ``predicted`` search (``--thorough``: None): it settles as soon as
 the image's own line says the cheaper neighbour fails. Chosen on the validation split with
-``benchmarks/oneshot.py --settle-margin`` over 0, 0.25, 0.5, 1 and none (``benchmarks/results/oneshot_val``): the
-fewest encodes (0.25-0.30 fewer per
-image than none), with bytes within 0.4 % of bisection's at every target pair. Negative margins (settling
-while the neighbour is predicted to pass) saved more encodes there but settle many levels high on an image
-whose curve is flat around the target, so they are refused."""
+``benchmarks/oneshot.py --settle-margin`` over 0, 0.25, 0.5, 1 and none (``benchmarks/results/oneshot_val``):
+the fewest encodes (0.25-0.30 fewer per image than none), with bytes within 0.4 % of bisection's at every
+target pair. Negative margins (settling while the neighbour is predicted to pass) saved more encodes there
+but settle many levels high on an image whose curve is flat around the target, so they are refused."""
 
 
 @STRATEGIES.register(name="exhaustive")
