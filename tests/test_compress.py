@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,15 @@ def test_cli_writes_the_output_and_reports_json(photo_png: Path, tmp_path: Path,
     assert float(row["sur"]) >= 0.75 and float(row["smr"]) >= 0.7  # type: ignore[arg-type]
     assert codec_adapters.create("jpeg").decode(written.read_bytes()).shape == (64, 96, 3)
     assert sorted(p.name for p in out.iterdir()) == ["photo.jpg", "sursmr-manifest.jsonl"]
+
+
+def test_cli_thorough_is_recorded_in_the_manifest(photo_png: Path, tmp_path: Path, cli_fake: PsnrPredictor) -> None:
+    out = tmp_path / "out"
+    base = ["compress", str(photo_png), "--codec", "jpeg", "--target-smr", "0.7", "-o", str(out), "--json", "--force"]
+    assert CliRunner().invoke(main, [*base, "--thorough"]).exit_code == 0
+    assert CliRunner().invoke(main, base).exit_code == 0
+    lines = [json.loads(line) for line in (out / "sursmr-manifest.jsonl").read_text().splitlines()]
+    assert [line["thorough"] for line in lines] == [True, False]
 
 
 def test_cli_default_output_sits_beside_the_input_and_table_output(photo_png: Path, cli_fake: PsnrPredictor) -> None:

@@ -140,3 +140,21 @@ def test_compress_with_a_curve_off_by_ten_levels_falls_back_to_bisection(codec: 
     levels = [p.level for p in guided.probes]
     assert len(levels) == len(set(levels)) == guided.encodes  # every probe kept, each encoded once
     assert len(levels) > 3  # the guess failed to settle it: it galloped away, then bisected
+
+
+def test_thorough_closes_the_bracket_the_default_search_may_settle() -> None:
+    rng = np.random.default_rng(1)
+    image = np.clip(np.linspace(0, 255, 64)[None, :, None] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    kwargs = {"codec": "jpeg", "target_sur": 0.5, "target_smr": None, "jobs": 1}
+    bisect = compress_to_target(image, predictor=ErrorScorer(), strategy="bisect", cache=EncodeCache(), **kwargs)
+    exhaustive = compress_to_target(
+        image, predictor=ErrorScorer(), strategy="exhaustive", cache=EncodeCache(), **kwargs
+    )
+    truth = {p.level: (p.sur, p.smr) for p in exhaustive.probes}
+    for shift in (-6, 0, 6):  # the image's own curve, moved: a prior a few levels off
+        prior = {level: truth[min(100, max(1, level - shift))] for level in truth}
+        settled = compress_to_target(image, predictor=ErrorScorer(prior), cache=EncodeCache(), **kwargs)
+        thorough = compress_to_target(image, predictor=ErrorScorer(prior), cache=EncodeCache(), thorough=True, **kwargs)
+        assert thorough.level == bisect.level  # the exact search
+        assert settled.sur >= 0.5 and len(settled.probes) <= len(thorough.probes)
+        assert settled.nbytes >= thorough.nbytes
