@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -97,15 +98,22 @@ class ErrorScorer:
         return self.prior
 
 
+def noisy_ramp(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.clip(np.linspace(0, 255, 64)[None, :, None] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+
+
+def exact_curve(image: np.ndarray, kwargs: dict[str, Any]) -> dict[int, tuple[float, float]]:
+    """The fake scorer's own SUR/SMR at every level (an exhaustive search's probes): a prior that is right."""
+    every = compress_to_target(image, predictor=ErrorScorer(), strategy="exhaustive", cache=EncodeCache(), **kwargs)
+    return {p.level: (p.sur, p.smr) for p in every.probes}
+
+
 def test_compress_predicted_uses_the_scorers_prior_and_keeps_the_bisect_answer() -> None:
-    rng = np.random.default_rng(0)
-    image = np.clip(np.linspace(0, 255, 64)[None, :, None] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    image = noisy_ramp(0)
     kwargs = {"codec": "jpeg", "target_sur": 0.5, "target_smr": None, "jobs": 1}
     bisect = compress_to_target(image, predictor=ErrorScorer(), strategy="bisect", cache=EncodeCache(), **kwargs)
-    exhaustive = compress_to_target(
-        image, predictor=ErrorScorer(), strategy="exhaustive", cache=EncodeCache(), **kwargs
-    )
-    right = {p.level: (p.sur, p.smr) for p in exhaustive.probes}
+    right = exact_curve(image, kwargs)
     guided = compress_to_target(
         image, predictor=ErrorScorer(right), strategy="predicted", cache=EncodeCache(), **kwargs
     )
@@ -123,8 +131,7 @@ def test_compress_with_a_curve_off_by_ten_levels_falls_back_to_bisection(codec: 
 
     if not codec_adapters.get(codec).availability().available:
         pytest.skip(f"{codec}: {codec_adapters.get(codec).availability().reason}")
-    rng = np.random.default_rng(0)
-    image = np.clip(np.linspace(0, 255, 64)[None, :, None] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    image = noisy_ramp(0)
     # a target that puts the true boundary mid-axis for this fake scorer, so a curve 10 levels off misleads
     kwargs = {"codec": codec, "target_sur": {"jpeg": 0.72, "bpg": 0.75}[codec], "target_smr": None, "jobs": 1}
     bisect = compress_to_target(image, predictor=ErrorScorer(), strategy="bisect", cache=EncodeCache(), **kwargs)
@@ -143,8 +150,7 @@ def test_compress_with_a_curve_off_by_ten_levels_falls_back_to_bisection(codec: 
 
 
 def test_thorough_closes_the_bracket_the_default_search_may_settle() -> None:
-    rng = np.random.default_rng(1)
-    image = np.clip(np.linspace(0, 255, 64)[None, :, None] + rng.normal(0, 12, (64, 64, 3)), 0, 255).astype(np.uint8)
+    image = noisy_ramp(1)
     kwargs = {"codec": "jpeg", "target_sur": 0.5, "target_smr": None, "jobs": 1}
     bisect = compress_to_target(image, predictor=ErrorScorer(), strategy="bisect", cache=EncodeCache(), **kwargs)
     exhaustive = compress_to_target(
