@@ -3,9 +3,10 @@
 We do the colour conversion ourselves, in numpy, so both directions use the
 same matrix and range whatever the encoder's or decoder's defaults are.
 Chroma is sited at the centre of each 2×2 block (JPEG/BPG siting): a box
-filter to subsample, and the matching 3:1 bilinear filter to upsample; BPG
-pictures are upsampled with libbpg's own longer filter instead
-(:func:`upsample_chroma_libbpg`), so our decode matches ``bpgdec``'s.
+filter to subsample, and the matching 3:1 bilinear filter to upsample where
+asked; BPG and VVC pictures are upsampled with libbpg's own longer filter
+(:func:`upsample_chroma_libbpg`), so our BPG decode matches ``bpgdec``'s and
+VVC gets the same (VVC leaves upsampling to the player).
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ Colour: sRGB → Y'CbCr with the BT.709 matrix in limited ("TV") range, 10-bit
 4:2:0 with centre-sited chroma (:mod:`codec_adapters._yuv`). BT.709 limited is
 the convention of HD video and of VVC test material; it is written to the VUI (matrix 1, full-range flag 0, primaries 1,
 transfer 13 = sRGB, chroma sample location 1 = centre). Our decoder always
-uses this convention, whatever the VUI says.
+uses this convention, whatever the VUI says, and upsamples chroma with
+libbpg's 7-tap filter (``VvcAdapter.chroma_filter``). The bundled libvvenc
+takes 10-bit 4:2:0 only, so there is no 4:4:4 VVC here.
 
 Picture size: libvvenc codes multiples of 8 and VVC crops with a conformance
 window in 2-sample steps, so we pad (edge replication) and signal the crop to
