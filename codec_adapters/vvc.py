@@ -208,7 +208,7 @@ class VvcAdapter(CodecAdapter):
     # vvenc's and ffmpeg's default QP and the middle of the JVET all-intra test QPs (22/27/32/37);
     # VVC-JND's levels are QP 13..51
     default_level = 32
-    choice_rank = 0  # fewest bytes as the codec searched in full on the validation split (results/codec_auto_val.md)
+    choice_rank = 1  # second to BPG on the validation split (benchmarks/results/codec_auto_val/codec_auto.md)
     description = "VVC/H.266 intra (libvvenc via imageio-ffmpeg), QP pinned, 10-bit 4:2:0 BT.709 limited range"
     # preset: vvenc speed/efficiency trade-off; threads: vvenc worker threads per encode
     # (1 because encode_levels already runs one encode per core; 0 = vvenc's default)

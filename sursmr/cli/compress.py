@@ -39,7 +39,7 @@ SHIPPED_MODEL = "sursmr-v2-lite0"
 RAY_START_TIMEOUT_S = 300.0
 """``sursmr.batch_workers.DEFAULT_RAY_START_TIMEOUT_S``, repeated so that ``--help`` imports no torch."""
 
-CHOICE_ORDER = "vvc, bpg, jpeg"
+CHOICE_ORDER = "bpg, vvc, jpeg"
 """``sursmr.codec_choice.search_order`` of the registered codecs (their declared ``choice_rank``), repeated so
 that ``--help`` imports no codec module (a test keeps them equal)."""
 
@@ -91,10 +91,10 @@ def _default_text() -> str:
     help="With several codecs: verify searches one codec, the first listed in the order its adapter declares "
     f"({CHOICE_ORDER}), and encodes one level of each other codec: the level "
     "its prior curve predicts, moved by what that search learnt about the image, kept only when the predictor "
-    "says it passes (a codec without a curve is searched). full searches every codec. Measured on 71 test crops "
+    "says it passes (a codec without a curve is searched). full searches every codec. Measured on 74 test crops "
     "at SUR >= 0.75, SMR >= 0.9 (SMR labels of the model's training jury), three codecs "
-    "(benchmarks/results/codec_auto.md): verify 5.15 encodes per image at 1.11x the label oracle's best codec's "
-    "bytes (true hit rate 70%), full 11.0 encodes at 1.01x (65%).",
+    "(benchmarks/results/codec_auto.md): verify 5.16 encodes per image at 1.03x the label oracle's best codec's "
+    "bytes (true hit rate 68%), full 9.5 encodes at 1.00x (66%).",
 )
 @click.option(
     "--target-sur",
@@ -134,7 +134,7 @@ def _default_text() -> str:
     default=DEFAULT_STRATEGY,
     show_default=True,
     help="How levels are searched: predicted starts from the model card's population curve, moves it onto the "
-    "image after each probe (about 4 encodes per image, against bisect's 7-10; bisect when the card has no "
+    "image after each probe (about 3 encodes per image, against bisect's 6-9; bisect when the card has no "
     "curve); interpolate is experimental, exhaustive tries every level.",
 )
 @click.option(
