@@ -142,7 +142,15 @@ def test_pictures_too_big_for_ffmpegs_buffer_are_retried_on_a_roomy_canvas(adapt
     # near-lossless: close to what the 4:2:0 conversion alone leaves of the noise
     planes = rgb_to_420(noise, bit_depth=10, full_range=vvc.FULL_RANGE, matrix=vvc.MATRIX, pad_to=8)
     converted = planes_420_to_rgb(
-        planes.y, planes.cb, planes.cr, width=40, height=24, bit_depth=10, full_range=vvc.FULL_RANGE, matrix=vvc.MATRIX
+        planes.y,
+        planes.cb,
+        planes.cr,
+        width=40,
+        height=24,
+        bit_depth=10,
+        full_range=vvc.FULL_RANGE,
+        matrix=vvc.MATRIX,
+        chroma_filter=adapter.chroma_filter,  # upsampled as the decode does
     )
     assert fidelity.psnr(converted, decoded) > 40.0
 
