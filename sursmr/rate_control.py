@@ -37,9 +37,11 @@ Strategies (registered in :data:`STRATEGIES`; the CLI lists its names):
     encodes where the moved prior says the boundary is; with two probes on
     one side it follows the image's own slope (a secant on the logit slack)
     instead of the population's, and once a pass and a failure bracket the
-    boundary, regula falsi closes it. When the prior's shape is right that
-    takes 2–3 encodes (about 4 on real predictions, whose curves are
-    noisier). After three one-sided probes it gallops, so a wrong prior
+    boundary, regula falsi closes it; with a ``settle_margin`` it stops as
+    soon as the image's own probes say the cheaper neighbour fails. When the
+    prior's shape is right that takes 1–3 encodes (2.8–3.7 per image on the
+    test split's real predictions, ``benchmarks/results/oneshot.md``). After
+    three one-sided probes it gallops, so a wrong prior
     costs probes, never a wrong answer. SUR and SMR are treated alike
     here (both assumed to rise with quality). Without a prior it is ``bisect``.
 
