@@ -26,12 +26,15 @@ class JpegAdapter(CodecAdapter):
     default_level = 85
     choice_rank = 2  # the largest bitstreams of the three (benchmarks/results/codec_auto.md)
     fast = True
-    description = "JPEG (Pillow/libjpeg-turbo), baseline, Huffman-optimised"
     # subsampling "auto": 4:2:0 (libjpeg's default, what MCL-JCI / KonJND-1k used) below this quality and
     # 4:4:4 from it on. At 4:2:0 even quality 100 leaves saturated-colour photos far from "nobody notices"
     # (SUR proxy 0.51-0.83 on five v2 crops) while 4:4:4 at 90 reaches 1.000 on all of them with 51-61 % of
     # those bytes (benchmarks/chroma_ceiling.py, first run at b1354d7), so the top of the axis keeps full chroma
     full_chroma_from: ClassVar[int] = 90
+    description = (
+        "JPEG (Pillow/libjpeg-turbo), baseline, Huffman-optimised, "
+        f"4:2:0 below quality {full_chroma_from}, 4:4:4 from {full_chroma_from}"
+    )
     options: ClassVar[dict[str, Any]] = {"subsampling": AUTO, "optimize": True, "progressive": False}
 
     @classmethod
