@@ -93,8 +93,9 @@ def markdown(result: dict[str, Any]) -> str:
         + (
             "Both predicted searches close every bracket (settle margin none, as `--thorough`)."
             if result.get("settle_margin") is None
-            else f"Both predicted searches stop at a pass whose cheaper neighbour the curve predicts to fail by more "
-            f"than {result.get('settle_margin')} logit (compress's settle margin; `--thorough` closes the bracket)."
+            else "Both predicted searches stop at a pass whose cheaper neighbour the image's own probes predict to "
+            f"fail by more than {result.get('settle_margin')} logit (compress's settle margin; `--thorough` closes "
+            "the bracket)."
         ),
         "",
         "| " + " | ".join(cols) + " |",

@@ -392,7 +392,7 @@ def compress_to_target(
     kept for later calls). ``strategy``: a name in
     :data:`sursmr.rate_control.STRATEGIES`; ``max_probes`` caps the levels
     evaluated; ``thorough`` makes the ``predicted`` search encode the chosen
-    level's cheaper neighbour even when the curve says it fails. ``jobs``:
+    level's cheaper neighbour even when the image's probes say it fails. ``jobs``:
     parallel encoder processes (default: the usable cores); codecs whose
     encode+decode takes milliseconds are always encoded in this process,
     and the search asks for as many levels per round as

@@ -40,7 +40,7 @@ class CompressSettings:
     is known (:func:`resolve_targets`); or :data:`CARD_DEFAULT` for the
     card's default confidence (margin 0 when the card has none).
     ``thorough``: the ``predicted`` search encodes the chosen level's cheaper
-    neighbour even when the curve says it fails (no ``settle_margin``).
+    neighbour even when the image's probes say it fails (no ``settle_margin``).
     Instances are picklable, so batch workers receive them whole.
     """
 

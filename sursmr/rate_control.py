@@ -60,14 +60,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
-from sursmr.anchoring import (
-    PriorCurve,
-    anchored_guess,
-    curves_on_axis,
-    first_guess,
-    logit,
-    secant_crossing,
-)
+from sursmr.anchoring import PriorCurve, anchored_guess, curves_on_axis, first_guess, logit, secant_crossing
 from sursmr_core.errors import InputError, TargetUnreachable
 from sursmr_core.levels import LevelAxis
 from sursmr_core.registry import Registry
@@ -495,11 +488,11 @@ def _anchored(session: _Session, batch: int, prior: Prior) -> None:
             lo = max(lo, index)
         if hi == 0 or lo == session.top or (hi is not None and hi - lo <= 1):
             return  # settled, or the best level fails too (the target is unreachable)
-        if hi is not None and _settled(session, lo, hi):
-            return
         if hi is not None and lo >= 0:
-            _falsi(session, lo, hi, batch)
+            _falsi(session, lo, hi, batch)  # settles or closes the bracket
             return
+        if hi is not None and _settled(session, lo, hi):
+            return  # passes only, and the image's own slope says the level below fails
         nearest = lo if hi is None else hi
         step = _one_sided_guess(session, curves, nearest)
         guess = math.ceil(step - 1e-9)
